@@ -1,0 +1,72 @@
+"""`pipenv run serve`: the service under uvicorn, on an embedded PostgreSQL 16 when DATABASE_URL is unset.
+
+Order on the way out (SIGTERM or Ctrl-C): uvicorn lets in-flight requests finish, the
+lifespan closes the executor and pool, then the embedded PostgreSQL stops; exit status 0.
+"""
+
+import asyncio
+import logging
+import signal
+import sys
+
+import psycopg2
+import uvicorn
+
+from api.app import create_app
+from infra.database import DatabaseUnavailable, UnsupportedServer
+from infra.logs import configure_logging
+from infra.postgres import PostgresError, provide_database
+from infra.settings import Settings, SettingsError, load_settings
+from migrations import MigrationError
+
+log = logging.getLogger("serve")
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"config-service: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    # uvicorn handles these while serving and re-raises them when done: end up here, cleanly.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_zero)
+    try:
+        with provide_database(settings) as dsn:
+            _serve(settings.model_copy(update={"database_url": dsn}))
+    except (PostgresError, DatabaseUnavailable, UnsupportedServer, MigrationError, psycopg2.OperationalError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0
+
+
+def _serve(settings: Settings) -> None:
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",  # run below, so that start-up errors reach main() as exceptions
+        access_log=settings.access_log,
+        log_config=None,
+        timeout_graceful_shutdown=settings.shutdown_grace,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        async with app.router.lifespan_context(app):
+            await server.serve()
+
+    asyncio.run(run(), loop_factory=config.get_loop_factory())
+
+
+def _exit_zero(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The app factory and its lifespan: the one place where the service is wired together."""
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import APIRouter, FastAPI
+
+import migrations
+from api import applications, configurations, health
+from api.errors import install_error_handlers
+from api.middleware import RequestContextMiddleware
+from api.services import Services
+from infra.database import Database, describe
+from infra.settings import Settings
+from queries.read_model import ReadModel
+
+log = logging.getLogger("api")
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    if not settings.database_url:
+        raise ValueError("create_app needs settings.database_url")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        loop = asyncio.get_running_loop()
+        db = await loop.run_in_executor(
+            None,
+            partial(
+                Database.open,
+                settings.database_url,
+                wait=settings.db_startup_wait,
+                size=settings.db_pool_size,
+                connect_timeout=settings.db_connect_timeout,
+                statement_timeout_ms=settings.db_statement_timeout_ms,
+                queue_max=settings.db_queue_max,
+                queue_timeout=settings.db_queue_timeout,
+            ),
+        )
+        try:
+            version = db.server_version
+            log.info(
+                "database %s: PostgreSQL %d.%d", describe(settings.database_url), version // 10000, version % 10000
+            )
+            if settings.migrate_on_start:
+                applied = await loop.run_in_executor(None, migrations.migrate, settings.database_url)
+                log.info("migrations: %d applied at start", len(applied))
+            app.state.services = Services(db=db, reads=ReadModel(db))
+            yield
+        finally:
+            await loop.run_in_executor(None, db.close)
+
+    app = FastAPI(
+        title="Config Service",
+        version="1.0.0",
+        summary="Applications and their named JSON configurations",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(applications.router)
+    api.include_router(configurations.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,162 @@
+"""One error shape for every failure, the mapping from errors to statuses, and its OpenAPI docs."""
+
+import logging
+import re
+from collections.abc import Iterable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from commands.errors import Conflict, InvalidCommand, NotFound
+from infra.database import DatabaseUnavailable, Overloaded
+
+log = logging.getLogger("api")
+
+# Seconds a client should wait before retrying a 503.
+RETRY_AFTER_UNAVAILABLE = "2"
+RETRY_AFTER_OVERLOADED = "1"
+
+
+class ErrorDetail(BaseModel):
+    location: str  # where in the request: body.name, path.id, query.limit, ...
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    code: str  # machine-readable, e.g. not_found, conflict, validation_error
+    message: str
+    details: list[ErrorDetail] = []
+    request_id: str | None = None
+
+
+CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    500: "internal_error",
+    503: "unavailable",
+}
+DESCRIPTIONS = {
+    400: "The body is not parseable JSON",
+    404: "The resource named in the URL does not exist",
+    409: "The name is already taken",
+    413: "The body is larger than MAX_BODY_BYTES",
+    415: "The body is not sent as application/json",
+    422: "The request is invalid; `details` says where",
+    503: "The database is unavailable or overloaded; retry after `Retry-After` seconds",
+}
+RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
+
+
+def responses(*statuses: int) -> dict:
+    """OpenAPI `responses` for the given error statuses."""
+    docs: dict = {}
+    for status in statuses:
+        docs[status] = {"model": ErrorBody, "description": DESCRIPTIONS[status]}
+        if status == 503:
+            docs[status]["headers"] = RETRY_AFTER_HEADER
+    return docs
+
+
+def request_id(scope_or_request) -> str | None:
+    scope = getattr(scope_or_request, "scope", scope_or_request)
+    return scope.get("state", {}).get("request_id")
+
+
+def error_body(
+    status: int, message: str, details: Iterable[ErrorDetail] = (), *, rid: str | None = None, code: str | None = None
+) -> bytes:
+    body = ErrorBody(code=code or CODES.get(status, "error"), message=message, details=list(details), request_id=rid)
+    return body.model_dump_json().encode()
+
+
+def error_response(
+    request: Request,
+    status: int,
+    message: str,
+    details: Iterable[ErrorDetail] = (),
+    *,
+    code: str | None = None,
+    headers: dict | None = None,
+) -> Response:
+    return Response(
+        error_body(status, message, details, rid=request_id(request), code=code),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\ud800-\udfff]")
+
+
+def _clean(text: object, limit: int = 200) -> str:
+    # Client text (e.g. an unknown field's name) is echoed only printable and short.
+    return _UNPRINTABLE.sub("\ufffd", str(text))[:limit]
+
+
+def _validation_details(exc: RequestValidationError) -> list[ErrorDetail]:
+    details = []
+    for error in exc.errors():
+        location = ".".join(_clean(part) for part in error.get("loc", ()))
+        message = _clean(error.get("msg", "invalid"), 500).removeprefix("Value error, ")
+        if error.get("type") == "json_invalid":
+            message = f"invalid JSON: {_clean(error.get('ctx', {}).get('error', ''))}"
+            location = "body"
+        details.append(ErrorDetail(location=location or "request", message=message))
+    return details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(request, 422, "the request is invalid", _validation_details(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        return error_response(request, exc.status_code, message, headers=exc.headers)
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return error_response(request, 404, str(exc))
+
+    @app.exception_handler(Conflict)
+    async def conflict(request: Request, exc: Conflict) -> Response:
+        return error_response(request, 409, str(exc))
+
+    @app.exception_handler(InvalidCommand)
+    async def invalid_command(request: Request, exc: InvalidCommand) -> Response:
+        detail = ErrorDetail(location=f"body.{exc.field}", message=str(exc))
+        return error_response(request, 422, "the request is invalid", [detail])
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def unavailable(request: Request, exc: DatabaseUnavailable) -> Response:
+        log.warning("503 database unavailable: %s [request_id=%s]", exc, request_id(request))
+        return error_response(
+            request,
+            503,
+            "the database is unavailable; retry shortly",
+            code="database_unavailable",
+            headers={"Retry-After": RETRY_AFTER_UNAVAILABLE},
+        )
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, exc: Overloaded) -> Response:
+        log.warning("503 overloaded: %s [request_id=%s]", exc, request_id(request))
+        return error_response(
+            request,
+            503,
+            "the service is busy; retry shortly",
+            code="overloaded",
+            headers={"Retry-After": RETRY_AFTER_OVERLOADED},
+        )

@@ -1,0 +1,116 @@
+"""The one middleware every request passes: request ids, the body limit, and the last-resort 500.
+
+Plain ASGI, not BaseHTTPMiddleware: it sits on the hot path of every read.
+"""
+
+import contextlib
+import itertools
+import logging
+import os
+import re
+
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_body
+
+log = logging.getLogger("api")
+
+_CLIENT_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
+_PREFIX = os.urandom(4).hex()
+_counter = itertools.count(1)
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the body is larger than {limit} bytes")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        rid, length, content_type = _read_headers(scope)
+        scope.setdefault("state", {})["request_id"] = rid
+        id_header = (b"x-request-id", rid.encode())
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        if length is not None and length > self.max_body_bytes:
+            # Refuse before reading a byte of it.
+            await _send_error(send_with_id, 413, f"the body is larger than {self.max_body_bytes} bytes", rid)
+            return
+
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            if content_type is not None and not _is_json(content_type):
+                await _send_error(send_with_id, 415, "send the body as application/json", rid)
+                return
+            receive = self._limited(receive)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Everything expected is mapped to a status before here; this is a bug.
+            log.exception("500 on %s %s [request_id=%s]", scope["method"], scope["path"], rid)
+            if not started:
+                await _send_error(send_with_id, 500, "internal error; quote the request id when reporting it", rid)
+
+    def _limited(self, receive: Receive) -> Receive:
+        # Chunked bodies announce no length: count them as they arrive.
+        received = 0
+        limit = self.max_body_bytes
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        return receive_limited
+
+
+def _read_headers(scope: Scope) -> tuple[str, int | None, bytes | None]:
+    """The request id (the client's when it sent a sane one), body length and content type."""
+    rid = length = content_type = None
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            with contextlib.suppress(ValueError):
+                length = int(value)
+        elif name == b"content-type":
+            content_type = value
+        elif name == b"x-request-id" and _CLIENT_ID.match(value):
+            rid = value.decode()
+    return rid or f"{_PREFIX}-{next(_counter):x}", length, content_type
+
+
+def _is_json(content_type: bytes) -> bool:
+    media_type = content_type.split(b";", 1)[0].strip().lower()
+    return media_type == b"application/json" or (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    )
+
+
+async def _send_error(send: Send, status: int, message: str, rid: str) -> None:
+    body = error_body(status, message, rid=rid)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

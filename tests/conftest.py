@@ -1,0 +1,41 @@
+"""Shared fixtures: one migrated database for the run, the Database, and the app under test."""
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from infra.database import Database
+from migrations import migrate
+from tests.support import app_settings
+
+
+@pytest.fixture(scope="session")
+def database_url(new_database) -> str:
+    dsn = new_database()
+    migrate(dsn)
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(
+        database_url, size=4, connect_timeout=3, statement_timeout_ms=5000, queue_max=100, queue_timeout=5
+    )
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def client(database_url: str) -> Iterator[TestClient]:
+    app = create_app(app_settings(database_url, db_pool_size=4))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Names no other test (or earlier run) uses."""
+    return lambda label="name": f"{label}-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,53 @@
+"""Settings: defaults, the environment, and one clear line for a bad value."""
+
+import subprocess
+import sys
+
+import pytest
+
+from infra.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+
+
+def test_defaults_are_safe(monkeypatch):
+    for name in ("DATABASE_URL", "HOST", "PORT", "LOG_LEVEL", "DB_POOL_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)
+    assert settings.database_url is None
+    assert (settings.host, settings.port, settings.log_level) == ("127.0.0.1", 8000, "INFO")
+    assert settings.max_body_bytes == 1024 * 1024
+
+
+def test_environment_is_read_and_blank_database_url_means_embedded(monkeypatch):
+    monkeypatch.setenv("PORT", "9001")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("DATABASE_URL", "  ")
+    settings = Settings(_env_file=None)
+    assert (settings.port, settings.log_level, settings.database_url) == (9001, "DEBUG", None)
+
+
+def test_invalid_value_names_the_variable(monkeypatch):
+    monkeypatch.setenv("DB_POOL_SIZE", "lots")
+    with pytest.raises(SettingsError, match=r"^invalid setting DB_POOL_SIZE='lots': Input should be a valid integer"):
+        load_settings(_env_file=None)
+
+
+def test_database_url_is_never_echoed(monkeypatch):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None, database_url=["postgresql://u:secret@h/db"])
+    assert "secret" not in str(caught.value)
+
+
+def test_serve_with_an_invalid_setting_exits_with_one_clear_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "api"],
+        cwd=tmp_path,  # no .env here
+        env={"PORT": "eighty", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "config-service: invalid setting PORT='eighty': "
+        "Input should be a valid integer, unable to parse string as an integer"
+    ]

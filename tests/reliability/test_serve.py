@@ -1,0 +1,52 @@
+"""`pipenv run serve` the README's way: embedded PostgreSQL 16 by default, or DATABASE_URL."""
+
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.postgres import free_port
+from tests.reliability.service import ServiceProcess
+
+
+def postgres_processes_using(path) -> list[str]:
+    out = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "postgres" in line and str(path) in line]
+
+
+@pytest.fixture
+def data_dir():
+    # Not pytest's tmp_path: under root that is private, and the server user must reach it.
+    root = Path(tempfile.mkdtemp(prefix="config-service-serve-"))
+    root.chmod(0o755)
+    yield root / "pgdata"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_embedded_postgres_starts_keeps_data_across_restarts_and_stops(data_dir, unique):
+    data = data_dir
+    settings = {"pg_data_dir": data, "pg_port": free_port()}
+    name = unique()
+
+    with ServiceProcess(**settings) as service:
+        created = httpx.post(f"{service.url}/api/v1/applications", json={"name": name}).json()
+        assert postgres_processes_using(data)
+    assert service.process.returncode == 0
+    assert postgres_processes_using(data) == []
+
+    with ServiceProcess(**settings) as service:
+        assert httpx.get(f"{service.url}/api/v1/applications/{created['id']}").json()["name"] == name
+        assert service.stop(signal.SIGINT) == 0
+    assert postgres_processes_using(data) == []
+
+
+def test_database_url_is_used_and_no_postgres_is_started(database_url, tmp_path):
+    data = tmp_path / "unused-pgdata"
+    with ServiceProcess(database_url=database_url, pg_data_dir=data) as service:
+        assert httpx.get(f"{service.url}/health").status_code == 200
+    assert not data.exists()
+    assert "embedded PostgreSQL" not in service.log()
