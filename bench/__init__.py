@@ -1,0 +1,1 @@
+"""`pipenv run bench`: the service as production runs it, under wrk, against a trivial ceiling."""
