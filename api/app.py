@@ -13,12 +13,15 @@ from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.services import Services
 from infra.database import Database, describe
+from infra.listener import ChangeListener
 from infra.settings import Settings
 from queries.read_model import ReadModel
 
 log = logging.getLogger("api")
 
 API_PREFIX = "/api/v1"
+# Where the database announces changes (migrations/0002_announce_changes.sql).
+CHANGES_CHANNEL = "config_changes"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -34,7 +37,8 @@ def create_app(settings: Settings) -> FastAPI:
                 Database.open,
                 settings.database_url,
                 wait=settings.db_startup_wait,
-                size=settings.db_pool_size,
+                read_workers=settings.db_read_workers,
+                write_workers=settings.db_write_workers,
                 connect_timeout=settings.db_connect_timeout,
                 statement_timeout_ms=settings.db_statement_timeout_ms,
                 queue_max=settings.db_queue_max,
@@ -49,8 +53,23 @@ def create_app(settings: Settings) -> FastAPI:
             if settings.migrate_on_start:
                 applied = await loop.run_in_executor(None, migrations.migrate, settings.database_url)
                 log.info("migrations: %d applied at start", len(applied))
-            app.state.services = Services(db=db, reads=ReadModel(db))
-            yield
+            reads = ReadModel(db, settings.read_cache_max_bytes)
+            listener = None
+            if settings.read_cache_max_bytes > 0:
+                listener = ChangeListener(
+                    settings.database_url,
+                    CHANGES_CHANNEL,
+                    on_payloads=reads.apply_announcements,
+                    on_listening=reads.set_listening,
+                    connect_timeout=settings.db_connect_timeout,
+                )
+                listener.start(loop)
+            app.state.services = Services(db=db, reads=reads)
+            try:
+                yield
+            finally:
+                if listener is not None:
+                    await loop.run_in_executor(None, listener.stop)
         finally:
             await loop.run_in_executor(None, db.close)
 

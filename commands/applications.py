@@ -6,6 +6,7 @@ from psycopg2.errors import UniqueViolation
 from psycopg2.extensions import cursor as Cursor
 
 from commands.errors import Conflict, NotFound
+from infra.database import one_statement
 from infra.ids import new_id
 
 
@@ -38,6 +39,7 @@ RETURNING id, name, comments
 """
 
 
+@one_statement
 def create_application(cmd: CreateApplication, cur: Cursor) -> dict:
     try:
         cur.execute(INSERT_APPLICATION, asdict(cmd))
@@ -46,6 +48,7 @@ def create_application(cmd: CreateApplication, cur: Cursor) -> dict:
     return cur.fetchone()
 
 
+@one_statement
 def update_application(cmd: UpdateApplication, cur: Cursor) -> dict:
     try:
         cur.execute(UPDATE_APPLICATION, asdict(cmd))

@@ -8,6 +8,7 @@ from psycopg2.errors import ForeignKeyViolation, UniqueViolation
 from psycopg2.extensions import cursor as Cursor
 
 from commands.errors import Conflict, InvalidCommand, NotFound
+from infra.database import one_statement
 from infra.ids import new_id
 
 
@@ -47,6 +48,7 @@ RETURNING id, application_id, name, comments, config
 SELECT_APPLICATION_ID = "SELECT application_id FROM configurations WHERE id = %(id)s"
 
 
+@one_statement
 def create_configuration(cmd: CreateConfiguration, cur: Cursor) -> dict:
     try:
         cur.execute(INSERT_CONFIGURATION, _params(cmd))
@@ -57,6 +59,7 @@ def create_configuration(cmd: CreateConfiguration, cur: Cursor) -> dict:
     return cur.fetchone()
 
 
+@one_statement
 def update_configuration(cmd: UpdateConfiguration, cur: Cursor) -> dict:
     try:
         cur.execute(UPDATE_CONFIGURATION, _params(cmd))

@@ -22,7 +22,13 @@ def database_url(new_database) -> str:
 @pytest.fixture(scope="session")
 def db(database_url: str) -> Iterator[Database]:
     database = Database(
-        database_url, size=4, connect_timeout=3, statement_timeout_ms=5000, queue_max=100, queue_timeout=5
+        database_url,
+        read_workers=2,
+        write_workers=4,
+        connect_timeout=3,
+        statement_timeout_ms=5000,
+        queue_max=100,
+        queue_timeout=5,
     )
     yield database
     database.close()
@@ -30,7 +36,7 @@ def db(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture(scope="session")
 def client(database_url: str) -> Iterator[TestClient]:
-    app = create_app(app_settings(database_url, db_pool_size=4))
+    app = create_app(app_settings(database_url, db_write_workers=4))
     with TestClient(app) as test_client:
         yield test_client
 

@@ -9,7 +9,7 @@ from infra.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
 
 def test_defaults_are_safe(monkeypatch):
-    for name in ("DATABASE_URL", "HOST", "PORT", "LOG_LEVEL", "DB_POOL_SIZE"):
+    for name in ("DATABASE_URL", "HOST", "PORT", "LOG_LEVEL", "DB_READ_WORKERS"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings(_env_file=None)
     assert settings.database_url is None
@@ -26,8 +26,10 @@ def test_environment_is_read_and_blank_database_url_means_embedded(monkeypatch):
 
 
 def test_invalid_value_names_the_variable(monkeypatch):
-    monkeypatch.setenv("DB_POOL_SIZE", "lots")
-    with pytest.raises(SettingsError, match=r"^invalid setting DB_POOL_SIZE='lots': Input should be a valid integer"):
+    monkeypatch.setenv("DB_WRITE_WORKERS", "lots")
+    with pytest.raises(
+        SettingsError, match=r"^invalid setting DB_WRITE_WORKERS='lots': Input should be a valid integer"
+    ):
         load_settings(_env_file=None)
 
 

@@ -1,0 +1,127 @@
+"""The read model's guarantee, over HTTP: a write is seen at once on the instance that made
+it, and within a second on every other instance; a dropped listener never leaves a stale view."""
+
+import time
+from collections.abc import Callable, Iterator
+
+import psycopg2
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from infra.listener import LISTENER_APPLICATION_NAME
+from tests.support import app_settings
+
+APPS = "/api/v1/applications"
+CONFIGS = "/api/v1/configurations"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> float:
+    """Seconds until `predicate()` held; fails after `timeout`."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not within {timeout}s")
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def live(client: TestClient) -> bool:
+    return client.get("/health").json()["read_model"] == "live"
+
+
+@pytest.fixture
+def instances(database_url) -> Iterator[tuple[TestClient, TestClient]]:
+    """Two service instances on one database, each with its own read model and listener."""
+    with (
+        TestClient(create_app(app_settings(database_url, db_write_workers=2))) as one,
+        TestClient(create_app(app_settings(database_url, db_write_workers=2))) as two,
+    ):
+        wait_until(lambda: live(one) and live(two), timeout=10)
+        yield one, two
+
+
+@pytest.fixture
+def config(instances, unique) -> dict:
+    one, _ = instances
+    app_id = one.post(APPS, json={"name": unique("app")}).json()["id"]
+    return one.post(CONFIGS, json={"application_id": app_id, "name": unique(), "config": {"v": 1}}).json()
+
+
+def put_config(client: TestClient, config: dict, value: int) -> None:
+    body = {"name": config["name"], "config": {"v": value}}
+    assert client.put(f"{CONFIGS}/{config['id']}", json=body).status_code == 200
+
+
+def held(client: TestClient) -> int:
+    return client.get("/health").json()["views_held"]
+
+
+def test_a_read_after_a_write_on_the_same_instance_sees_the_write(instances, config):
+    one, _ = instances
+    assert one.get(f"{CONFIGS}/{config['id']}").json()["config"] == {"v": 1}  # now held
+    for value in range(2, 12):
+        put_config(one, config, value)
+        assert one.get(f"{CONFIGS}/{config['id']}").json()["config"] == {"v": value}
+
+
+def test_a_write_on_one_instance_is_seen_on_the_other_within_a_second(instances, config):
+    one, two = instances
+    url = f"{CONFIGS}/{config['id']}"
+    assert two.get(url).json()["config"] == {"v": 1}  # held by instance two
+
+    put_config(one, config, 2)
+    elapsed = wait_until(lambda: two.get(url).json()["config"] == {"v": 2}, timeout=1)
+    assert elapsed < 1
+
+
+def test_a_new_configuration_shows_in_the_other_instances_application_view(instances, config, unique):
+    one, two = instances
+    app_url = f"{APPS}/{config['application_id']}"
+    assert two.get(app_url).json()["configuration_ids"] == [config["id"]]
+
+    body = {"application_id": config["application_id"], "name": unique(), "config": {}}
+    new_id = one.post(CONFIGS, json=body).json()["id"]
+    wait_until(lambda: new_id in two.get(app_url).json()["configuration_ids"], timeout=1)
+
+
+def test_a_change_made_directly_in_the_database_reaches_every_instance(instances, config, database_url):
+    one, two = instances
+    url = f"{CONFIGS}/{config['id']}"
+    assert one.get(url).json()["config"] == two.get(url).json()["config"] == {"v": 1}
+
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("UPDATE configurations SET config = '{\"v\": 7}' WHERE id = %s", (config["id"],))
+    finally:
+        conn.close()
+    wait_until(lambda: one.get(url).json()["config"] == two.get(url).json()["config"] == {"v": 7}, timeout=1)
+
+
+def test_a_dropped_listener_empties_the_read_model_so_missed_changes_are_not_served(instances, config, database_url):
+    _, two = instances
+    url = f"{CONFIGS}/{config['id']}"
+    assert two.get(url).json()["config"] == {"v": 1}
+    assert held(two) >= 1
+
+    # In one transaction: cut every listener off (waiting until each is gone), then change the
+    # configuration. The announcement goes out at commit, when nobody listens: it is lost.
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT bool_and(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                "WHERE application_name = %s AND datname = current_database()",
+                (LISTENER_APPLICATION_NAME,),
+            )
+            assert cur.fetchone()[0]
+            cur.execute("UPDATE configurations SET config = '{\"v\": 9}' WHERE id = %s", (config["id"],))
+    finally:
+        conn.close()
+
+    # The instance notices the drop, drops what it held, and reads from the database until
+    # it listens again; either way it never serves the stale view.
+    wait_until(lambda: two.get(url).json()["config"] == {"v": 9}, timeout=5)
+    wait_until(lambda: live(two), timeout=5)
+    assert two.get(url).json()["config"] == {"v": 9}
