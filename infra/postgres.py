@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,7 +203,9 @@ class LocalPostgres:
                 # Own session: a Ctrl-C meant for the service must not stop the database
                 # under in-flight requests; we stop it ourselves, after the service.
                 start_new_session=True,
-                preexec_fn=_stop_with_parent,
+                # The kernel ties this to the starting *thread*: only the main thread lives
+                # as long as the process.
+                preexec_fn=_stop_with_parent if threading.current_thread() is threading.main_thread() else None,
                 **self._user.popen_kwargs(),
             )
         self._wait_until_ready(timeout)
