@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from api.errors import error_response, responses
+from api.resource_route import ResourceRoute
 from api.schemas import ApplicationCreate, ApplicationOut, ApplicationUpdate
 from api.services import json_response, services
 from commands import applications as handlers
@@ -13,7 +14,7 @@ from commands.applications import CreateApplication, UpdateApplication
 from infra.ids import UlidParam
 from queries.views import ApplicationSummary, ApplicationView
 
-router = APIRouter(prefix="/applications", tags=["applications"])
+router = APIRouter(prefix="/applications", tags=["applications"], route_class=ResourceRoute)
 
 ApplicationId = Annotated[UlidParam, Path(description="The application's id")]
 LOCATION = {"Location": {"description": "URL of the new application", "schema": {"type": "string"}}}

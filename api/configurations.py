@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from api.errors import error_response, responses
+from api.resource_route import ResourceRoute
 from api.schemas import ConfigurationCreate, ConfigurationUpdate
 from api.services import json_response, services
 from commands import configurations as handlers
@@ -13,7 +14,7 @@ from commands.configurations import CreateConfiguration, UpdateConfiguration
 from infra.ids import UlidParam
 from queries.views import ConfigurationView
 
-router = APIRouter(prefix="/configurations", tags=["configurations"])
+router = APIRouter(prefix="/configurations", tags=["configurations"], route_class=ResourceRoute)
 
 ConfigurationId = Annotated[UlidParam, Path(description="The configuration's id")]
 LOCATION = {"Location": {"description": "URL of the new configuration", "schema": {"type": "string"}}}

@@ -24,15 +24,20 @@ def new_id() -> str:
     return str(_NewULID())
 
 
+ULID_ERROR = "must be a ULID: 26 characters of Crockford base32, e.g. 01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4"
+
+
+def canonical_ulid(text: str) -> str | None:
+    """The canonical (upper case) form of a ULID in text, or None if it is not one."""
+    text = text.upper()  # ULIDs are case-insensitive
+    return text if _ULID_TEXT.match(text) else None
+
+
 def _ulid_text(value: Any) -> Any:
     # Only text: pydantic's ULID would also take integers and bytes, which no client means.
-    if isinstance(value, str):
-        value = value.upper()  # ULIDs are case-insensitive; the canonical form is upper case
-        if _ULID_TEXT.match(value):
-            return value
-    raise PydanticCustomError(
-        "ulid_format", "must be a ULID: 26 characters of Crockford base32, e.g. 01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4"
-    )
+    if isinstance(value, str) and (canonical := canonical_ulid(value)) is not None:
+        return canonical
+    raise PydanticCustomError("ulid_format", ULID_ERROR)
 
 
 # A ULID from a client (path, query or body): validated, then handled as its canonical text.

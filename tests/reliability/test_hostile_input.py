@@ -46,6 +46,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_or_status_violation(service, tm
     generated = re.search(r"(\d+) generated", output)
     assert result.returncode == 0, output[-5000:]
     assert generated and int(generated.group(1)) >= 1000, output[-2000:]
+    print(f"\nschemathesis: {generated.group(0)}, exit status {result.returncode}")
     assert " 500 " not in service.log() and "Traceback" not in service.log()
 
 
