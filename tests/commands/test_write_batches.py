@@ -6,7 +6,7 @@ import pytest
 
 from commands.applications import CreateApplication, create_application
 from commands.errors import Conflict
-from infra.database import Database
+from tests.support import database
 
 
 def names_stored(db, names: list[str]) -> set[str]:
@@ -51,17 +51,9 @@ def transaction_id(command: object, cur) -> int:
 
 @pytest.fixture
 def one_write_worker(database_url):
-    database = Database(
-        database_url,
-        read_workers=1,
-        write_workers=1,
-        connect_timeout=3,
-        statement_timeout_ms=5000,
-        queue_max=100,
-        queue_timeout=5,
-    )
-    yield database
-    database.close()
+    db = database(database_url, write_workers=1)
+    yield db
+    db.close()
 
 
 def test_commands_that_wait_together_share_one_transaction(one_write_worker):

@@ -50,3 +50,14 @@ def test_database_url_is_used_and_no_postgres_is_started(database_url, tmp_path)
         assert httpx.get(f"{service.url}/health").status_code == 200
     assert not data.exists()
     assert "embedded PostgreSQL" not in service.log()
+
+
+def test_without_any_postgresql_16_serve_says_how_to_provide_one(tmp_path):
+    service = ServiceProcess(pg_bin=tmp_path, pg_data_dir=tmp_path / "pgdata")
+    try:
+        service.start()
+        assert service.process.wait(timeout=60) == 1
+    finally:
+        service.close()
+    assert f"cannot start: PG_BIN={tmp_path} holds no PostgreSQL 16 server" in service.log()
+    assert "Traceback" not in service.log()
