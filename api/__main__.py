@@ -1,7 +1,7 @@
 """`pipenv run serve`: the service under uvicorn, on an embedded PostgreSQL 16 when DATABASE_URL is unset.
 
 Order on the way out (SIGTERM or Ctrl-C): uvicorn lets in-flight requests finish, the
-lifespan closes the executor and pool, then the embedded PostgreSQL stops; exit status 0.
+lifespan closes the executors and the pool, then the embedded PostgreSQL stops; exit status 0.
 """
 
 import asyncio

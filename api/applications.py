@@ -30,7 +30,7 @@ LINK = {
     "",
     status_code=201,
     response_model=ApplicationOut,
-    responses={201: {"headers": LOCATION}, **responses(400, 409, 413, 415, 422, 503)},
+    responses={201: {"headers": LOCATION}, **responses(409, 413, 415, 422, 503)},
     summary="Create an application",
 )
 async def create_application(body: ApplicationCreate, request: Request) -> Response:
@@ -44,7 +44,7 @@ async def create_application(body: ApplicationCreate, request: Request) -> Respo
 @router.put(
     "/{id}",
     response_model=ApplicationOut,
-    responses=responses(400, 404, 409, 413, 415, 422, 503),
+    responses=responses(404, 409, 413, 415, 422, 503),
     summary="Replace an application's name and comments",
 )
 async def update_application(id: ApplicationId, body: ApplicationUpdate, request: Request) -> Response:

@@ -24,7 +24,7 @@ LOCATION = {"Location": {"description": "URL of the new configuration", "schema"
     "",
     status_code=201,
     response_model=ConfigurationView,
-    responses={201: {"headers": LOCATION}, **responses(400, 409, 413, 415, 422, 503)},
+    responses={201: {"headers": LOCATION}, **responses(409, 413, 415, 422, 503)},
     summary="Create a configuration of an application",
 )
 async def create_configuration(body: ConfigurationCreate, request: Request) -> Response:
@@ -39,7 +39,7 @@ async def create_configuration(body: ConfigurationCreate, request: Request) -> R
 @router.put(
     "/{id}",
     response_model=ConfigurationView,
-    responses=responses(400, 404, 409, 413, 415, 422, 503),
+    responses=responses(404, 409, 413, 415, 422, 503),
     summary="Replace a configuration's name, comments and config",
 )
 async def update_configuration(id: ConfigurationId, body: ConfigurationUpdate, request: Request) -> Response:

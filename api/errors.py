@@ -49,7 +49,6 @@ CODES = {
     503: "unavailable",
 }
 DESCRIPTIONS = {
-    400: "The body is not parseable JSON",
     404: "The resource named in the URL does not exist",
     409: "The name is already taken",
     413: "The body is larger than MAX_BODY_BYTES",
