@@ -39,6 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
                 wait=settings.db_startup_wait,
                 read_workers=settings.db_read_workers,
                 write_workers=settings.db_write_workers,
+                max_batch=settings.db_write_batch,
                 connect_timeout=settings.db_connect_timeout,
                 statement_timeout_ms=settings.db_statement_timeout_ms,
                 queue_max=settings.db_queue_max,

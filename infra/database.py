@@ -10,10 +10,11 @@ Reads run in autocommit, one round trip per statement, on few workers (measured 
 Writes are committed in groups. Every write transaction NOTIFYs (migration 0002), and
 PostgreSQL serialises NOTIFYing commits cluster-wide, disk flush included, so one transaction
 per command caps writes at one flush each, and lower still when the CPU is busy. Commands
-that arrive while the write workers are busy therefore wait together and are carried out as
+that arrive while the write worker is busy therefore wait together and are carried out as
 one batch: one transaction, one commit, one flush. If any command of a batch fails, the
 batch rolls back and each of its commands is carried out alone, so that only the one at
-fault fails. Each command is still atomic, and answered only after its commit.
+fault fails. Each command is still atomic, and answered only after its commit. With one
+write worker (the default) batches never wait on each other's locks.
 """
 
 import asyncio
@@ -41,6 +42,8 @@ T = TypeVar("T")
 # Errors of the connection or the server (gone, timed out, deadlocked), not of the statement:
 # the request gets a 503, and the connection is discarded.
 CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+# Errors of one statement of a batch that say nothing about the others.
+RETRYABLE_ALONE = (psycopg2.errors.TransactionRollbackError, psycopg2.errors.QueryCanceled)
 
 
 class DatabaseUnavailable(Exception):
@@ -264,9 +267,10 @@ class Database:
             try:
                 return [(result, None) for result in self.run_query(_in_transaction, _all, work)]
             except DatabaseUnavailable as exc:
-                # Lost connection (perhaps during COMMIT: whether it committed is unknown, so
-                # nothing may run again) or timeout: every command of the batch failed alike.
-                if not isinstance(exc.__cause__, psycopg2.errors.TransactionRollbackError):
+                # A lost connection (perhaps during COMMIT, so whether it committed is unknown
+                # and nothing may run again) fails every command alike. A deadlock or a
+                # statement timeout is one command's: the batch rolled back; one by one, below.
+                if not isinstance(exc.__cause__, RETRYABLE_ALONE):
                     raise
             except Exception:
                 pass  # some command failed and the batch was rolled back: one by one, below

@@ -28,7 +28,7 @@ def db(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture(scope="session")
 def client(database_url: str) -> Iterator[TestClient]:
-    app = create_app(app_settings(database_url, db_write_workers=4))
+    app = create_app(app_settings(database_url))
     with TestClient(app) as test_client:
         yield test_client
 

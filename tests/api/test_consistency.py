@@ -34,8 +34,8 @@ def live(client: TestClient) -> bool:
 def instances(database_url) -> Iterator[tuple[TestClient, TestClient]]:
     """Two service instances on one database, each with its own read model and listener."""
     with (
-        TestClient(create_app(app_settings(database_url, db_write_workers=2))) as one,
-        TestClient(create_app(app_settings(database_url, db_write_workers=2))) as two,
+        TestClient(create_app(app_settings(database_url))) as one,
+        TestClient(create_app(app_settings(database_url))) as two,
     ):
         wait_until(lambda: live(one) and live(two), timeout=10)
         yield one, two
