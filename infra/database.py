@@ -159,7 +159,8 @@ class _WriteLane:
     def _expire(self, entry: _Waiting) -> None:
         if not entry.taken:
             self.waiting.remove(entry)
-            entry.future.set_exception(Overloaded("timed out waiting for a database worker"))
+            if not entry.future.done():  # else its request was cancelled meanwhile
+                entry.future.set_exception(Overloaded("timed out waiting for a database worker"))
 
     def _start_batches(self, loop: asyncio.AbstractEventLoop) -> None:
         while self.running < self.workers and self.waiting:
@@ -244,7 +245,7 @@ class Database:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    # -- the two ways in: reads in autocommit, commands in one transaction ---------------
+    # -- the two ways in: queries in autocommit, commands in transactions ------------------
 
     async def query(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(cur, *args)` on an autocommit connection, in the read lane."""
