@@ -15,7 +15,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from infra.database import Database
 from queries.applications import get_application, list_applications
@@ -47,23 +47,19 @@ class ReadModel:
     # -- reads ------------------------------------------------------------------------
 
     async def application(self, id: str) -> bytes | None:
-        entry = await self._read("a:" + id, self._load_application, id)
+        entry = await self._read("a:" + id, self._load_view, get_application, id)
         return None if entry is None else entry[0]
 
     async def configuration(self, id: str) -> bytes | None:
-        entry = await self._read("c:" + id, self._load_configuration, id)
+        entry = await self._read("c:" + id, self._load_view, get_configuration, id)
         return None if entry is None else entry[0]
 
     async def application_page(self, limit: int, after: str | None) -> Entry:
         """A page of the list as a JSON array, and the id to continue after (None: last page)."""
         return await self._read(f"{_PAGE}{limit}:{after or ''}", self._load_page, limit, after)
 
-    async def _load_application(self, id: str) -> Entry | None:
-        view = await self._db.query(get_application, id)
-        return None if view is None else (view.model_dump_json().encode(), None)
-
-    async def _load_configuration(self, id: str) -> Entry | None:
-        view = await self._db.query(get_configuration, id)
+    async def _load_view(self, query: Callable[..., BaseModel | None], id: str) -> Entry | None:
+        view = await self._db.query(query, id)
         return None if view is None else (view.model_dump_json().encode(), None)
 
     async def _load_page(self, limit: int, after: str | None) -> Entry:
