@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import psycopg2
+import psycopg2.errors
 import pytest
 
 import migrations
@@ -18,6 +19,15 @@ def fetch(dsn: str, sql: str, params: tuple = ()) -> list[tuple]:
         with conn.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def execute(dsn: str, sql: str, params: tuple = ()) -> None:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, params)
     finally:
         conn.close()
 
@@ -58,15 +68,24 @@ def test_migrated_schema_has_the_spec_columns(dsn):
            WHERE table_name IN ('applications', 'configurations')
            ORDER BY table_name, ordinal_position""",
     )
+    # The spec's columns first, then what each change carries: its version, revision, times.
+    history = [
+        ("version", "integer", None, "NO"),
+        ("revision", "bigint", None, "NO"),
+        ("created_at", "timestamp with time zone", None, "NO"),
+        ("updated_at", "timestamp with time zone", None, "NO"),
+    ]
     assert columns == [
         ("applications", "id", "character varying", 26, "NO"),
         ("applications", "name", "character varying", 256, "NO"),
         ("applications", "comments", "character varying", 1024, "YES"),
+        *(("applications", *column) for column in history),
         ("configurations", "id", "character varying", 26, "NO"),
         ("configurations", "application_id", "character varying", 26, "NO"),
         ("configurations", "name", "character varying", 256, "NO"),
         ("configurations", "comments", "character varying", 1024, "YES"),
         ("configurations", "config", "jsonb", None, "NO"),
+        *(("configurations", *column) for column in history),
     ]
     constraints = {
         row[0]
@@ -81,6 +100,68 @@ def test_migrated_schema_has_the_spec_columns(dsn):
     assert "FOREIGN KEY (application_id) REFERENCES applications(id)" in constraints
     indexes = {row[0] for row in fetch(dsn, "SELECT indexdef FROM pg_indexes WHERE tablename = 'configurations'")}
     assert any("(application_id, id)" in index for index in indexes)
+
+
+def test_upgrading_a_database_that_holds_data_brings_it_along_as_version_1(dsn, migration_dir):
+    """Data written under 0001-0002 gets version 1, the migration's time, one revision each,
+    its first history entry and its 'created' feed entry; then changes continue from there."""
+    for later in sorted(migration_dir.glob("*.sql"))[2:]:
+        later.unlink()
+    migrate(dsn, migration_dir)
+    app, other, config = "01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4", "01JDQ8ZJ1T2K5X1VJ4Q6M2N3P5", "01JDQ8ZJ1T2K5X1VJ4Q6M2N3P6"
+    execute(
+        dsn,
+        "INSERT INTO applications VALUES (%s, 'billing', 'old'), (%s, 'search', NULL);"
+        "INSERT INTO configurations VALUES (%s, %s, 'prod', NULL, '{\"a\": 1}')",
+        (app, other, config, app),
+    )
+    started = fetch(dsn, "SELECT now()")[0][0]
+
+    assert [m.version for m in migrate(dsn)] == [m.version for m in discover()][2:]
+
+    apps = fetch(
+        dsn,
+        "SELECT id, version, revision, created_at = updated_at, created_at >= %s FROM applications ORDER BY id",
+        (started,),
+    )
+    assert apps == [(app, 1, 1, True, True), (other, 1, 2, True, True)]
+    assert fetch(dsn, "SELECT id, version, revision, config FROM configurations") == [(config, 1, 3, {"a": 1})]
+    assert fetch(dsn, "SELECT configuration_id, version, revision, name, config FROM configuration_versions") == [
+        (config, 1, 3, "prod", {"a": 1})
+    ]
+    assert fetch(
+        dsn, "SELECT revision, action, kind, id, application_id, name, version FROM changes ORDER BY revision"
+    ) == [
+        (1, "created", "application", app, app, "billing", 1),
+        (2, "created", "application", other, other, "search", 1),
+        (3, "created", "configuration", config, app, "prod", 1),
+    ]
+    # The next change continues the numbering, and the history.
+    execute(dsn, "UPDATE configurations SET config = '{\"a\": 2}' WHERE id = %s", (config,))
+    assert fetch(dsn, "SELECT version, revision FROM configurations") == [(2, 4)]
+    assert fetch(dsn, "SELECT max(revision), count(*) FROM changes") == [(4, 4)]
+
+
+def test_the_feed_and_the_history_refuse_to_be_rewritten(dsn):
+    migrate(dsn)
+    execute(
+        dsn,
+        "INSERT INTO applications (id, name) VALUES ('01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4', 'feed');"
+        "INSERT INTO configurations (id, application_id, name, config) "
+        "VALUES ('01JDQ8ZJ1T2K5X1VJ4Q6M2N3P5', '01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4', 'c', '{}')",
+    )
+    for statement in (
+        "UPDATE changes SET actor = 'mallory'",
+        "DELETE FROM changes",
+        "TRUNCATE changes",
+        "UPDATE configuration_versions SET name = 'x'",
+        "DELETE FROM configuration_versions",
+        "TRUNCATE applications CASCADE",
+    ):
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            execute(dsn, statement)
+    assert fetch(dsn, "SELECT count(*), min(actor) FROM changes") == [(2, None)]
+    assert fetch(dsn, "SELECT count(*), min(name) FROM configuration_versions") == [(1, "c")]
 
 
 def test_second_run_is_a_no_op(dsn):

@@ -8,19 +8,22 @@ from functools import partial
 from fastapi import APIRouter, FastAPI
 
 import migrations
-from api import applications, configurations, health
+from api import applications, changes, configurations, health, versions
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.services import Services
 from infra.database import Database, describe
 from infra.listener import ChangeListener
 from infra.settings import Settings
+from queries.announcements import parse_announcements
+from queries.changes import latest_revision
+from queries.feed import ChangeFeed
 from queries.read_model import ReadModel
 
 log = logging.getLogger("api")
 
 API_PREFIX = "/api/v1"
-# Where the database announces changes (migrations/0002_announce_changes.sql).
+# Where the database announces changes (migrations/0003_revisions_versions_and_changes.sql).
 CHANGES_CHANNEL = "config_changes"
 
 
@@ -55,22 +58,34 @@ def create_app(settings: Settings) -> FastAPI:
                 applied = await loop.run_in_executor(None, migrations.migrate, settings.database_url)
                 log.info("migrations: %d applied at start", len(applied))
             reads = ReadModel(db, settings.read_cache_max_bytes)
-            listener = None
-            if settings.read_cache_max_bytes > 0:
-                listener = ChangeListener(
-                    settings.database_url,
-                    CHANGES_CHANNEL,
-                    on_payloads=reads.apply_announcements,
-                    on_listening=reads.set_listening,
-                    connect_timeout=settings.db_connect_timeout,
-                )
-                listener.start(loop)
-            app.state.services = Services(db=db, reads=reads)
+            feed = ChangeFeed(db)
+
+            def announced(payloads: list[str]) -> None:
+                changes = parse_announcements(payloads)
+                if changes is None:
+                    listening(reads.listening, None)  # forget everything, as after a gap
+                    return
+                reads.apply(changes)
+                feed.extend(changes)
+
+            def listening(state: bool, latest: int | None) -> None:
+                reads.set_listening(state)
+                feed.set_listening(state, latest)
+
+            listener = ChangeListener(
+                settings.database_url,
+                CHANGES_CHANNEL,
+                on_payloads=announced,
+                on_listening=listening,
+                position=latest_revision,
+                connect_timeout=settings.db_connect_timeout,
+            )
+            listener.start(loop)
+            app.state.services = Services(db=db, reads=reads, feed=feed)
             try:
                 yield
             finally:
-                if listener is not None:
-                    await loop.run_in_executor(None, listener.stop)
+                await loop.run_in_executor(None, listener.stop)
         finally:
             await loop.run_in_executor(None, db.close)
 
@@ -85,6 +100,8 @@ def create_app(settings: Settings) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(applications.router)
     api.include_router(configurations.router)
+    api.include_router(versions.router)
+    api.include_router(changes.router)
     app.include_router(api)
     app.include_router(health.router)
     return app

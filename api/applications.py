@@ -2,21 +2,23 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import Response
 
+from api.conditional import ETAG_HEADER, IF_MATCH_DOC, IF_NONE_MATCH_DOC, if_match
 from api.errors import error_response, responses
 from api.resource_route import ResourceRoute
-from api.schemas import ApplicationCreate, ApplicationOut, ApplicationUpdate
-from api.services import json_response, services
+from api.schemas import ApplicationCreate, ApplicationOut, ApplicationPatch, ApplicationUpdate, Limit, Offset
+from api.services import json_response, one_way_to_page, origin, page_response, services, view_response
 from commands import applications as handlers
-from commands.applications import CreateApplication, UpdateApplication
+from commands.applications import CreateApplication, DeleteApplication, PatchApplication, UpdateApplication
 from infra.ids import UlidParam
-from queries.views import ApplicationSummary, ApplicationView
+from queries.views import ApplicationSummary, ApplicationView, ConfigurationView
 
 router = APIRouter(prefix="/applications", tags=["applications"], route_class=ResourceRoute)
 
 ApplicationId = Annotated[UlidParam, Path(description="The application's id")]
+MERGE_PATCH = "application/merge-patch+json"
 LOCATION = {"Location": {"description": "URL of the new application", "schema": {"type": "string"}}}
 LINK = {
     "Link": {
@@ -24,63 +26,123 @@ LINK = {
         "schema": {"type": "string"},
     }
 }
+CONDITIONAL_GET = {"parameters": [IF_NONE_MATCH_DOC]}
+CONDITIONAL_CHANGE = {"parameters": [IF_MATCH_DOC]}
 
 
 @router.post(
     "",
     status_code=201,
     response_model=ApplicationOut,
-    responses={201: {"headers": LOCATION}, **responses(409, 413, 415, 422, 503)},
+    responses={201: {"headers": {**LOCATION, **ETAG_HEADER}}, **responses(409, 413, 415, 422, 503)},
     summary="Create an application",
 )
 async def create_application(body: ApplicationCreate, request: Request) -> Response:
     svc = services(request)
-    row = await svc.db.command(handlers.create_application, CreateApplication(body.name, body.comments))
-    svc.reads.application_changed(row["id"])
+    cmd = CreateApplication(body.name, body.comments)
+    row = await svc.db.command(handlers.create_application, cmd, origin(request))
+    svc.written(row["revision"], row["id"])
     location = f"{request.url.path}/{row['id']}"
-    return json_response(ApplicationOut(**row), 201, {"Location": location})
+    return json_response(ApplicationOut(**row), 201, {"Location": location}, etag=row["etag"])
 
 
 @router.put(
     "/{id}",
     response_model=ApplicationOut,
-    responses=responses(404, 409, 413, 415, 422, 503),
+    responses={200: {"headers": ETAG_HEADER}, **responses(404, 409, 412, 413, 415, 422, 503)},
+    openapi_extra=CONDITIONAL_CHANGE,
     summary="Replace an application's name and comments",
 )
 async def update_application(id: ApplicationId, body: ApplicationUpdate, request: Request) -> Response:
+    cmd = UpdateApplication(id, body.name, body.comments, if_match(request))
+    return await _change(request, handlers.update_application, cmd)
+
+
+@router.patch(
+    "/{id}",
+    response_model=ApplicationOut,
+    responses={200: {"headers": ETAG_HEADER}, **responses(404, 409, 412, 413, 415, 422, 503)},
+    openapi_extra=CONDITIONAL_CHANGE,
+    summary="Change some of an application's fields (JSON merge patch, RFC 7396)",
+)
+async def patch_application(
+    id: ApplicationId, body: Annotated[ApplicationPatch, Body(media_type=MERGE_PATCH)], request: Request
+) -> Response:
+    given = body.model_fields_set
+    cmd = PatchApplication(id, body.name, body.comments, "comments" in given, if_match(request))
+    return await _change(request, handlers.patch_application, cmd)
+
+
+async def _change(request: Request, handler, cmd) -> Response:
     svc = services(request)
-    cmd = UpdateApplication(id, body.name, body.comments)
-    row = await svc.db.command(handlers.update_application, cmd)
-    svc.reads.application_changed(row["id"])
-    return json_response(ApplicationOut(**row))
+    row = await svc.db.command(handler, cmd, origin(request))
+    svc.written(row["revision"], row["id"])
+    return json_response(ApplicationOut(**row), etag=row["etag"])
+
+
+@router.delete(
+    "/{id}",
+    status_code=204,
+    responses=responses(404, 409, 412, 422, 503),
+    openapi_extra=CONDITIONAL_CHANGE,
+    summary="Delete an application that has no configurations",
+)
+async def delete_application(id: ApplicationId, request: Request) -> Response:
+    svc = services(request)
+    row = await svc.db.command(handlers.delete_application, DeleteApplication(id, if_match(request)), origin(request))
+    svc.written(row["revision"], row["id"])
+    return Response(status_code=204)
 
 
 @router.get(
     "/{id}",
     response_model=ApplicationView,
-    responses=responses(404, 422, 503),
+    responses={200: {"headers": ETAG_HEADER}, 304: {"description": "Not modified"}, **responses(404, 422, 503)},
+    openapi_extra=CONDITIONAL_GET,
     summary="An application with the ids of its configurations",
 )
 async def get_application(id: ApplicationId, request: Request) -> Response:
-    body = await services(request).reads.application(id)
-    if body is None:
+    entry = await services(request).reads.application(id)
+    if entry is None:
         return error_response(request, 404, f"application {id} does not exist")
-    return json_response(body)
+    return view_response(request, entry)
 
 
 @router.get(
     "",
     response_model=list[ApplicationSummary],
-    responses={200: {"headers": LINK}, **responses(422, 503)},
+    responses={200: {"headers": {**LINK, **ETAG_HEADER}}, 304: {"description": "Not modified"}, **responses(422, 503)},
     summary="Applications in id (creation) order, a page at a time",
 )
 async def list_applications(
     request: Request,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Page size")] = 100,
+    limit: Limit = 100,
     after: Annotated[UlidParam | None, Query(description="Continue after this id (from the Link header)")] = None,
+    offset: Offset = 0,
 ) -> Response:
-    body, next_after = await services(request).reads.application_page(limit, after)
-    headers = None
-    if next_after is not None:
-        headers = {"Link": f'<{request.url.path}?limit={limit}&after={next_after}>; rel="next"'}
-    return json_response(body, headers=headers)
+    one_way_to_page(request)
+    return page_response(request, await services(request).reads.application_page(limit, after, offset))
+
+
+@router.get(
+    "/{id}/configurations",
+    response_model=list[ConfigurationView],
+    responses={
+        200: {"headers": {**LINK, **ETAG_HEADER}},
+        304: {"description": "Not modified"},
+        **responses(404, 422, 503),
+    },
+    summary="An application's configurations in id (creation) order, a page at a time",
+)
+async def list_configurations(
+    id: ApplicationId,
+    request: Request,
+    limit: Limit = 100,
+    after: Annotated[UlidParam | None, Query(description="Continue after this id (from the Link header)")] = None,
+    offset: Offset = 0,
+) -> Response:
+    one_way_to_page(request)
+    entry = await services(request).reads.configuration_page(id, limit, after, offset)
+    if entry is None:
+        return error_response(request, 404, f"application {id} does not exist")
+    return page_response(request, entry)

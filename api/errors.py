@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
-from commands.errors import Conflict, InvalidCommand, NotFound
+from commands.errors import Conflict, InvalidCommand, NotFound, PreconditionFailed
 from infra.database import DatabaseUnavailable, Overloaded
 
 log = logging.getLogger("api")
@@ -42,6 +42,7 @@ CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    412: "precondition_failed",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
@@ -50,9 +51,10 @@ CODES = {
 }
 DESCRIPTIONS = {
     404: "The resource named in the URL does not exist",
-    409: "The name is already taken",
+    409: "The change conflicts with the current state: a name already taken, configurations left",
+    412: "If-Match names no current ETag of the resource: it changed meanwhile; nothing was changed",
     413: "The body is larger than MAX_BODY_BYTES",
-    415: "The body is not sent as application/json",
+    415: "The body is not sent as application/json (PATCH: application/merge-patch+json)",
     422: "The request is invalid; `details` says where",
     503: "The database is unavailable or overloaded; retry after `Retry-After` seconds",
 }
@@ -147,6 +149,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Conflict)
     async def conflict(request: Request, exc: Conflict) -> Response:
         return error_response(request, 409, str(exc))
+
+    @app.exception_handler(PreconditionFailed)
+    async def precondition_failed(request: Request, exc: PreconditionFailed) -> Response:
+        return error_response(request, 412, str(exc))
 
     @app.exception_handler(InvalidCommand)
     async def invalid_command(request: Request, exc: InvalidCommand) -> Response:

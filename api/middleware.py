@@ -36,6 +36,10 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
+        path = scope["path"]
+        if path.startswith("/api/") and path.endswith("/"):
+            # Served, not redirected: a redirect names this host, which breaks behind a proxy.
+            scope["path"] = path.rstrip("/")
         rid, length, content_type = _read_headers(scope)
         scope.setdefault("state", {})["request_id"] = rid
         id_header = (b"x-request-id", rid.encode())

@@ -12,8 +12,9 @@ FastAPI would (a 422).
 
 import inspect
 from collections.abc import Awaitable, Callable
+from typing import Annotated, get_args, get_origin
 
-from fastapi import Request
+from fastapi import HTTPException, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
@@ -33,8 +34,12 @@ class ResourceRoute(APIRoute):
         endpoint = self.endpoint
         takes_id = "id" in names
         body_model: type[BaseModel] | None = None
+        media_type: str | None = None  # the one body type the route takes, when it names one
         if "body" in names:
             body_model = signature.parameters["body"].annotation
+            if get_origin(body_model) is Annotated:  # Annotated[Model, Body(media_type=...)]
+                body_model, *extras = get_args(body_model)
+                media_type = next((extra.media_type for extra in extras if isinstance(extra, params.Body)), None)
 
         async def handle(request: Request) -> Response:
             inputs: dict = {"request": request}
@@ -44,6 +49,8 @@ class ResourceRoute(APIRoute):
                 inputs["id"] = canonical_ulid(raw)
                 if inputs["id"] is None:
                     errors.append({"type": "ulid_format", "loc": ("path", "id"), "msg": ULID_ERROR, "input": raw})
+            if media_type is not None and _media_type(request) != media_type:
+                raise HTTPException(415, f"send the body as {media_type}")
             if body_model is not None:
                 try:
                     inputs["body"] = body_model.model_validate_json(await request.body())
@@ -54,3 +61,7 @@ class ResourceRoute(APIRoute):
             return await endpoint(**inputs)
 
         return handle
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()

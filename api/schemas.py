@@ -9,9 +9,11 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
 
 from infra.ids import Ulid, UlidText
+from infra.timestamps import Timestamp
 
 MAX_CONFIG_DEPTH = 64
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -20,6 +22,12 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 def _storable(text: str) -> str:
     if _UNSTORABLE.search(text):
         raise ValueError("must not contain NUL characters or unpaired surrogates")
+    return text
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
     return text
 
 
@@ -45,9 +53,18 @@ def _json_document(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_storable)]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=256), AfterValidator(_storable), AfterValidator(_not_blank)
+]
 Comments = Annotated[str, StringConstraints(max_length=1024), AfterValidator(_storable)] | None
 ConfigDocument = Annotated[dict[str, Any], AfterValidator(_json_document)]
+
+
+def _cannot_be_removed(value: object) -> object:
+    # Runs only for fields present in a patch: there, null would mean "remove".
+    if value is None:
+        raise ValueError("cannot be removed (null removes a field in a merge patch)")
+    return value
 
 
 class _Body(BaseModel):
@@ -66,10 +83,26 @@ class ApplicationUpdate(_Body):
     comments: Comments = None
 
 
+class ApplicationPatch(_Body):
+    """A JSON merge patch (RFC 7396): the fields given change, the others stay; a null
+    `comments` removes them. `name` cannot be removed."""
+
+    name: Name | None = None
+    comments: Comments = None
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _kept(cls, value: object) -> object:
+        return _cannot_be_removed(value)
+
+
 class ApplicationOut(BaseModel):
     id: UlidText
     name: str
     comments: str | None
+    version: int
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class ConfigurationCreate(_Body):
@@ -86,3 +119,32 @@ class ConfigurationUpdate(_Body):
     comments: Comments = None
     config: ConfigDocument
     application_id: Ulid | None = None
+
+
+class ConfigurationPatch(_Body):
+    """A JSON merge patch (RFC 7396): the fields given change, the others stay. `config` is
+    merged into the document: a null value removes its key, objects merge, anything else
+    (arrays included) replaces. `name` and `config` cannot be removed."""
+
+    name: Name | None = None
+    comments: Comments = None
+    config: ConfigDocument | None = None
+    application_id: Ulid | None = None
+
+    @field_validator("name", "config", mode="before")
+    @classmethod
+    def _kept(cls, value: object) -> object:
+        return _cannot_be_removed(value)
+
+
+# Query parameters of every paged list.
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
+Offset = Annotated[
+    int,
+    Query(
+        ge=0,
+        le=1_000_000_000,
+        description="Skip this many first, for clients that page by position (it costs what it skips); "
+        "`after`, from the Link header, is the constant-cost way. Not together with `after`.",
+    ),
+]

@@ -1,13 +1,12 @@
-"""Create and update applications."""
+"""Create, change and delete applications. Each handler returns its command as one statement
+(infra/writes.py); the database records the change (migrations/0003)."""
 
-from dataclasses import asdict, dataclass, field
-
-from psycopg2.errors import UniqueViolation
-from psycopg2.extensions import cursor as Cursor
+from dataclasses import dataclass, field
 
 from commands.errors import Conflict, NotFound
-from infra.database import one_statement
+from commands.preconditions import IfMatch, check, if_match_param, if_match_sql
 from infra.ids import new_id
+from infra.writes import SqlError, Statement
 
 
 @dataclass(frozen=True)
@@ -24,41 +23,133 @@ class UpdateApplication:
     id: str
     name: str
     comments: str | None = None
+    if_match: IfMatch = None
 
 
-INSERT_APPLICATION = """
-INSERT INTO applications (id, name, comments)
-VALUES (%(id)s, %(name)s, %(comments)s)
-RETURNING id, name, comments
+@dataclass(frozen=True)
+class PatchApplication:
+    """Changes the fields given and keeps the others (a JSON merge patch)."""
+
+    id: str
+    name: str | None = None  # None: unchanged (a name cannot be removed)
+    comments: str | None = None
+    set_comments: bool = False  # whether `comments` (perhaps None) replaces the current ones
+    if_match: IfMatch = None
+
+
+@dataclass(frozen=True)
+class DeleteApplication:
+    """Deletes an application that has no configurations (nothing is deleted by cascade)."""
+
+    id: str
+    if_match: IfMatch = None
+
+
+# The row as the write side answers it: every column, and the ETag of its view.
+APPLICATION_JSON = "to_jsonb(a) || jsonb_build_object('etag', application_etag(a.id, a.revision))"
+CURRENT = "(SELECT jsonb_build_object('etag', application_etag(id, revision)) FROM applications WHERE id = %(id)s)"
+
+INSERT_APPLICATION = f"""
+WITH a AS (
+    INSERT INTO applications (id, name, comments)
+    VALUES (%(id)s, %(name)s, %(comments)s)
+    RETURNING *
+)
+SELECT {APPLICATION_JSON} FROM a
 """
 
-UPDATE_APPLICATION = """
-UPDATE applications SET name = %(name)s, comments = %(comments)s
-WHERE id = %(id)s
-RETURNING id, name, comments
+UPDATE_APPLICATION = f"""
+WITH a AS (
+    UPDATE applications a
+    SET name = coalesce(%(name)s, a.name),
+        comments = CASE WHEN %(set_comments)s THEN %(comments)s ELSE a.comments END
+    WHERE a.id = %(id)s AND {if_match_sql("application_etag(a.id, a.revision)")}
+    RETURNING a.*
+)
+SELECT jsonb_build_object('row', (SELECT {APPLICATION_JSON} FROM a), 'current', {CURRENT})
+"""
+
+DELETE_APPLICATION = f"""
+WITH a AS (
+    DELETE FROM applications a
+    WHERE a.id = %(id)s
+      AND {if_match_sql("application_etag(a.id, a.revision)")}
+      AND NOT EXISTS (SELECT 1 FROM configurations c WHERE c.application_id = %(id)s)
+    RETURNING a.id, currval('revisions') AS revision  -- the trigger drew it for this delete
+)
+SELECT jsonb_build_object(
+    'row', (SELECT to_jsonb(a) FROM a),
+    'current', {CURRENT},
+    'configurations', (SELECT count(*) FROM configurations WHERE application_id = %(id)s)
+)
 """
 
 
-@one_statement
-def create_application(cmd: CreateApplication, cur: Cursor) -> dict:
-    try:
-        cur.execute(INSERT_APPLICATION, asdict(cmd))
-    except UniqueViolation:
-        raise _name_taken(cmd.name) from None
-    return cur.fetchone()
+def create_application(cmd: CreateApplication) -> Statement:
+    params = {"id": cmd.id, "name": cmd.name, "comments": cmd.comments}
+    return Statement(INSERT_APPLICATION, params, _row, on_error=_name_taken(cmd.name))
 
 
-@one_statement
-def update_application(cmd: UpdateApplication, cur: Cursor) -> dict:
-    try:
-        cur.execute(UPDATE_APPLICATION, asdict(cmd))
-    except UniqueViolation:
-        raise _name_taken(cmd.name) from None
-    row = cur.fetchone()
-    if row is None:
-        raise NotFound(f"application {cmd.id} does not exist")
-    return row
+def update_application(cmd: UpdateApplication) -> Statement:
+    patch = PatchApplication(cmd.id, cmd.name, cmd.comments, set_comments=True, if_match=cmd.if_match)
+    return patch_application(patch)
 
 
-def _name_taken(name: str) -> Conflict:
-    return Conflict(f"an application named {name!r} already exists")
+def patch_application(cmd: PatchApplication) -> Statement:
+    params = {
+        "id": cmd.id,
+        "name": cmd.name,
+        "comments": cmd.comments,
+        "set_comments": cmd.set_comments,
+        "if_match": if_match_param(cmd.if_match),
+    }
+
+    def outcome(value: dict) -> dict:
+        if value["row"] is not None:
+            return value["row"]
+        _check_current(cmd.id, cmd.if_match, value["current"])
+        raise NotFound(f"application {cmd.id} does not exist")  # deleted meanwhile
+
+    return Statement(UPDATE_APPLICATION, params, outcome, on_error=_name_taken(cmd.name))
+
+
+def delete_application(cmd: DeleteApplication) -> Statement:
+    params = {"id": cmd.id, "if_match": if_match_param(cmd.if_match)}
+
+    def outcome(value: dict) -> dict:
+        if value["row"] is not None:
+            return value["row"]
+        _check_current(cmd.id, cmd.if_match, value["current"])
+        raise _still_has_configurations(cmd.id, value["configurations"])
+
+    def on_error(error: SqlError) -> Exception | None:
+        # A configuration was created while the delete waited for the row.
+        if error.code == "23503":
+            return _still_has_configurations(cmd.id, None)
+        return None
+
+    return Statement(DELETE_APPLICATION, params, outcome, on_error=on_error)
+
+
+def _row(value: dict) -> dict:
+    return value
+
+
+def _check_current(id: str, if_match: IfMatch, current: dict | None) -> None:
+    if current is None:
+        raise NotFound(f"application {id} does not exist")
+    check(if_match, current["etag"], f"application {id}")
+
+
+def _still_has_configurations(id: str, count: int | None) -> Conflict:
+    how_many = "configurations" if count is None else f"{count} configuration{'' if count == 1 else 's'}"
+    return Conflict(f"application {id} still has {how_many}; delete them first")
+
+
+def _name_taken(name: str | None):
+    def on_error(error: SqlError) -> Exception | None:
+        if error.code == "23505" and error.constraint == "applications_name_key":
+            return Conflict(f"an application named {name!r} already exists")
+        return None
+
+    return on_error

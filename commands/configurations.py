@@ -1,15 +1,17 @@
-"""Create and update configurations (named JSON documents of an application)."""
+"""Create, change, delete and restore configurations (named JSON documents of an application).
+
+Each handler returns its command as one statement (infra/writes.py); the database records
+the change, with its new version, in the history and the change feed (migrations/0003).
+"""
 
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg2.errors import ForeignKeyViolation, UniqueViolation
-from psycopg2.extensions import cursor as Cursor
-
 from commands.errors import Conflict, InvalidCommand, NotFound
-from infra.database import one_statement
+from commands.preconditions import IfMatch, check, if_match_param, if_match_sql
 from infra.ids import new_id
+from infra.writes import SqlError, Statement
 
 
 @dataclass(frozen=True)
@@ -30,56 +32,220 @@ class UpdateConfiguration:
     config: dict[str, Any]
     comments: str | None = None
     application_id: str | None = None
+    if_match: IfMatch = None
 
+
+@dataclass(frozen=True)
+class PatchConfiguration:
+    """Changes the fields given and keeps the others; `config` is merged (RFC 7396)."""
+
+    id: str
+    name: str | None = None  # None: unchanged (a name cannot be removed)
+    comments: str | None = None
+    set_comments: bool = False  # whether `comments` (perhaps None) replaces the current ones
+    config_patch: dict[str, Any] | None = None  # None: the document is unchanged
+    application_id: str | None = None
+    if_match: IfMatch = None
+
+
+@dataclass(frozen=True)
+class DeleteConfiguration:
+    """Deletes a configuration; its history stays, and a restore brings it back."""
+
+    id: str
+    if_match: IfMatch = None
+
+
+@dataclass(frozen=True)
+class RestoreConfiguration:
+    """Makes an earlier version's name, comments and config current again, as a new version;
+    brings a deleted configuration back under its id."""
+
+    id: str
+    version: int
+    if_match: IfMatch = None
+
+
+CURRENT = """(
+    SELECT jsonb_build_object('etag', revision::text, 'application_id', application_id)
+    FROM configurations WHERE id = %(id)s
+)"""
+IF_MATCH = if_match_sql("c.revision::text")
 
 INSERT_CONFIGURATION = """
 INSERT INTO configurations (id, application_id, name, comments, config)
 VALUES (%(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s::jsonb)
-RETURNING id, application_id, name, comments, config
+RETURNING to_jsonb(configurations.*)
 """
 
 # The application_id condition makes "move to another application" update nothing.
-UPDATE_CONFIGURATION = """
-UPDATE configurations SET name = %(name)s, comments = %(comments)s, config = %(config)s::jsonb
-WHERE id = %(id)s AND (%(application_id)s::varchar IS NULL OR application_id = %(application_id)s)
-RETURNING id, application_id, name, comments, config
+UPDATE_CONFIGURATION = f"""
+WITH c AS (
+    UPDATE configurations c
+    SET name = coalesce(%(name)s, c.name),
+        comments = CASE WHEN %(set_comments)s THEN %(comments)s ELSE c.comments END,
+        config = CASE
+            WHEN %(config)s::jsonb IS NOT NULL THEN %(config)s::jsonb
+            WHEN %(config_patch)s::jsonb IS NOT NULL THEN jsonb_merge_patch(c.config, %(config_patch)s::jsonb)
+            ELSE c.config
+        END
+    WHERE c.id = %(id)s
+      AND (%(application_id)s::varchar IS NULL OR c.application_id = %(application_id)s)
+      AND {IF_MATCH}
+    RETURNING c.*
+)
+SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURRENT})
 """
 
-SELECT_APPLICATION_ID = "SELECT application_id FROM configurations WHERE id = %(id)s"
+DELETE_CONFIGURATION = f"""
+WITH c AS (
+    DELETE FROM configurations c
+    WHERE c.id = %(id)s AND {IF_MATCH}
+    RETURNING c.id, c.application_id, currval('revisions') AS revision  -- drawn by the trigger
+)
+SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURRENT})
+"""
+
+# Updates the configuration when it exists, else inserts it again under its id; the
+# database records either as 'restored' (Statement.action).
+RESTORE_CONFIGURATION = f"""
+WITH source AS (
+    SELECT configuration_id AS id, application_id, name, comments, config
+    FROM configuration_versions
+    WHERE configuration_id = %(id)s AND version = %(version)s
+), updated AS (
+    UPDATE configurations c
+    SET name = s.name, comments = s.comments, config = s.config
+    FROM source s
+    WHERE c.id = s.id AND {IF_MATCH}
+    RETURNING c.*
+), inserted AS (
+    INSERT INTO configurations (id, application_id, name, comments, config)
+    SELECT id, application_id, name, comments, config FROM source
+    WHERE %(if_match)s::text[] IS NULL AND NOT EXISTS (SELECT 1 FROM configurations WHERE id = %(id)s)
+    RETURNING *
+)
+SELECT jsonb_build_object(
+    'row', coalesce((SELECT to_jsonb(u) FROM updated u), (SELECT to_jsonb(i) FROM inserted i)),
+    'current', {CURRENT},
+    'source', EXISTS (SELECT 1 FROM source),
+    'known', EXISTS (SELECT 1 FROM configuration_versions WHERE configuration_id = %(id)s)
+)
+"""
 
 
-@one_statement
-def create_configuration(cmd: CreateConfiguration, cur: Cursor) -> dict:
-    try:
-        cur.execute(INSERT_CONFIGURATION, _params(cmd))
-    except UniqueViolation:
-        raise _name_taken(cmd.name) from None
-    except ForeignKeyViolation:
-        raise InvalidCommand("application_id", f"application {cmd.application_id} does not exist") from None
-    return cur.fetchone()
+def create_configuration(cmd: CreateConfiguration) -> Statement:
+    params = {
+        "id": cmd.id,
+        "application_id": cmd.application_id,
+        "name": cmd.name,
+        "comments": cmd.comments,
+        "config": _json(cmd.config),
+    }
+
+    def on_error(error: SqlError) -> Exception | None:
+        if error.code == "23503":
+            return InvalidCommand("application_id", f"application {cmd.application_id} does not exist")
+        return _name_taken(cmd.name, error)
+
+    return Statement(INSERT_CONFIGURATION, params, _row, on_error=on_error)
 
 
-@one_statement
-def update_configuration(cmd: UpdateConfiguration, cur: Cursor) -> dict:
-    try:
-        cur.execute(UPDATE_CONFIGURATION, _params(cmd))
-    except UniqueViolation:
-        raise _name_taken(cmd.name) from None
-    row = cur.fetchone()
-    if row is None:
-        # Nothing updated: find out why, for the right error.
-        cur.execute(SELECT_APPLICATION_ID, {"id": cmd.id})
-        if cur.fetchone() is None:
+def update_configuration(cmd: UpdateConfiguration) -> Statement:
+    return _change(cmd, config=_json(cmd.config), set_comments=True)
+
+
+def patch_configuration(cmd: PatchConfiguration) -> Statement:
+    return _change(cmd, config_patch=_json(cmd.config_patch), set_comments=cmd.set_comments)
+
+
+def _change(
+    cmd: UpdateConfiguration | PatchConfiguration,
+    *,
+    set_comments: bool,
+    config: str | None = None,
+    config_patch: str | None = None,
+) -> Statement:
+    params = {
+        "id": cmd.id,
+        "name": cmd.name,
+        "comments": cmd.comments,
+        "set_comments": set_comments,
+        "config": config,
+        "config_patch": config_patch,
+        "application_id": cmd.application_id,
+        "if_match": if_match_param(cmd.if_match),
+    }
+
+    def outcome(value: dict) -> dict:
+        if value["row"] is not None:
+            return value["row"]
+        current = _existing(cmd.id, value["current"])
+        if cmd.application_id is not None and current["application_id"] != cmd.application_id:
+            raise InvalidCommand("application_id", "a configuration cannot move to another application")
+        check(cmd.if_match, current["etag"], f"configuration {cmd.id}")
+        raise NotFound(f"configuration {cmd.id} does not exist")  # deleted meanwhile
+
+    return Statement(UPDATE_CONFIGURATION, params, outcome, on_error=lambda error: _name_taken(cmd.name, error))
+
+
+def delete_configuration(cmd: DeleteConfiguration) -> Statement:
+    params = {"id": cmd.id, "if_match": if_match_param(cmd.if_match)}
+
+    def outcome(value: dict) -> dict:
+        if value["row"] is not None:
+            return value["row"]
+        current = _existing(cmd.id, value["current"])
+        check(cmd.if_match, current["etag"], f"configuration {cmd.id}")
+        raise NotFound(f"configuration {cmd.id} does not exist")  # deleted meanwhile
+
+    return Statement(DELETE_CONFIGURATION, params, outcome)
+
+
+def restore_configuration(cmd: RestoreConfiguration) -> Statement:
+    params = {"id": cmd.id, "version": cmd.version, "if_match": if_match_param(cmd.if_match)}
+
+    def outcome(value: dict) -> dict:
+        if value["row"] is not None:
+            return value["row"]
+        if not value["known"]:
             raise NotFound(f"configuration {cmd.id} does not exist")
-        raise InvalidCommand("application_id", "a configuration cannot move to another application")
-    return row
+        if not value["source"]:
+            raise NotFound(f"configuration {cmd.id} has no version {cmd.version}")
+        current = value["current"]
+        check(cmd.if_match, None if current is None else current["etag"], f"configuration {cmd.id}")
+        raise Conflict(f"configuration {cmd.id} was restored by another request meanwhile; read it again")
+
+    def on_error(error: SqlError) -> Exception | None:
+        if error.code == "23503":
+            return Conflict(f"the application of configuration {cmd.id} no longer exists")
+        if error.code == "23505" and error.constraint == "configurations_pkey":
+            return Conflict(f"configuration {cmd.id} was restored by another request meanwhile; read it again")
+        if error.code == "23505":
+            return Conflict(
+                f"version {cmd.version}'s name is now taken by another configuration of the application; "
+                "rename that one first"
+            )
+        return None
+
+    return Statement(RESTORE_CONFIGURATION, params, outcome, on_error=on_error, action="restored")
 
 
-def _params(cmd: CreateConfiguration | UpdateConfiguration) -> dict:
-    params = dict(cmd.__dict__)
-    params["config"] = json.dumps(cmd.config, ensure_ascii=False, allow_nan=False)
-    return params
+def _row(value: dict) -> dict:
+    return value
 
 
-def _name_taken(name: str) -> Conflict:
-    return Conflict(f"this application already has a configuration named {name!r}")
+def _existing(id: str, current: dict | None) -> dict:
+    if current is None:
+        raise NotFound(f"configuration {id} does not exist")
+    return current
+
+
+def _json(document: dict[str, Any] | None) -> str | None:
+    return None if document is None else json.dumps(document, ensure_ascii=False, allow_nan=False)
+
+
+def _name_taken(name: str | None, error: SqlError) -> Exception | None:
+    if error.code == "23505" and error.constraint == "configurations_application_id_name_key":
+        return Conflict(f"this application already has a configuration named {name!r}")
+    return None

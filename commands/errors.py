@@ -6,7 +6,12 @@ class NotFound(Exception):
 
 
 class Conflict(Exception):
-    """The change would break a uniqueness rule (a name already taken)."""
+    """The change would break a rule of the current state (a name already taken, an
+    application that still has configurations)."""
+
+
+class PreconditionFailed(Exception):
+    """The resource is no longer in the state the change was made for (If-Match)."""
 
 
 class InvalidCommand(Exception):

@@ -7,14 +7,13 @@ too long, or finds the queue full, gets `Overloaded` (503 + Retry-After).
 
 Reads run in autocommit, one round trip per statement, on few workers (measured fastest: 2).
 
-Writes are committed in groups. Every write transaction NOTIFYs (migration 0002), and
-PostgreSQL serialises NOTIFYing commits cluster-wide, disk flush included, so one transaction
-per command caps writes at one flush each, and lower still when the CPU is busy. Commands
-that arrive while the write worker is busy therefore wait together and are carried out as
-one batch: one transaction, one commit, one flush. If any command of a batch fails, the
-batch rolls back and each of its commands is carried out alone, so that only the one at
-fault fails. Each command is still atomic, and answered only after its commit. With one
-write worker (the default) batches never wait on each other's locks.
+Writes are committed in groups (infra/writes.py): every write transaction NOTIFYs, and
+PostgreSQL serialises NOTIFYing commits cluster-wide, disk flush included, so one
+transaction per command caps writes at one flush each. Commands that arrive while the write
+worker is busy therefore wait together and are carried out as one batch, in one round trip:
+one transaction, one commit, one flush, each command in a subtransaction so that the one at
+fault fails alone. Each command is answered only after its commit. With one write worker
+(the default) batches never wait on each other's locks.
 """
 
 import asyncio
@@ -36,7 +35,11 @@ from psycopg2.extensions import parse_dsn
 from psycopg2.extras import RealDictCursor
 from psycopg2.pool import ThreadedConnectionPool
 
+from infra.writes import Handler, Origin, RetryAlone, Work, execute_batch
+
 log = logging.getLogger(__name__)
+
+ANONYMOUS = Origin()
 
 T = TypeVar("T")
 # Errors of the connection or the server (gone, timed out, deadlocked), not of the statement:
@@ -76,20 +79,11 @@ def connect_kwargs(
         "keepalives_interval": 3,
         "keepalives_count": 3,
     }
+    # Timestamps reach Python in UTC, as the API shows them.
+    kwargs["options"] = "-c timezone=UTC"
     if statement_timeout_ms:
-        kwargs["options"] = f"-c statement_timeout={statement_timeout_ms}"
+        kwargs["options"] += f" -c statement_timeout={statement_timeout_ms}"
     return kwargs
-
-
-def one_statement[T](handler: Callable[[Any, Cursor], T]) -> Callable[[Any, Cursor], T]:
-    """Marks a command handler that changes data with exactly one SQL statement.
-
-    PostgreSQL runs a lone statement as a transaction of its own, atomically, so such a
-    handler needs no BEGIN/COMMIT around it: one round trip instead of three. Handlers
-    without the mark run inside BEGIN ... COMMIT.
-    """
-    handler.one_statement = True
-    return handler
 
 
 class _Lane:
@@ -124,8 +118,7 @@ class _Lane:
 
 @dataclass(eq=False)
 class _Waiting:
-    handler: Callable[[Any, Cursor], Any]
-    command: Any
+    work: Work
     future: asyncio.Future
     timer: asyncio.TimerHandle | None = None
     taken: bool = False
@@ -145,11 +138,11 @@ class _WriteLane:
         self.waiting: deque[_Waiting] = deque()
         self.running = 0
 
-    async def run(self, handler: Callable[[Any, Cursor], T], command: Any) -> T:
+    async def run(self, work: Work) -> Any:
         if len(self.waiting) >= self.queue_max:
             raise Overloaded("too many requests are waiting for the database")
         loop = asyncio.get_running_loop()
-        entry = _Waiting(handler, command, loop.create_future())
+        entry = _Waiting(work, loop.create_future())
         self.waiting.append(entry)
         self._start_batches(loop)
         if not entry.taken:  # it may wait only so long
@@ -175,8 +168,7 @@ class _WriteLane:
             if not batch:
                 break
             self.running += 1
-            work = [(entry.handler, entry.command) for entry in batch]
-            done = loop.run_in_executor(self.executor, self.db.run_batch, work)
+            done = loop.run_in_executor(self.executor, self.db.run_batch, [entry.work for entry in batch])
             done.add_done_callback(lambda outcome, batch=batch: self._finish(loop, batch, outcome))
 
     def _finish(self, loop: asyncio.AbstractEventLoop, batch: list[_Waiting], done: asyncio.Future) -> None:
@@ -251,37 +243,43 @@ class Database:
         """Run `fn(cur, *args)` on an autocommit connection, in the read lane."""
         return await self._reads.run(self.run_query, fn, *args)
 
-    async def command(self, handler: Callable[[Any, Cursor], T], command: Any) -> T:
-        """Run `handler(command, cur)` atomically, in the write lane: committed if it returns,
-        rolled back if it raises. It may share its transaction with other commands."""
-        return await self._writes.run(handler, command)
+    async def command(self, handler: Handler, command: Any, origin: Origin = ANONYMOUS) -> Any:
+        """Carry out `command` atomically, in the write lane; its result, or its domain error.
+        It may share its transaction (never its fate) with other commands."""
+        return await self._writes.run((handler, command, origin))
 
-    def run_command(self, handler: Callable[[Any, Cursor], T], command: Any) -> T:
-        """One command in a transaction of its own, in the calling thread."""
-        if getattr(handler, "one_statement", False):
-            return self.run_query(_run_handler, handler, command)
-        return self.run_query(_in_transaction, handler, command)
+    def run_command(self, handler: Handler, command: Any, origin: Origin = ANONYMOUS) -> Any:
+        """`command`, in the calling thread, in a transaction of its own."""
+        ((result, error),) = self.run_batch([(handler, command, origin)])
+        if error is not None:
+            raise error
+        return result
 
-    def run_batch(self, work: list[tuple[Callable[[Any, Cursor], Any], Any]]) -> list[tuple[Any, Exception | None]]:
+    def run_batch(self, work: list[Work]) -> list[tuple[Any, Exception | None]]:
         """Commands in one transaction; each command's (result, error)."""
-        if len(work) > 1:
-            try:
-                return [(result, None) for result in self.run_query(_in_transaction, _all, work)]
-            except DatabaseUnavailable as exc:
-                # A lost connection (perhaps during COMMIT, so whether it committed is unknown
-                # and nothing may run again) fails every command alike. A deadlock or a
-                # statement timeout is one command's: the batch rolled back; one by one, below.
-                if not isinstance(exc.__cause__, RETRYABLE_ALONE):
-                    raise
-            except Exception:
-                pass  # some command failed and the batch was rolled back: one by one, below
-        outcomes = []
-        for handler, command in work:
-            try:
-                outcomes.append((self.run_command(handler, command), None))
-            except Exception as exc:
-                outcomes.append((None, exc))
-        return outcomes
+        try:
+            outcomes = self.run_query(execute_batch, work)
+        except DatabaseUnavailable as exc:
+            # A lost connection (perhaps during COMMIT, so whether it committed is unknown
+            # and nothing may run again) fails every command alike. A statement timeout
+            # rolled the batch back: each command once more, alone.
+            if len(work) == 1 or not isinstance(exc.__cause__, RETRYABLE_ALONE):
+                raise
+            return [self._alone(item) for item in work]
+        # A command that lost a deadlock to another transaction runs once more, alone.
+        return [
+            self._alone(item) if isinstance(error, RetryAlone) else (result, error)
+            for item, (result, error) in zip(work, outcomes, strict=True)
+        ]
+
+    def _alone(self, item: Work) -> tuple[Any, Exception | None]:
+        try:
+            ((result, error),) = self.run_query(execute_batch, [item])
+        except Exception as exc:
+            return None, exc
+        if isinstance(error, RetryAlone):
+            error = DatabaseUnavailable(f"the write lost a race twice: {error}")
+        return result, error
 
     def run_query(self, fn: Callable[..., T], *args: Any) -> T:
         """`query`, in the calling thread."""
@@ -318,31 +316,6 @@ class Database:
         self._writes.executor.shutdown(wait=True)
         with contextlib.suppress(psycopg2.pool.PoolError):
             self._pool.closeall()
-
-
-def _run_handler[T](cur: Cursor, handler: Callable[[Any, Cursor], T], command: Any) -> T:
-    return handler(command, cur)
-
-
-def _all(work: list[tuple[Callable[[Any, Cursor], Any], Any]], cur: Cursor) -> list[Any]:
-    return [handler(command, cur) for handler, command in work]
-
-
-def _in_transaction[T](cur: Cursor, handler: Callable[[Any, Cursor], T], command: Any) -> T:
-    conn = cur.connection
-    conn.autocommit = False
-    try:
-        result = handler(command, cur)
-        conn.commit()
-        return result
-    except BaseException:
-        with contextlib.suppress(*CONNECTION_ERRORS):
-            conn.rollback()
-        raise
-    finally:
-        if not conn.closed:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                conn.autocommit = True
 
 
 def _has_unread_input(conn: Connection) -> bool:

@@ -1,8 +1,10 @@
 """A dedicated connection that LISTENs on a channel and hands what it hears to the event loop.
 
 It runs in its own thread, so a slow or vanished server never blocks the loop. The loop hears
-two things, always in order: `on_listening(True/False)` when listening starts or stops, and
-`on_payloads([...])` for notifications received while listening. A lost connection is
+two things, always in order: `on_listening(True, position)` when listening starts (with what
+`position(cursor)` read right after LISTEN, so that every change after it is announced) and
+`on_listening(False, None)` when it stops, and `on_payloads([...])` for notifications
+received while listening. A lost connection is
 retried until `stop()`. A server that vanishes without closing the connection is noticed by
 a ping every `ping_interval` seconds, bounded by TCP keepalives and `tcp_user_timeout`.
 """
@@ -17,6 +19,7 @@ import time
 from collections.abc import Callable
 
 import psycopg2
+from psycopg2.extras import RealDictCursor
 
 from infra.database import connect_kwargs, describe
 
@@ -33,7 +36,8 @@ class ChangeListener:
         channel: str,
         *,
         on_payloads: Callable[[list[str]], None],
-        on_listening: Callable[[bool], None],
+        on_listening: Callable[[bool, object], None],
+        position: Callable[[object], object] = lambda cursor: None,
         connect_timeout: int = 3,
         ping_interval: float = 2.0,
         retry_delay: float = 0.5,
@@ -44,6 +48,7 @@ class ChangeListener:
         self._channel = channel
         self._on_payloads = on_payloads
         self._on_listening = on_listening
+        self._position = position
         self._connect_timeout = connect_timeout
         self._ping_interval = ping_interval
         self._retry_delay = retry_delay
@@ -76,12 +81,14 @@ class ChangeListener:
                     **connect_kwargs(self._connect_timeout, application_name=LISTENER_APPLICATION_NAME),
                     # A blocked send or an unanswered ping fails after this many ms.
                     tcp_user_timeout=int(self._connect_timeout * 1000),
+                    cursor_factory=RealDictCursor,
                 )
                 conn.autocommit = True
                 with conn.cursor() as cur:
                     cur.execute(f"LISTEN {self._channel}")
+                    position = self._position(cur)
                 listening = True
-                self._tell(self._on_listening, True)
+                self._tell(self._on_listening, True, position)
                 if failing_since is not None:
                     log.info("listening on %s again after %.1fs", self._channel, time.monotonic() - failing_since)
                     failing_since = None
@@ -92,7 +99,7 @@ class ChangeListener:
                     log.warning("change listener on %s lost: %s", describe(self._dsn), str(exc).strip() or exc)
             finally:
                 if listening:
-                    self._tell(self._on_listening, False)
+                    self._tell(self._on_listening, False, None)
                 if conn is not None:
                     conn.close()
             self._stopping.wait(self._retry_delay)
@@ -115,6 +122,6 @@ class ChangeListener:
                     conn.notifies.clear()
                     self._tell(self._on_payloads, payloads)
 
-    def _tell(self, callback: Callable, argument: object) -> None:
+    def _tell(self, callback: Callable, *arguments: object) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody to tell
-            self._loop.call_soon_threadsafe(callback, argument)
+            self._loop.call_soon_threadsafe(callback, *arguments)

@@ -27,8 +27,9 @@ class Settings(BaseSettings):
     # worker never deadlock with each other.
     db_read_workers: int = Field(2, ge=1, le=64)
     db_write_workers: int = Field(1, ge=1, le=64)
-    # Most commands a write worker commits together; 1 commits each alone.
-    db_write_batch: int = Field(32, ge=1, le=1000)
+    # Most commands a write worker commits together; 1 commits each alone. Each runs in a
+    # subtransaction: beyond 64, PostgreSQL's per-backend cache of them overflows.
+    db_write_batch: int = Field(32, ge=1, le=64)
     db_connect_timeout: int = Field(3, ge=1, le=60)
     db_statement_timeout_ms: int = Field(5000, ge=100, le=600_000)
     # Requests waiting for a database worker: beyond either bound they get 503 + Retry-After.

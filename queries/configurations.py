@@ -1,17 +1,45 @@
-"""The configuration view."""
+"""Configuration views: one, and an application's configurations, page by page."""
 
 from psycopg2.extensions import cursor as Cursor
 
-from queries.views import ConfigurationView
+from queries.views import ConfigurationView, Page, page_of
 
-CONFIGURATION = """
-SELECT id, application_id, name, comments, config
+CONFIGURATION_COLUMNS = "id, application_id, name, comments, config, version, created_at, updated_at, revision"
+
+CONFIGURATION = f"""
+SELECT {CONFIGURATION_COLUMNS}
 FROM configurations
 WHERE id = %(id)s
 """
+
+# Keyset pages over the (application_id, id) index.
+CONFIGURATIONS_OF_APPLICATION = f"""
+SELECT {CONFIGURATION_COLUMNS}
+FROM configurations
+WHERE application_id = %(application_id)s AND (%(after)s::varchar IS NULL OR id > %(after)s)
+ORDER BY id
+OFFSET %(offset)s
+LIMIT %(limit)s
+"""
+
+APPLICATION_EXISTS = "SELECT 1 FROM applications WHERE id = %(id)s"
 
 
 def get_configuration(cur: Cursor, id: str) -> ConfigurationView | None:
     cur.execute(CONFIGURATION, {"id": id})
     row = cur.fetchone()
     return None if row is None else ConfigurationView(**row)
+
+
+def list_configurations(
+    cur: Cursor, application_id: str, limit: int, after: str | None = None, offset: int = 0
+) -> Page[ConfigurationView] | None:
+    """A page of the application's configurations in id order; None if there is no such application."""
+    params = {"application_id": application_id, "after": after, "offset": offset, "limit": limit + 1}
+    cur.execute(CONFIGURATIONS_OF_APPLICATION, params)
+    rows = cur.fetchall()
+    if not rows:
+        cur.execute(APPLICATION_EXISTS, {"id": application_id})
+        if cur.fetchone() is None:
+            return None
+    return page_of(ConfigurationView, rows, limit, key="id")

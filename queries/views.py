@@ -1,40 +1,95 @@
-"""Read-optimised projections, returned by the query functions and sent to clients as they are."""
+"""Read-optimised projections, returned by the query functions and sent to clients as they are.
 
-from typing import Any
+A view that can be changed conditionally knows its ETag (`etag`, not part of the body): the
+same tag the write side checks If-Match against.
+"""
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from infra.ids import UlidText
+from infra.timestamps import Timestamp
 
 
-class ApplicationSummary(BaseModel):
-    """One application in the list."""
-
+class _View(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class ApplicationSummary(_View):
+    """One application in the list."""
 
     id: UlidText
     name: str
     comments: str | None
+    version: int = Field(description="1 at creation, +1 on each change")
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class ApplicationView(ApplicationSummary):
     """An application with the ids of all its configurations, in id (creation) order."""
 
     configuration_ids: list[UlidText]
+    etag: str = Field(exclude=True)
 
 
-class ApplicationPage(BaseModel):
-    """One page of the application list; `next_after` is set while more remain."""
-
-    items: list[ApplicationSummary]
-    next_after: UlidText | None
-
-
-class ConfigurationView(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class ConfigurationView(_View):
     id: UlidText
     application_id: UlidText
     name: str
     comments: str | None
     config: dict[str, Any]
+    version: int = Field(description="1 at creation, +1 on each change")
+    created_at: Timestamp
+    updated_at: Timestamp
+    revision: int = Field(exclude=True)
+
+    @property
+    def etag(self) -> str:
+        return str(self.revision)
+
+
+class VersionView(_View):
+    """One version of a configuration, as it was made; versions never change."""
+
+    version: int
+    revision: int = Field(description="The change that made this version (see /changes)")
+    name: str
+    comments: str | None
+    config: dict[str, Any]
+    created_at: Timestamp
+    actor: str | None = Field(description="Who made it; null when access control is off")
+
+    @property
+    def etag(self) -> str:
+        return str(self.revision)
+
+
+class ChangeView(_View):
+    """One entry of the change feed: one accepted change."""
+
+    revision: int
+    at: Timestamp
+    actor: str | None
+    request_id: str | None
+    action: Literal["created", "updated", "deleted", "restored"]
+    kind: Literal["application", "configuration"]
+    id: UlidText
+    application_id: UlidText = Field(description="The application's own id for kind 'application'")
+    name: str
+    version: int
+
+
+class Page[T](BaseModel):
+    """One page of a list; `next_after` is set while more remain."""
+
+    items: list[T]
+    next_after: str | None
+
+
+def page_of[T: BaseModel](model: type[T], rows: list[dict], limit: int, key: str) -> Page[T]:
+    """A page from up to `limit + 1` rows: the extra row only says that more follow."""
+    items = [model(**row) for row in rows[:limit]]
+    more = len(rows) > limit
+    return Page[model](items=items, next_after=str(getattr(items[-1], key)) if more else None)

@@ -24,7 +24,16 @@ def test_create_is_201_with_the_full_representation_and_location(client, app_id,
 
     assert response.status_code == 201
     body = response.json()
-    assert body == {"id": body["id"], "application_id": app_id, "name": name, "comments": "c", "config": config}
+    assert body == {
+        "id": body["id"],
+        "application_id": app_id,
+        "name": name,
+        "comments": "c",
+        "config": config,
+        "version": 1,
+        "created_at": body["created_at"],
+        "updated_at": body["created_at"],
+    }
     assert response.headers["location"] == f"{API}/{body['id']}"
     assert client.get(response.headers["location"]).json() == body
 
@@ -36,7 +45,8 @@ def test_put_replaces_name_comments_and_config(client, app_id, unique):
     response = client.put(f"{API}/{created['id']}", json={"name": new_name, "config": {"b": 2}})
 
     assert response.status_code == 200
-    expected = {"id": created["id"], "application_id": app_id, "name": new_name, "comments": None, "config": {"b": 2}}
+    expected = {**created, "name": new_name, "comments": None, "config": {"b": 2}, "version": 2}
+    expected["updated_at"] = response.json()["updated_at"]
     assert response.json() == expected
     assert client.get(f"{API}/{created['id']}").json() == expected
 
@@ -110,3 +120,69 @@ def test_large_numbers_and_sql_metacharacters_come_back_verbatim(client, app_id)
     # jsonb keeps numbers as exact decimals: 1.5e300 comes back as the same number, in digits.
     assert float(fetched["config"].pop("float")) == config.pop("float")
     assert fetched["config"] == config
+
+
+MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
+
+
+def test_patch_changes_one_key_of_a_large_document_without_resending_it(client, app_id, unique):
+    document = {f"key_{n:04d}": {"value": n, "tags": ["a", "b"]} for n in range(2000)}
+    created = create(client, app_id, unique(), document, comments="kept")
+
+    response = client.patch(f"{API}/{created['id']}", json={"config": {"key_0042": {"value": -1}}}, headers=MERGE_PATCH)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["version"] == 2 and body["comments"] == "kept" and body["name"] == created["name"]
+    assert body["config"]["key_0042"] == {"value": -1, "tags": ["a", "b"]}
+    document["key_0042"]["value"] = -1
+    assert client.get(f"{API}/{created['id']}").json()["config"] == document
+
+
+def test_patch_merge_rules_null_removes_objects_merge_arrays_replace(client, app_id, unique):
+    created = create(client, app_id, unique(), {"a": 1, "b": {"c": 2, "d": 3}, "e": [1, 2], "f": "x"})
+    patch = {"a": None, "b": {"c": None, "z": {"y": 1}}, "e": [3], "f": {"g": None}}
+
+    response = client.patch(f"{API}/{created['id']}", json={"config": patch}, headers=MERGE_PATCH)
+
+    assert response.json()["config"] == {"b": {"d": 3, "z": {"y": 1}}, "e": [3], "f": {}}
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        ({"config": None}, "body.config"),
+        ({"config": [1]}, "body.config"),
+        ({"config": "text"}, "body.config"),
+        ({"name": None}, "body.name"),
+        ({"name": ""}, "body.name"),
+        ({"config": {"bad": "\u0000"}}, "body.config"),
+        ({"unknown": 1}, "body.unknown"),
+    ],
+)
+def test_patch_with_an_invalid_result_is_422_and_changes_nothing(client, app_id, unique, body, location):
+    created = create(client, app_id, unique(), {"a": 1})
+    response = client.patch(f"{API}/{created['id']}", json=body, headers=MERGE_PATCH)
+    assert response.status_code == 422
+    assert response.json()["details"][0]["location"] == location
+    assert client.get(f"{API}/{created['id']}").json() == created
+
+
+def test_patch_rename_conflict_is_409_and_unknown_id_404_and_other_types_415(client, app_id, unique):
+    taken = create(client, app_id, unique())
+    mine = create(client, app_id, unique())
+    assert client.patch(f"{API}/{mine['id']}", json={"name": taken["name"]}, headers=MERGE_PATCH).status_code == 409
+    missing = f"{API}/01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4"
+    assert client.patch(missing, json={"config": {}}, headers=MERGE_PATCH).status_code == 404
+    assert client.patch(f"{API}/{mine['id']}", json={"config": {}}).status_code == 415
+
+
+def test_delete_removes_it_and_frees_its_name(client, app_id, unique):
+    created = create(client, app_id, unique())
+    response = client.delete(f"{API}/{created['id']}")
+
+    assert response.status_code == 204 and response.content == b""
+    assert client.get(f"{API}/{created['id']}").status_code == 404
+    assert created["id"] not in client.get(f"/api/v1/applications/{app_id}").json()["configuration_ids"]
+    assert create(client, app_id, created["name"])["name"] == created["name"]
+    assert client.delete(f"{API}/{created['id']}").status_code == 404

@@ -9,11 +9,21 @@ CONFIGS = "/api/v1/configurations"
 EXPECTED_ERRORS = {
     ("post", APPS): {"409", "413", "415", "422", "503"},
     ("get", APPS): {"422", "503"},
-    ("put", APPS + "/{id}"): {"404", "409", "413", "415", "422", "503"},
+    ("put", APPS + "/{id}"): {"404", "409", "412", "413", "415", "422", "503"},
+    ("patch", APPS + "/{id}"): {"404", "409", "412", "413", "415", "422", "503"},
+    ("delete", APPS + "/{id}"): {"404", "409", "412", "422", "503"},
     ("get", APPS + "/{id}"): {"404", "422", "503"},
+    ("get", APPS + "/{id}/configurations"): {"404", "422", "503"},
     ("post", CONFIGS): {"409", "413", "415", "422", "503"},
-    ("put", CONFIGS + "/{id}"): {"404", "409", "413", "415", "422", "503"},
+    ("get", CONFIGS): {"404", "422", "503"},
+    ("put", CONFIGS + "/{id}"): {"404", "409", "412", "413", "415", "422", "503"},
+    ("patch", CONFIGS + "/{id}"): {"404", "409", "412", "413", "415", "422", "503"},
+    ("delete", CONFIGS + "/{id}"): {"404", "412", "422", "503"},
     ("get", CONFIGS + "/{id}"): {"404", "422", "503"},
+    ("get", CONFIGS + "/{id}/versions"): {"404", "422", "503"},
+    ("get", CONFIGS + "/{id}/versions/{version}"): {"404", "422", "503"},
+    ("post", CONFIGS + "/{id}/versions/{version}/restore"): {"404", "409", "412", "422", "503"},
+    ("get", "/api/v1/changes"): {"422", "503"},
 }
 
 
@@ -28,6 +38,11 @@ def test_openapi_documents_every_endpoint_and_its_error_responses(client):
             schema = responses[status]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (key, status)
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert set(operations) == set(EXPECTED_ERRORS) | {("get", "/health")}  # every route is documented here
+    for key in [("put", CONFIGS + "/{id}"), ("patch", APPS + "/{id}"), ("delete", CONFIGS + "/{id}")]:
+        assert "If-Match" in [p["name"] for p in operations[key]["parameters"]], key
+    patch = operations[("patch", CONFIGS + "/{id}")]["requestBody"]["content"]
+    assert list(patch) == ["application/merge-patch+json"]
     assert client.get("/docs").status_code == 200
 
 

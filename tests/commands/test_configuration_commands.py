@@ -5,11 +5,17 @@ import pytest
 from commands.applications import CreateApplication, create_application
 from commands.configurations import (
     CreateConfiguration,
+    DeleteConfiguration,
+    PatchConfiguration,
+    RestoreConfiguration,
     UpdateConfiguration,
     create_configuration,
+    delete_configuration,
+    patch_configuration,
+    restore_configuration,
     update_configuration,
 )
-from commands.errors import Conflict, InvalidCommand, NotFound
+from commands.errors import Conflict, InvalidCommand, NotFound, PreconditionFailed
 
 MISSING_ID = "01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4"
 
@@ -62,13 +68,15 @@ def test_update_configuration_replaces_name_comments_and_config(db, application,
 
     row = db.run_command(update_configuration, UpdateConfiguration(created["id"], new_name, {"b": [2]}))
 
-    assert row == {
+    assert {key: row[key] for key in ("id", "application_id", "name", "comments", "config", "version")} == {
         "id": created["id"],
         "application_id": application["id"],
         "name": new_name,
         "comments": None,
         "config": {"b": [2]},
+        "version": 2,
     }
+    assert row["revision"] > created["revision"]
 
 
 def test_update_with_the_same_application_id_is_allowed(db, application, unique):
@@ -99,3 +107,142 @@ def test_rename_to_a_name_taken_in_the_application_is_conflict(db, application, 
 
     with pytest.raises(Conflict):
         db.run_command(update_configuration, UpdateConfiguration(mine["id"], taken["name"], {}))
+
+
+def history(db, id: str) -> list[tuple]:
+    def query(cur):
+        cur.execute(
+            "SELECT version, name, config FROM configuration_versions WHERE configuration_id = %s ORDER BY version",
+            (id,),
+        )
+        return [tuple(row.values()) for row in cur.fetchall()]
+
+    return db.run_query(query)
+
+
+def current(db, id: str) -> dict | None:
+    def query(cur):
+        cur.execute("SELECT name, comments, config, version FROM configurations WHERE id = %s", (id,))
+        return cur.fetchone()
+
+    return db.run_query(query)
+
+
+@pytest.fixture
+def configuration(db, application, unique) -> dict:
+    document = {"keep": 1, "nested": {"a": 1, "b": 2}, "list": [1, 2, 3], "gone": True}
+    return db.run_command(create_configuration, CreateConfiguration(application["id"], unique(), document, "c"))
+
+
+def test_every_change_adds_a_version_to_the_history(db, configuration):
+    id, name = configuration["id"], configuration["name"]
+    db.run_command(update_configuration, UpdateConfiguration(id, name, {"v": 2}))
+    db.run_command(patch_configuration, PatchConfiguration(id, config_patch={"w": 3}))
+
+    assert history(db, id) == [
+        (1, name, configuration["config"]),
+        (2, name, {"v": 2}),
+        (3, name, {"v": 2, "w": 3}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        ({"gone": None}, {"keep": 1, "nested": {"a": 1, "b": 2}, "list": [1, 2, 3]}),  # null removes a key
+        ({"nested": {"b": None, "c": 3}}, {"keep": 1, "nested": {"a": 1, "c": 3}, "list": [1, 2, 3], "gone": True}),
+        ({"list": [9]}, {"keep": 1, "nested": {"a": 1, "b": 2}, "list": [9], "gone": True}),  # arrays replace
+        ({"nested": "flat"}, {"keep": 1, "nested": "flat", "list": [1, 2, 3], "gone": True}),  # non-objects replace
+        (
+            {"keep": {"deep": {"x": None}}},
+            {"keep": {"deep": {}}, "nested": {"a": 1, "b": 2}, "list": [1, 2, 3], "gone": True},
+        ),
+        ({"missing": None}, {"keep": 1, "nested": {"a": 1, "b": 2}, "list": [1, 2, 3], "gone": True}),
+        ({}, {"keep": 1, "nested": {"a": 1, "b": 2}, "list": [1, 2, 3], "gone": True}),
+    ],
+)
+def test_patch_merges_into_the_document_as_rfc_7396_says(db, configuration, patch, expected):
+    row = db.run_command(patch_configuration, PatchConfiguration(configuration["id"], config_patch=patch))
+    assert row["config"] == expected
+    assert current(db, configuration["id"])["config"] == expected
+
+
+def test_patch_without_a_document_keeps_it_and_may_rename_or_clear_comments(db, configuration, unique):
+    new_name = unique("renamed")
+    row = db.run_command(patch_configuration, PatchConfiguration(configuration["id"], name=new_name, set_comments=True))
+    assert (row["name"], row["comments"], row["config"]) == (new_name, None, configuration["config"])
+
+
+def test_a_stale_if_match_changes_nothing(db, configuration):
+    stale = (str(configuration["revision"]),)
+    db.run_command(patch_configuration, PatchConfiguration(configuration["id"], config_patch={"n": 1}, if_match=stale))
+
+    for cmd, handler in (
+        (PatchConfiguration(configuration["id"], config_patch={"n": 2}, if_match=stale), patch_configuration),
+        (UpdateConfiguration(configuration["id"], "x", {}, if_match=stale), update_configuration),
+        (DeleteConfiguration(configuration["id"], if_match=stale), delete_configuration),
+        (RestoreConfiguration(configuration["id"], 1, if_match=stale), restore_configuration),
+    ):
+        with pytest.raises(PreconditionFailed):
+            db.run_command(handler, cmd)
+    assert current(db, configuration["id"])["version"] == 2
+
+
+def test_delete_keeps_the_history_and_frees_the_name(db, configuration, application):
+    deleted = db.run_command(delete_configuration, DeleteConfiguration(configuration["id"]))
+
+    assert deleted["revision"] > configuration["revision"]
+    assert current(db, configuration["id"]) is None
+    assert history(db, configuration["id"]) == [(1, configuration["name"], configuration["config"])]
+    again = CreateConfiguration(application["id"], configuration["name"], {})
+    assert db.run_command(create_configuration, again)["name"] == configuration["name"]
+    with pytest.raises(NotFound):
+        db.run_command(delete_configuration, DeleteConfiguration(configuration["id"]))
+
+
+def test_restore_makes_an_old_version_current_as_a_new_version(db, configuration, unique):
+    id = configuration["id"]
+    db.run_command(update_configuration, UpdateConfiguration(id, unique("renamed"), {"v": 2}, "later"))
+
+    row = db.run_command(restore_configuration, RestoreConfiguration(id, 1))
+
+    assert (row["name"], row["comments"], row["config"], row["version"]) == (
+        configuration["name"],
+        "c",
+        configuration["config"],
+        3,
+    )
+    assert [version for version, _, _ in history(db, id)] == [1, 2, 3]
+
+
+def test_restore_after_delete_brings_the_configuration_back_under_its_id(db, configuration):
+    db.run_command(delete_configuration, DeleteConfiguration(configuration["id"]))
+
+    row = db.run_command(restore_configuration, RestoreConfiguration(configuration["id"], 1))
+
+    assert (row["id"], row["version"], row["config"]) == (configuration["id"], 2, configuration["config"])
+    assert row["created_at"] == configuration["created_at"]
+    assert current(db, configuration["id"])["version"] == 2
+
+
+def test_restore_when_the_name_is_taken_again_is_conflict(db, configuration, application):
+    db.run_command(delete_configuration, DeleteConfiguration(configuration["id"]))
+    db.run_command(create_configuration, CreateConfiguration(application["id"], configuration["name"], {}))
+
+    with pytest.raises(Conflict, match="taken"):
+        db.run_command(restore_configuration, RestoreConfiguration(configuration["id"], 1))
+    assert current(db, configuration["id"]) is None
+
+
+def test_restore_of_a_missing_version_or_configuration_is_not_found(db, configuration):
+    with pytest.raises(NotFound, match="no version 7"):
+        db.run_command(restore_configuration, RestoreConfiguration(configuration["id"], 7))
+    with pytest.raises(NotFound, match="does not exist"):
+        db.run_command(restore_configuration, RestoreConfiguration(MISSING_ID, 1))
+
+
+def test_a_deleted_configuration_is_restored_only_without_a_condition(db, configuration):
+    db.run_command(delete_configuration, DeleteConfiguration(configuration["id"]))
+    with pytest.raises(PreconditionFailed):  # If-Match: * needs a current configuration
+        db.run_command(restore_configuration, RestoreConfiguration(configuration["id"], 1, if_match=("*",)))
+    assert current(db, configuration["id"]) is None

@@ -1,11 +1,13 @@
-"""Commands that wait together are committed together; one at fault fails alone."""
+"""Commands that wait together are committed together, in one round trip; one at fault fails
+alone; the database records each change with who made it."""
 
 import asyncio
 
 import pytest
 
-from commands.applications import CreateApplication, create_application
+from commands.applications import CreateApplication, UpdateApplication, create_application, update_application
 from commands.errors import Conflict
+from infra.writes import Origin, Statement
 from tests.support import database
 
 
@@ -17,9 +19,21 @@ def names_stored(db, names: list[str]) -> set[str]:
     return db.run_query(query)
 
 
+def feed_entries(db, ids: list[str]) -> list[dict]:
+    def query(cur):
+        cur.execute("SELECT * FROM changes WHERE id = ANY(%s) ORDER BY revision", (ids,))
+        return cur.fetchall()
+
+    return db.run_query(query)
+
+
+def batch(names: list[str]) -> list:
+    return [(create_application, CreateApplication(name), Origin()) for name in names]
+
+
 def test_a_batch_without_faults_commits_every_command(db, unique):
     names = [unique() for _ in range(5)]
-    outcomes = db.run_batch([(create_application, CreateApplication(name)) for name in names])
+    outcomes = db.run_batch(batch(names))
 
     assert [error for _, error in outcomes] == [None] * 5
     assert [row["name"] for row, _ in outcomes] == names
@@ -31,7 +45,7 @@ def test_a_command_at_fault_fails_alone_and_the_others_are_stored(db, unique):
     db.run_command(create_application, CreateApplication(taken))
     names = [unique(), taken, unique()]
 
-    outcomes = db.run_batch([(create_application, CreateApplication(name)) for name in names])
+    outcomes = db.run_batch(batch(names))
 
     assert outcomes[0][1] is None and outcomes[2][1] is None
     assert isinstance(outcomes[1][1], Conflict)
@@ -40,13 +54,42 @@ def test_a_command_at_fault_fails_alone_and_the_others_are_stored(db, unique):
 
 def test_the_same_name_twice_in_one_batch_is_stored_once(db, unique):
     name = unique()
-    outcomes = db.run_batch([(create_application, CreateApplication(name)) for _ in range(3)])
+    outcomes = db.run_batch(batch([name] * 3))
     assert sorted(type(error).__name__ for _, error in outcomes) == ["Conflict", "Conflict", "NoneType"]
 
 
-def transaction_id(command: object, cur) -> int:
-    cur.execute("SELECT txid_current() AS id")
-    return cur.fetchone()["id"]
+def test_commands_of_one_batch_see_each_others_changes_in_order(db, unique):
+    created = CreateApplication(unique())
+    renamed = unique("renamed")
+    outcomes = db.run_batch(
+        [
+            (create_application, created, Origin()),
+            (update_application, UpdateApplication(created.id, renamed), Origin()),
+        ]
+    )
+    assert [row["version"] for row, _ in outcomes] == [1, 2]
+    assert names_stored(db, [renamed]) == {renamed}
+
+
+def test_each_change_is_recorded_with_its_actor_and_request_id(db, unique):
+    names = [unique() for _ in range(3)]
+    outcomes = db.run_batch(
+        [
+            (create_application, CreateApplication(name), Origin(actor=f"tool-{n}", request_id=f"req-{n}"))
+            for n, name in enumerate(names)
+        ]
+    )
+    ids = [row["id"] for row, _ in outcomes]
+
+    entries = feed_entries(db, ids)
+    assert [(e["id"], e["actor"], e["request_id"], e["action"], e["version"]) for e in entries] == [
+        (id, f"tool-{n}", f"req-{n}", "created", 1) for n, id in enumerate(ids)
+    ]
+    assert [e["revision"] for e in entries] == [row["revision"] for row, _ in outcomes]
+
+
+def transaction_id(command: object) -> Statement:
+    return Statement("SELECT to_jsonb(txid_current())", {}, outcome=lambda value: value)
 
 
 @pytest.fixture

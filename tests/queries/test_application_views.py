@@ -45,9 +45,22 @@ def test_application_view_lists_its_configuration_ids_in_id_order_with_one_state
     view, statements = db.run_query(counted(get_application), application["id"])
 
     assert view == ApplicationView(
-        id=application["id"], name=application["name"], comments="comments", configuration_ids=sorted(ids)
+        id=application["id"],
+        name=application["name"],
+        comments="comments",
+        version=1,
+        created_at=application["created_at"],
+        updated_at=application["updated_at"],
+        configuration_ids=sorted(ids),
+        etag=view.etag,
     )
     assert statements == 1
+
+
+def test_the_etag_is_the_one_the_write_side_answered_and_changes_with_the_configuration_ids(db, application, unique):
+    assert db.run_query(get_application, application["id"]).etag == application["etag"]
+    db.run_command(create_configuration, CreateConfiguration(application["id"], unique(), {}))
+    assert db.run_query(get_application, application["id"]).etag != application["etag"]
 
 
 def test_application_without_configurations_has_an_empty_id_list(db, application):
@@ -82,3 +95,10 @@ def test_list_page_after_the_last_id_is_empty_and_final(db, unique):
     last = "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"
     page = db.run_query(list_applications, 10, last)
     assert page.items == [] and page.next_after is None
+
+
+def test_list_by_offset_skips_that_many(db, unique):
+    for _ in range(3):
+        db.run_command(create_application, CreateApplication(unique("offset")))
+    first_three = db.run_query(list_applications, 3).items
+    assert db.run_query(list_applications, 2, None, 1).items == first_three[1:]

@@ -9,6 +9,23 @@ import pytest
 from commands.applications import CreateApplication, create_application
 from commands.configurations import CreateConfiguration, create_configuration
 from queries.read_model import ReadModel
+from queries.views import ChangeView
+
+
+def announced(kind: str, id: str, application_id: str) -> ChangeView:
+    """What the listener hands over for a change (the revision and the rest do not matter here)."""
+    return ChangeView(
+        revision=1,
+        at="2026-11-28T00:00:00Z",
+        actor=None,
+        request_id=None,
+        action="updated",
+        kind=kind,
+        id=id,
+        application_id=application_id,
+        name="n",
+        version=2,
+    )
 
 
 @pytest.fixture
@@ -37,16 +54,16 @@ def test_views_are_held_only_while_listening(db, database_url, configuration):
         assert reads.size[0] == 0  # not listening yet: nothing held
 
         reads.set_listening(True)
-        assert b'"v":1' in await reads.configuration(configuration["id"])
+        assert b'"v":1' in (await reads.configuration(configuration["id"])).body
         assert reads.size[0] == 1
         set_config_behind_its_back(database_url, configuration["id"], 2)
-        assert b'"v":1' in await reads.configuration(configuration["id"])  # held, as expected
+        assert b'"v":1' in (await reads.configuration(configuration["id"])).body  # held, as expected
 
         reads.set_listening(False)  # the listener lost its connection
         assert reads.size == (0, 0)
-        assert b'"v":2' in await reads.configuration(configuration["id"])  # bypassed: the database
+        assert b'"v":2' in (await reads.configuration(configuration["id"])).body  # bypassed: the database
         set_config_behind_its_back(database_url, configuration["id"], 3)
-        assert b'"v":3' in await reads.configuration(configuration["id"])
+        assert b'"v":3' in (await reads.configuration(configuration["id"])).body
         assert reads.size[0] == 0
 
     run(scenario())
@@ -61,9 +78,9 @@ def test_an_announcement_drops_the_view_and_its_applications_view(db, database_u
         assert reads.size[0] == 2
 
         set_config_behind_its_back(database_url, configuration["id"], 5)
-        reads.apply_announcements([f"c:{configuration['id']}:{configuration['application_id']}"])
+        reads.apply([announced("configuration", configuration["id"], configuration["application_id"])])
         assert reads.size[0] == 0
-        assert b'"v":5' in await reads.configuration(configuration["id"])
+        assert b'"v":5' in (await reads.configuration(configuration["id"])).body
 
     run(scenario())
 
@@ -96,10 +113,10 @@ def test_list_pages_are_dropped_when_any_application_changes(db, unique):
         await reads.application_page(10, None)
         await reads.application_page(5, None)
         assert reads.size[0] == 2
-        reads.apply_announcements([f"c:{'0' * 26}:{'1' * 26}"])  # configurations do not show in lists
+        reads.apply([announced("configuration", "0" * 26, "1" * 26)])  # configurations do not show in lists
         assert reads.size[0] == 2
         created = db.run_command(create_application, CreateApplication(unique()))
-        reads.apply_announcements([f"a:{created['id']}"])
+        reads.apply([announced("application", created["id"], created["id"])])
         assert reads.size[0] == 0
 
     run(scenario())

@@ -1,0 +1,85 @@
+"""/api/v1/configurations/{id}/versions: a configuration's history, and restoring a version."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from api.applications import CONDITIONAL_CHANGE, CONDITIONAL_GET, LINK
+from api.conditional import ETAG_HEADER, if_match
+from api.configurations import ConfigurationId
+from api.errors import error_response, responses
+from api.resource_route import ResourceRoute
+from api.schemas import Limit, Offset
+from api.services import json_response, one_way_to_page, origin, page_response, services, view_response
+from commands import configurations as handlers
+from commands.configurations import RestoreConfiguration
+from queries.read_model import Entry, digest
+from queries.versions import get_version, list_versions
+from queries.views import ConfigurationView, VersionView
+
+router = APIRouter(prefix="/configurations/{id}/versions", tags=["history"], route_class=ResourceRoute)
+
+INT4 = 2**31 - 1
+VersionNumber = Annotated[int, Path(description="A version number (1 is the first)")]
+
+
+@router.get(
+    "",
+    response_model=list[VersionView],
+    responses={
+        200: {"headers": {**LINK, **ETAG_HEADER}},
+        304: {"description": "Not modified"},
+        **responses(404, 422, 503),
+    },
+    openapi_extra=CONDITIONAL_GET,
+    summary="Every version of a configuration, newest first, a page at a time (kept after deletion)",
+)
+async def list_configuration_versions(
+    id: ConfigurationId,
+    request: Request,
+    limit: Limit = 100,
+    after: Annotated[
+        int | None, Query(ge=1, le=INT4, description="Continue with the versions older than this one")
+    ] = None,
+    offset: Offset = 0,
+) -> Response:
+    one_way_to_page(request)
+    page = await services(request).db.query(list_versions, id, limit, after, offset)
+    if page is None:
+        return error_response(request, 404, f"configuration {id} does not exist")
+    body = b"[" + b",".join(item.model_dump_json().encode() for item in page.items) + b"]"
+    return page_response(request, Entry(body, digest(body), page.next_after))
+
+
+@router.get(
+    "/{version}",
+    response_model=VersionView,
+    responses={200: {"headers": ETAG_HEADER}, 304: {"description": "Not modified"}, **responses(404, 422, 503)},
+    openapi_extra=CONDITIONAL_GET,
+    summary="One version of a configuration",
+)
+async def get_configuration_version(id: ConfigurationId, version: VersionNumber, request: Request) -> Response:
+    view = None
+    if 1 <= version <= INT4:
+        view = await services(request).db.query(get_version, id, version)
+    if view is None:
+        return error_response(request, 404, f"configuration {id} has no version {version}")
+    return view_response(request, Entry(view.model_dump_json().encode(), view.etag))
+
+
+@router.post(
+    "/{version}/restore",
+    response_model=ConfigurationView,
+    responses={200: {"headers": ETAG_HEADER}, **responses(404, 409, 412, 422, 503)},
+    openapi_extra=CONDITIONAL_CHANGE,
+    summary="Make a version's name, comments and config current again, as a new version",
+)
+async def restore_configuration_version(id: ConfigurationId, version: VersionNumber, request: Request) -> Response:
+    if not 1 <= version <= INT4:
+        return error_response(request, 404, f"configuration {id} has no version {version}")
+    svc = services(request)
+    cmd = RestoreConfiguration(id, version, if_match(request))
+    view = ConfigurationView(**await svc.db.command(handlers.restore_configuration, cmd, origin(request)))
+    svc.written(view.revision, view.id, view.application_id)
+    return json_response(view, etag=view.etag)

@@ -1,0 +1,96 @@
+"""The change feed as readers see it: its recent tail held in memory, and readers waiting for
+what comes next.
+
+The database announces each change with its feed entry, in commit order, which is revision
+order (migrations/0003). While this instance listens, it holds every entry after `floor`
+(the latest revision when listening began, then the oldest it let go of), so a page after
+any revision from `floor` on is answered from memory, and a change wakes the waiting readers
+without a database round trip. A page from before `floor`, or read while not listening, comes
+from the database. A waiting reader holds no connection and no worker: only a future here.
+
+Everything here runs on the event loop thread.
+"""
+
+import asyncio
+import bisect
+import contextlib
+import time
+
+from infra.database import Database
+from queries.changes import list_changes
+from queries.views import ChangeView
+
+# While not listening, nothing announces changes: waiting readers look again this often.
+POLL_WHILE_DEAF = 0.5
+
+
+class ChangeFeed:
+    def __init__(self, db: Database, max_entries: int = 10_000) -> None:
+        self._db = db
+        self._max_entries = max_entries
+        self._entries: list[ChangeView] = []
+        self._revisions: list[int] = []  # of _entries, for bisection
+        self.floor: int | None = None  # every change after it is held; None: not listening
+        self._written = 0  # the latest revision this instance's own writes committed
+        self._next = asyncio.Event()  # set (and replaced) when a change arrives
+
+    # -- what feeds it ----------------------------------------------------------------
+
+    def set_listening(self, listening: bool, latest: int | None = None) -> None:
+        """Listening began, with `latest` the newest revision committed at its start; or ended."""
+        self._entries.clear()
+        self._revisions.clear()
+        self.floor = latest if listening else None
+        self._wake()
+
+    def extend(self, changes: list[ChangeView]) -> None:
+        """Announced changes, in revision order."""
+        if self.floor is None:
+            return
+        newest = self._revisions[-1] if self._revisions else self.floor
+        fresh = [change for change in changes if change.revision > newest]
+        if not fresh:
+            return
+        self._entries += fresh
+        self._revisions += [change.revision for change in fresh]
+        if len(self._entries) > 2 * self._max_entries:  # trim in steps, not at every entry
+            cut = len(self._entries) - self._max_entries
+            self.floor = self._revisions[cut - 1]
+            del self._entries[:cut], self._revisions[:cut]
+        self._wake()
+
+    def written(self, revision: int) -> None:
+        """A write of this instance committed `revision`: later reads here must show it."""
+        self._written = max(self._written, revision)
+
+    def _wake(self) -> None:
+        self._next.set()
+        self._next = asyncio.Event()
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def read(self, after: int, limit: int, wait: float | None = None) -> list[ChangeView]:
+        """Up to `limit` changes after revision `after`, oldest first. With `wait`, when there
+        are none yet, hold until one arrives or `wait` seconds pass (then [])."""
+        deadline = time.monotonic() + (wait or 0)
+        while True:
+            next_change = self._next  # taken first: a change during the read is not missed
+            changes = self._held_after(after, limit)
+            if changes is None:
+                changes = await self._db.query(list_changes, after, limit)
+            remaining = deadline - time.monotonic()
+            if changes or remaining <= 0:
+                return changes
+            if self.floor is None:  # nothing will announce the next change: look again soon
+                remaining = min(remaining, POLL_WHILE_DEAF)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(next_change.wait(), remaining)
+
+    def _held_after(self, after: int, limit: int) -> list[ChangeView] | None:
+        """The page from memory, or None when memory cannot answer for all of it."""
+        if self.floor is None or after < self.floor:
+            return None
+        if self._written > (self._revisions[-1] if self._revisions else self.floor):
+            return None  # this instance's own write is not announced yet: the database knows
+        start = bisect.bisect_right(self._revisions, after)
+        return self._entries[start : start + limit]

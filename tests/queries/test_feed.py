@@ -1,0 +1,121 @@
+"""The change feed's tail in memory: what it answers from memory, what it leaves to the
+database, and readers waiting for the next change. Nothing listens here: the tests hand it
+announcements as the listener would."""
+
+import asyncio
+import time
+
+import pytest
+
+from commands.applications import CreateApplication, create_application
+from queries.changes import latest_revision
+from queries.feed import ChangeFeed
+from queries.views import ChangeView
+
+
+def change(revision: int, name: str = "n") -> ChangeView:
+    return ChangeView(
+        revision=revision,
+        at="2026-11-28T00:00:00Z",
+        actor=None,
+        request_id=None,
+        action="created",
+        kind="application",
+        id="01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4",
+        application_id="01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4",
+        name=name,
+        version=1,
+    )
+
+
+@pytest.fixture
+def latest(db, unique) -> int:
+    db.run_command(create_application, CreateApplication(unique()))
+    return db.run_query(latest_revision)
+
+
+def test_while_listening_the_tail_comes_from_memory_and_older_pages_from_the_database(db, latest):
+    async def scenario():
+        feed = ChangeFeed(db)
+        feed.set_listening(True, latest)
+        # Revisions the database has never seen: only memory can answer with them.
+        feed.extend([change(latest + 1, "held"), change(latest + 2, "held")])
+
+        assert [c.name for c in await feed.read(latest, 10)] == ["held", "held"]
+        assert [c.revision for c in await feed.read(latest + 1, 10)] == [latest + 2]
+        assert await feed.read(latest + 2, 10) == []
+        older = await feed.read(latest - 1, 10)  # before the floor: the database's
+        assert [c.revision for c in older] == [latest]
+
+    asyncio.run(scenario())
+
+
+def test_announcements_from_before_listening_began_are_ignored(db, latest):
+    async def scenario():
+        feed = ChangeFeed(db)
+        feed.set_listening(True, latest)
+        feed.extend([change(latest, "already stored"), change(latest + 1, "new")])
+        assert [c.name for c in await feed.read(latest, 10)] == ["new"]
+
+    asyncio.run(scenario())
+
+
+def test_not_listening_every_page_comes_from_the_database(db, latest):
+    async def scenario():
+        feed = ChangeFeed(db)
+        feed.extend([change(latest + 1)])  # unheard: nothing is held while not listening
+        assert [c.revision for c in await feed.read(latest - 1, 10)] == [latest]
+        assert await feed.read(latest, 10) == []
+
+    asyncio.run(scenario())
+
+
+def test_a_write_of_this_instance_not_yet_announced_is_read_from_the_database(db, latest, unique):
+    async def scenario():
+        feed = ChangeFeed(db)
+        feed.set_listening(True, latest)
+        row = db.run_command(create_application, CreateApplication(unique("mine")))
+        feed.written(row["revision"])
+        assert [c.id for c in await feed.read(latest, 10)] == [row["id"]]
+
+    asyncio.run(scenario())
+
+
+def test_a_waiting_reader_is_answered_when_a_change_arrives(db, latest):
+    async def scenario():
+        feed = ChangeFeed(db)
+        feed.set_listening(True, latest)
+        waiting = asyncio.ensure_future(feed.read(latest, 10, wait=30))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        started = time.monotonic()
+        feed.extend([change(latest + 1, "awaited")])
+        changes = await waiting
+        assert [c.name for c in changes] == ["awaited"]
+        assert time.monotonic() - started < 0.5
+
+    asyncio.run(scenario())
+
+
+def test_a_waiting_reader_gets_nothing_when_its_time_passes(db, latest):
+    async def scenario():
+        feed = ChangeFeed(db)
+        feed.set_listening(True, latest)
+        started = time.monotonic()
+        assert await feed.read(latest, 10, wait=1) == []
+        assert 0.9 < time.monotonic() - started < 2
+
+    asyncio.run(scenario())
+
+
+def test_memory_keeps_a_bounded_tail_and_moves_its_floor(db, latest):
+    async def scenario():
+        feed = ChangeFeed(db, max_entries=5)
+        feed.set_listening(True, latest)
+        feed.extend([change(latest + n) for n in range(1, 12)])
+        assert feed.floor > latest
+        tail = await feed.read(feed.floor, 100)
+        assert [c.revision for c in tail] == list(range(feed.floor + 1, latest + 12))
+        assert len(tail) <= 10
+
+    asyncio.run(scenario())
