@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 import migrations
 from api import applications, changes, configurations, health, versions
+from api.console import mount_console
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.services import Services
@@ -104,4 +105,5 @@ def create_app(settings: Settings) -> FastAPI:
     api.include_router(changes.router)
     app.include_router(api)
     app.include_router(health.router)
+    mount_console(app)
     return app

@@ -8,7 +8,15 @@ from fastapi.responses import Response
 from api.conditional import ETAG_HEADER, IF_MATCH_DOC, IF_NONE_MATCH_DOC, if_match
 from api.errors import error_response, responses
 from api.resource_route import ResourceRoute
-from api.schemas import ApplicationCreate, ApplicationOut, ApplicationPatch, ApplicationUpdate, Limit, Offset
+from api.schemas import (
+    ApplicationCreate,
+    ApplicationOut,
+    ApplicationPatch,
+    ApplicationUpdate,
+    Limit,
+    Offset,
+    SearchText,
+)
 from api.services import json_response, one_way_to_page, origin, page_response, services, view_response
 from commands import applications as handlers
 from commands.applications import CreateApplication, DeleteApplication, PatchApplication, UpdateApplication
@@ -119,9 +127,10 @@ async def list_applications(
     limit: Limit = 100,
     after: Annotated[UlidParam | None, Query(description="Continue after this id (from the Link header)")] = None,
     offset: Offset = 0,
+    search: Annotated[SearchText | None, Query(description="Only names that contain this (any case)")] = None,
 ) -> Response:
     one_way_to_page(request)
-    return page_response(request, await services(request).reads.application_page(limit, after, offset))
+    return page_response(request, await services(request).reads.application_page(limit, after, offset, search))
 
 
 @router.get(

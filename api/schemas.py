@@ -137,6 +137,9 @@ class ConfigurationPatch(_Body):
         return _cannot_be_removed(value)
 
 
+# Text to look for in names: what a name may hold.
+SearchText = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_storable)]
+
 # Query parameters of every paged list.
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
 Offset = Annotated[

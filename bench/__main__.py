@@ -32,8 +32,8 @@ from psycopg2.extras import execute_values
 from bench.wrk import CREATE_CONFIGURATION, RANDOM_GET, WrkResult, ensure_wrk, lua_script, run_wrk
 from infra.ids import new_id
 from infra.postgres import free_port
+from infra.service_process import ServiceProcess
 from infra.settings import PROJECT_ROOT
-from tests.reliability.service import ServiceProcess
 
 APPLICATIONS, CONFIGURATIONS_EACH, KEYS_EACH = 1000, 10, 20
 LIST_SIZES = (1_000, 10_000, 100_000)

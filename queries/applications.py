@@ -16,12 +16,17 @@ WHERE a.id = %(id)s
 """
 
 # Keyset pagination: a page costs the same however many applications come before it.
-# OFFSET is there for clients that page by position; it costs what it skips.
+# OFFSET is there for clients that page by position; it costs what it skips. The count and
+# the latest change come from indexes, per application of the page.
 APPLICATIONS_AFTER = """
-SELECT id, name, comments, version, created_at, updated_at
-FROM applications
-WHERE %(after)s::varchar IS NULL OR id > %(after)s
-ORDER BY id
+SELECT a.id, a.name, a.comments, a.version, a.created_at, a.updated_at,
+       (SELECT count(*) FROM configurations c WHERE c.application_id = a.id) AS configuration_count,
+       (SELECT ch.at FROM changes ch WHERE ch.application_id = a.id ORDER BY ch.revision DESC LIMIT 1)
+           AS changed_at
+FROM applications a
+WHERE (%(after)s::varchar IS NULL OR a.id > %(after)s)
+  AND (%(search)s::text IS NULL OR strpos(lower(a.name), lower(%(search)s)) > 0)
+ORDER BY a.id
 OFFSET %(offset)s
 LIMIT %(limit)s
 """
@@ -33,7 +38,11 @@ def get_application(cur: Cursor, id: str) -> ApplicationView | None:
     return None if row is None else ApplicationView(**row)
 
 
-def list_applications(cur: Cursor, limit: int, after: str | None = None, offset: int = 0) -> Page[ApplicationSummary]:
+def list_applications(
+    cur: Cursor, limit: int, after: str | None = None, offset: int = 0, search: str | None = None
+) -> Page[ApplicationSummary]:
+    """A page of applications in id order; with `search`, those whose name contains it (any case)."""
     # One row more than asked tells whether another page follows.
-    cur.execute(APPLICATIONS_AFTER, {"after": after, "offset": offset, "limit": limit + 1})
+    params = {"after": after, "offset": offset, "limit": limit + 1, "search": search}
+    cur.execute(APPLICATIONS_AFTER, params)
     return page_of(ApplicationSummary, cur.fetchall(), limit, key="id")

@@ -66,11 +66,12 @@ class ReadModel:
     async def configuration(self, id: str) -> Entry | None:
         return await self._read("c:" + id, self._load_view, get_configuration, id)
 
-    async def application_page(self, limit: int, after: str | None, offset: int = 0) -> Entry:
+    async def application_page(
+        self, limit: int, after: str | None, offset: int = 0, search: str | None = None
+    ) -> Entry:
         """A page of the application list as a JSON array."""
-        return await self._read(
-            f"{_PAGE}{limit}:{after or ''}:{offset}", self._load_page, list_applications, limit, after, offset
-        )
+        key = f"{_PAGE}{limit}:{after or ''}:{offset}:{search or ''}"
+        return await self._read(key, self._load_page, list_applications, limit, after, offset, search)
 
     async def configuration_page(
         self, application_id: str, limit: int, after: str | None, offset: int = 0
@@ -151,18 +152,22 @@ class ReadModel:
                 self.application_changed(change.id)
 
     def application_changed(self, id: str) -> None:
-        """The application changed (here or elsewhere): later reads must see it. Its name or
-        comments may show on any list page."""
+        """The application changed (here or elsewhere): later reads must see it."""
         self._forget("a:" + id)
         self._forget_configuration_pages(id)
-        for key in [*self._pages, *(key for key in self._fills if key.startswith(_PAGE))]:
-            self._forget(key)
+        self._forget_list_pages()
 
     def configuration_changed(self, id: str, application_id: str) -> None:
         """The configuration changed, and with it its application's view and pages."""
         self._forget("c:" + id)
         self._forget("a:" + application_id)
         self._forget_configuration_pages(application_id)
+        self._forget_list_pages()
+
+    def _forget_list_pages(self) -> None:
+        # Any application may show on any page, with its configurations' count and latest change.
+        for key in [*self._pages, *(key for key in self._fills if key.startswith(_PAGE))]:
+            self._forget(key)
 
     def _forget_configuration_pages(self, application_id: str) -> None:
         prefix = f"p:{application_id}:"

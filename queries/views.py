@@ -16,9 +16,7 @@ class _View(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class ApplicationSummary(_View):
-    """One application in the list."""
-
+class _Application(_View):
     id: UlidText
     name: str
     comments: str | None
@@ -27,7 +25,16 @@ class ApplicationSummary(_View):
     updated_at: Timestamp
 
 
-class ApplicationView(ApplicationSummary):
+class ApplicationSummary(_Application):
+    """One application in the list, with what an overview shows of its configurations."""
+
+    configuration_count: int
+    changed_at: Timestamp = Field(
+        description="The latest change to the application or any of its configurations, deletions included"
+    )
+
+
+class ApplicationView(_Application):
     """An application with the ids of all its configurations, in id (creation) order."""
 
     configuration_ids: list[UlidText]

@@ -123,7 +123,34 @@ def test_list_items_are_summaries(client, unique):
     app = create(client, unique(), "c")
     just_before = str(ULID.from_int(int(ULID.from_str(app["id"])) - 1))
     page = client.get(API, params={"limit": 1, "after": just_before}).json()
-    assert page == [app]
+    assert page == [{**app, "configuration_count": 0, "changed_at": app["updated_at"]}]
+
+
+def test_list_items_count_configurations_and_show_the_latest_change_deletions_included(client, unique):
+    app = create(client, unique())
+    configs = [
+        client.post("/api/v1/configurations", json={"application_id": app["id"], "name": unique(), "config": {}}).json()
+        for _ in range(2)
+    ]
+    client.delete(f"/api/v1/configurations/{configs[0]['id']}")
+    just_before = str(ULID.from_int(int(ULID.from_str(app["id"])) - 1))
+
+    item = client.get(API, params={"limit": 1, "after": just_before}).json()[0]
+
+    assert item["configuration_count"] == 1
+    assert item["changed_at"] > configs[1]["updated_at"]  # the deletion came last
+
+
+def test_search_finds_names_containing_the_text_in_any_case(client, unique):
+    marker = unique("Needle").upper()
+    wanted = [create(client, f"{prefix}{marker}{suffix}")["id"] for prefix, suffix in (("a-", ""), ("", "-z"))]
+    create(client, unique("hay"))
+
+    found = client.get(API, params={"search": marker.lower(), "limit": 1000}).json()
+
+    assert sorted(item["id"] for item in found) == sorted(wanted)
+    for bad in ("", "\u0000", "x" * 257):
+        assert client.get(API, params={"search": bad}).status_code == 422
 
 
 def test_list_default_page_is_100_and_limit_is_bounded(client, unique):

@@ -106,18 +106,35 @@ def test_a_change_during_a_fill_voids_the_fill(db, database_url, configuration):
     run(scenario())
 
 
-def test_list_pages_are_dropped_when_any_application_changes(db, unique):
+def test_list_pages_are_dropped_when_any_application_or_configuration_changes(db, unique):
     async def scenario():
         reads = ReadModel(db, max_bytes=1 << 20)
         reads.set_listening(True)
-        await reads.application_page(10, None)
-        await reads.application_page(5, None)
-        assert reads.size[0] == 2
-        reads.apply([announced("configuration", "0" * 26, "1" * 26)])  # configurations do not show in lists
-        assert reads.size[0] == 2
-        created = db.run_command(create_application, CreateApplication(unique()))
-        reads.apply([announced("application", created["id"], created["id"])])
-        assert reads.size[0] == 0
+        for change in (
+            announced("configuration", "0" * 26, "1" * 26),  # counts and latest changes show in lists
+            announced("application", "0" * 26, "0" * 26),
+        ):
+            await reads.application_page(10, None)
+            await reads.application_page(5, None, search="x")
+            assert reads.size[0] == 2
+            reads.apply([change])
+            assert reads.size[0] == 0
+
+    run(scenario())
+
+
+def test_an_applications_configuration_pages_are_dropped_when_one_of_its_configurations_changes(db, unique):
+    app = db.run_command(create_application, CreateApplication(unique("app")))
+    other = db.run_command(create_application, CreateApplication(unique("other")))
+
+    async def scenario():
+        reads = ReadModel(db, max_bytes=1 << 20)
+        reads.set_listening(True)
+        await reads.configuration_page(app["id"], 10, None)
+        await reads.configuration_page(other["id"], 10, None)
+        reads.apply([announced("configuration", "0" * 26, app["id"])])
+        assert reads.size[0] == 1
+        assert await reads.configuration_page(other["id"], 10, None) is reads._held[f"p:{other['id']}:10::0"]
 
     run(scenario())
 

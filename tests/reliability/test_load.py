@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from infra.service_process import ServiceProcess
 from tests.reliability.load import Connection, drive, statuses
-from tests.reliability.service import ServiceProcess
 from tests.support import app_settings
 
 APPS = "/api/v1/applications"

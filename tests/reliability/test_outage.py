@@ -12,8 +12,8 @@ import psycopg2
 import pytest
 
 from conftest import start_throwaway_postgres, stop_throwaway_postgres
+from infra.service_process import ServiceProcess
 from tests.reliability.load import Connection, drive, statuses
-from tests.reliability.service import ServiceProcess
 
 APPS = "/api/v1/applications"
 CONFIGS = "/api/v1/configurations"

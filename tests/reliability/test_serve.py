@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from infra.postgres import free_port
-from tests.reliability.service import ServiceProcess
+from infra.service_process import ServiceProcess
 
 
 def postgres_processes_using(path) -> list[str]:

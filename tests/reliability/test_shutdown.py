@@ -13,7 +13,7 @@ import httpx
 import psycopg2
 
 from infra.postgres import free_port
-from tests.reliability.service import ServiceProcess
+from infra.service_process import ServiceProcess
 
 
 def test_sigterm_lets_in_flight_requests_finish_and_exits_0(unique):

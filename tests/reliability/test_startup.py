@@ -10,8 +10,8 @@ import psycopg2
 import pytest
 
 from conftest import start_throwaway_postgres, stop_throwaway_postgres
+from infra.service_process import ServiceProcess
 from migrations import discover
-from tests.reliability.service import ServiceProcess
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Runs the service as production does (`python -m api` under uvicorn) in a child process."""
+"""Runs the service as production does (`python -m api` under uvicorn) in a child process: for
+the tests and the benchmark."""
 
 import os
 import shutil
