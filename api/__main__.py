@@ -5,7 +5,9 @@ lifespan closes the executors and the pool, then the embedded PostgreSQL stops; 
 """
 
 import asyncio
+import contextlib
 import logging
+import resource
 import signal
 import sys
 
@@ -29,6 +31,7 @@ def main() -> int:
         print(f"config-service: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    _raise_open_file_limit()
     # uvicorn handles these while serving and re-raises them when done: end up here, cleanly.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_zero)
@@ -67,6 +70,16 @@ def _serve(settings: Settings) -> None:
             await server.serve()
 
     asyncio.run(run(), loop_factory=config.get_loop_factory())
+
+
+def _raise_open_file_limit() -> None:
+    """Every held request (a watch, a feed wait) is an open socket: allow as many as the
+    system lets this process have."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    log.info("open files: up to %s", resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
 def _exit_zero(signum: int, frame: object) -> None:

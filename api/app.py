@@ -8,7 +8,7 @@ from functools import partial
 from fastapi import APIRouter, FastAPI
 
 import migrations
-from api import applications, changes, configurations, health, versions
+from api import applications, changes, config, configurations, health, versions
 from api.console import mount_console
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
@@ -17,9 +17,9 @@ from infra.database import Database, describe
 from infra.listener import ChangeListener
 from infra.settings import Settings
 from queries.announcements import parse_announcements
-from queries.changes import latest_revision
 from queries.feed import ChangeFeed
 from queries.read_model import ReadModel
+from queries.snapshot import Gap, Snapshot
 
 log = logging.getLogger("api")
 
@@ -64,24 +64,33 @@ def create_app(settings: Settings) -> FastAPI:
             def announced(payloads: list[str]) -> None:
                 changes = parse_announcements(payloads)
                 if changes is None:
-                    listening(reads.listening, None)  # forget everything, as after a gap
+                    reads.forget_views()
                     return
                 reads.apply(changes)
                 feed.extend(changes)
 
-            def listening(state: bool, latest: int | None) -> None:
-                reads.set_listening(state)
-                feed.set_listening(state, latest)
+            def listening(state: bool, caught_up: Snapshot | Gap | None) -> None:
+                if state:
+                    reads.resume(caught_up)
+                    feed.resume(caught_up)
+                else:
+                    reads.pause()
+                    feed.pause()
 
             listener = ChangeListener(
                 settings.database_url,
                 CHANGES_CHANNEL,
                 on_payloads=announced,
                 on_listening=listening,
-                position=latest_revision,
+                position=reads.catch_up,
                 connect_timeout=settings.db_connect_timeout,
             )
             listener.start(loop)
+            # Serve warm: nothing before the read model holds what it can (or the wait ends).
+            try:
+                await asyncio.wait_for(reads.ready.wait(), settings.db_startup_wait)
+            except TimeoutError:
+                log.warning("read model not loaded after %.0fs; serving from the database", settings.db_startup_wait)
             app.state.services = Services(db=db, reads=reads, feed=feed)
             try:
                 yield
@@ -103,6 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
     api.include_router(configurations.router)
     api.include_router(versions.router)
     api.include_router(changes.router)
+    api.include_router(config.router)
     app.include_router(api)
     app.include_router(health.router)
     mount_console(app)

@@ -49,7 +49,7 @@ async def create_application(body: ApplicationCreate, request: Request) -> Respo
     svc = services(request)
     cmd = CreateApplication(body.name, body.comments)
     row = await svc.db.command(handlers.create_application, cmd, origin(request))
-    svc.written(row["revision"], row["id"])
+    svc.written(row["revision"], row["id"], row["name"])
     location = f"{request.url.path}/{row['id']}"
     return json_response(ApplicationOut(**row), 201, {"Location": location}, etag=row["etag"])
 
@@ -84,7 +84,7 @@ async def patch_application(
 async def _change(request: Request, handler, cmd) -> Response:
     svc = services(request)
     row = await svc.db.command(handler, cmd, origin(request))
-    svc.written(row["revision"], row["id"])
+    svc.written(row["revision"], row["id"], row["name"])
     return json_response(ApplicationOut(**row), etag=row["etag"])
 
 
@@ -98,7 +98,7 @@ async def _change(request: Request, handler, cmd) -> Response:
 async def delete_application(id: ApplicationId, request: Request) -> Response:
     svc = services(request)
     row = await svc.db.command(handlers.delete_application, DeleteApplication(id, if_match(request)), origin(request))
-    svc.written(row["revision"], row["id"])
+    svc.written(row["revision"], row["id"], None, deleted=True)
     return Response(status_code=204)
 
 

@@ -42,7 +42,7 @@ async def create_configuration(body: ConfigurationCreate, request: Request) -> R
     svc = services(request)
     cmd = CreateConfiguration(str(body.application_id), body.name, body.config, body.comments)
     view = ConfigurationView(**await svc.db.command(handlers.create_configuration, cmd, origin(request)))
-    svc.written(view.revision, view.id, view.application_id)
+    svc.written(view.revision, view.id, view.name, view.application_id)
     location = f"{request.url.path}/{view.id}"
     return json_response(view, 201, {"Location": location}, etag=view.etag)
 
@@ -84,7 +84,7 @@ async def patch_configuration(
 async def _change(request: Request, handler, cmd) -> Response:
     svc = services(request)
     view = ConfigurationView(**await svc.db.command(handler, cmd, origin(request)))
-    svc.written(view.revision, view.id, view.application_id)
+    svc.written(view.revision, view.id, view.name, view.application_id)
     return json_response(view, etag=view.etag)
 
 
@@ -99,7 +99,7 @@ async def delete_configuration(id: ConfigurationId, request: Request) -> Respons
     svc = services(request)
     cmd = DeleteConfiguration(id, if_match(request))
     row = await svc.db.command(handlers.delete_configuration, cmd, origin(request))
-    svc.written(row["revision"], row["id"], row["application_id"])
+    svc.written(row["revision"], row["id"], None, row["application_id"], deleted=True)
     return Response(status_code=204)
 
 

@@ -1,32 +1,74 @@
-"""GET /health: 200 while the database answers, 503 (with the error body) when it does not."""
+"""GET /health: 200 while the database answers and the read model is loaded; 503 otherwise,
+with the error body and what the read model can still do."""
+
+import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from api.errors import responses
+from api.errors import RETRY_AFTER_HEADER, UNAVAILABLE, ErrorBody, request_id
 from api.services import json_response, services
+from infra.database import DatabaseUnavailable, Overloaded
 
+log = logging.getLogger("api")
 router = APIRouter(tags=["health"])
+
+READ_MODEL_STATES = (
+    "'live': following every change, views held are current; 'stale': not following (the "
+    "database or the connection to it is away), held views are served on /api/v1/config only, "
+    "marked X-Config-Stale; 'loading': not loaded yet"
+)
 
 
 class HealthOut(BaseModel):
     status: str
     database: str
-    # "live": views are held and kept current; "bypassed": not listening, reads go to the
-    # database; "off": READ_CACHE_MAX_BYTES=0.
-    read_model: str
+    read_model: str = Field(description=READ_MODEL_STATES)
     views_held: int
+
+
+class HealthUnavailable(ErrorBody):
+    """The error body, and what the read model can still serve."""
+
+    read_model: str = Field(description=READ_MODEL_STATES)
+    views_held: int
+    stale_reads: bool = Field(description="Whether /api/v1/config serves held views (marked stale) meanwhile")
 
 
 def _ping(cur) -> None:
     cur.execute("SELECT 1")
 
 
-@router.get("/health", response_model=HealthOut, responses=responses(503), summary="Liveness and database reachability")
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    responses={503: {"model": HealthUnavailable, "description": "Not ready", "headers": RETRY_AFTER_HEADER}},
+    summary="Liveness, database reachability and the read model's state",
+)
 async def health(request: Request) -> Response:
     app = services(request)
-    await app.db.query(_ping)
     reads = app.reads
-    state = "live" if reads.listening else "off" if reads.max_bytes == 0 else "bypassed"
-    return json_response(HealthOut(status="ok", database="ok", read_model=state, views_held=reads.size[0]))
+    try:
+        await app.db.query(_ping)
+    except (DatabaseUnavailable, Overloaded) as exc:
+        return _unavailable(request, exc, reads)
+    if not reads.loaded:
+        return _unavailable(request, None, reads)
+    return json_response(HealthOut(status="ok", database="ok", read_model=reads.state, views_held=reads.size[0]))
+
+
+def _unavailable(request: Request, exc: Exception | None, reads) -> Response:
+    code, message, retry_after = (
+        UNAVAILABLE[type(exc)] if exc else ("starting", "the read model is loading; retry shortly", "1")
+    )
+    log.warning("503 %s on /health: %s [request_id=%s]", code, exc or "loading", request_id(request))
+    body = HealthUnavailable(
+        code=code,
+        message=message,
+        request_id=request_id(request),
+        read_model=reads.state,
+        views_held=reads.size[0],
+        stale_reads=reads.loaded and not reads.listening and reads.size[0] > 0,
+    )
+    return json_response(body, 503, {"Retry-After": retry_after})

@@ -23,13 +23,16 @@ class Services:
     reads: ReadModel
     feed: ChangeFeed
 
-    def written(self, revision: int, id: str, application_id: str | None = None) -> None:
+    def written(
+        self, revision: int, id: str, name: str | None, application_id: str | None = None, deleted: bool = False
+    ) -> None:
         """A write of this instance committed `revision`, changing an application (`id`) or
-        one of its configurations: later reads here must show it."""
+        one of its configurations, now named `name` (None when `deleted`): later reads here
+        must show it, before its announcement arrives."""
         if application_id is None:
-            self.reads.application_changed(id)
+            self.reads.application_changed(id, name, deleted)
         else:
-            self.reads.configuration_changed(id, application_id)
+            self.reads.configuration_changed(id, application_id, name, deleted)
         self.feed.written(revision)
 
 

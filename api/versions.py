@@ -81,5 +81,5 @@ async def restore_configuration_version(id: ConfigurationId, version: VersionNum
     svc = services(request)
     cmd = RestoreConfiguration(id, version, if_match(request))
     view = ConfigurationView(**await svc.db.command(handlers.restore_configuration, cmd, origin(request)))
-    svc.written(view.revision, view.id, view.application_id)
+    svc.written(view.revision, view.id, view.name, view.application_id)
     return json_response(view, etag=view.etag)

@@ -2,7 +2,7 @@
 
 It runs in its own thread, so a slow or vanished server never blocks the loop. The loop hears
 two things, always in order: `on_listening(True, position)` when listening starts (with what
-`position(cursor)` read right after LISTEN, so that every change after it is announced) and
+`position(connection)` read right after LISTEN, so that every change after it is announced) and
 `on_listening(False, None)` when it stops, and `on_payloads([...])` for notifications
 received while listening. A lost connection is
 retried until `stop()`. A server that vanishes without closing the connection is noticed by
@@ -86,7 +86,7 @@ class ChangeListener:
                 conn.autocommit = True
                 with conn.cursor() as cur:
                     cur.execute(f"LISTEN {self._channel}")
-                    position = self._position(cur)
+                position = self._position(conn)
                 listening = True
                 self._tell(self._on_listening, True, position)
                 if failing_since is not None:
@@ -97,6 +97,10 @@ class ChangeListener:
                 if failing_since is None:
                     failing_since = time.monotonic()
                     log.warning("change listener on %s lost: %s", describe(self._dsn), str(exc).strip() or exc)
+            except Exception:
+                # A bug in what runs on the loop's behalf: never let it end listening for good.
+                failing_since = failing_since or time.monotonic()
+                log.exception("change listener failed; starting again")
             finally:
                 if listening:
                     self._tell(self._on_listening, False, None)

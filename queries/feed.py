@@ -18,6 +18,7 @@ import time
 
 from infra.database import Database
 from queries.changes import list_changes
+from queries.snapshot import Gap, Snapshot
 from queries.views import ChangeView
 
 # While not listening, nothing announces changes: waiting readers look again this often.
@@ -31,16 +32,27 @@ class ChangeFeed:
         self._entries: list[ChangeView] = []
         self._revisions: list[int] = []  # of _entries, for bisection
         self.floor: int | None = None  # every change after it is held; None: not listening
+        self._paused_floor: int | None = None
         self._written = 0  # the latest revision this instance's own writes committed
         self._next = asyncio.Event()  # set (and replaced) when a change arrives
 
     # -- what feeds it ----------------------------------------------------------------
 
-    def set_listening(self, listening: bool, latest: int | None = None) -> None:
-        """Listening began, with `latest` the newest revision committed at its start; or ended."""
-        self._entries.clear()
-        self._revisions.clear()
-        self.floor = latest if listening else None
+    def pause(self) -> None:
+        """The listener lost its connection: answer from the database until it is back."""
+        self._paused_floor, self.floor = self.floor, None
+        self._wake()
+
+    def resume(self, caught_up: Snapshot | Gap) -> None:
+        """Listening again: after a short gap, what was missed extends what is held."""
+        newest = self._revisions[-1] if self._revisions else self._paused_floor
+        if isinstance(caught_up, Gap) and newest is not None and caught_up.since == newest:
+            self.floor = self._paused_floor
+            self.extend(caught_up.changes)
+        else:
+            self._entries.clear()
+            self._revisions.clear()
+            self.floor = caught_up.revision
         self._wake()
 
     def extend(self, changes: list[ChangeView]) -> None:

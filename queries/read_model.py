@@ -1,32 +1,46 @@
 """The read side as the API sees it: each view as ready-to-send JSON bytes, held in memory.
 
-Views (an application, a configuration, a page of the application list or of an
-application's configurations) are filled on demand and kept in a size-bounded LRU, each with
-its ETag. They are only kept while this instance LISTENs for
-the database's change announcements (migrations/0002_announce_changes.sql): each
-announcement drops the views it affects, and a write on this instance drops them at once,
-before it answers. While not listening (at start, or after the listening connection
-dropped), nothing is held and every read goes to the database, because this instance could
-not know whether a held view is still current.
+Views (an application, a configuration, an application's bundle, a page of a list) are kept
+in a size-bounded LRU, each with its ETag, and the names of every application and
+configuration in a `Directory`. The database announces each change (migrations/0003); the
+read model follows them in revision order, dropping the views a change affects, and a write
+on this instance drops them at once, before it answers.
+
+- At start, when the listener first connects, everything is read in bulk at one revision
+  (queries/snapshot.py): names, and views up to the bound. Until then the instance is not
+  healthy.
+- While listening ("live"), what is held is current; what is not is read from the database
+  (one query per view however many readers ask) and kept.
+- When the listener loses its connection (the database is away, or the network blinked),
+  held views may miss changes: every route reads the database, except the client path
+  (`configuration_by_name`, `bundle`), which keeps answering what is held, marked stale.
+  When the listener is back, the changes of the gap are replayed from the change feed, so
+  only what changed is dropped.
 
 Everything here runs on the event loop thread, so it needs no locks.
 """
 
 import asyncio
-import hashlib
+import contextlib
+import logging
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
+from psycopg2.extensions import connection as Connection
 from pydantic import BaseModel
 
 from infra.database import Database
 from queries.applications import get_application, list_applications
+from queries.by_name import Missing, bundle_by_id, bundle_by_name, configuration_by_name
 from queries.configurations import get_configuration, list_configurations
-from queries.views import ChangeView, Page
+from queries.directory import Directory
+from queries.snapshot import ENTRY_OVERHEAD, Gap, Snapshot, catch_up
+from queries.views import ChangeView, ConfigurationView, Page, digest, render_bundle
 
-# Rough per-entry bookkeeping cost (key, dict slot, objects), counted against the bound.
-_ENTRY_OVERHEAD = 200
+log = logging.getLogger(__name__)
+
 _PAGE = "l:"
 
 
@@ -38,9 +52,11 @@ class Entry(NamedTuple):
     next_after: str | None = None
 
 
-def digest(body: bytes) -> str:
-    """The ETag of a view that has no revision of its own (a page): a digest of its bytes."""
-    return hashlib.blake2b(body, digest_size=12).hexdigest()
+class ClientRead(NamedTuple):
+    """An answer of the client path: the view, or what was missing; and whether it may be stale."""
+
+    found: Entry | Missing
+    stale: bool
 
 
 class ReadModel:
@@ -56,9 +72,110 @@ class ReadModel:
         self._pages: set[str] = set()  # keys of held pages of the application list
         # Keys of held pages of each application's configuration list.
         self._configuration_pages: defaultdict[str, set[str]] = defaultdict(set)
-        self.listening = False
+        self.directory = Directory()
+        self.listening = False  # following the announcements: what is held is current
+        self.loaded = False  # a snapshot was loaded: the directory knows every name
+        self.revision: int | None = None  # the latest change followed
+        self.ready = asyncio.Event()  # set once the first snapshot is loaded
+        # Watchers of each application's views, woken when any of them changes.
+        self._wakeups: dict[str, asyncio.Event] = {}
 
-    # -- reads ------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        if not self.loaded:
+            return "loading"
+        return "live" if self.listening else "stale"
+
+    # -- following the database -------------------------------------------------------
+
+    def catch_up(self, conn: Connection) -> Snapshot | Gap:
+        """What to read when listening (re)starts. Runs in the listener's thread, before any
+        announcement made after it is handed over, and reads nothing the loop changes."""
+        return catch_up(conn, self.revision if self.loaded else None, self.max_bytes)
+
+    def resume(self, caught_up: Snapshot | Gap) -> None:
+        """Listening again, with what `catch_up` read."""
+        if isinstance(caught_up, Snapshot):
+            self._install(caught_up)
+        else:
+            self.apply(caught_up.changes)
+            self.revision = max(self.revision or 0, caught_up.revision)
+        self.listening = True
+        self._wake_all()  # watchers of what changed meanwhile look again
+
+    def pause(self) -> None:
+        """The listener lost its connection: keep what is held, but it may go stale."""
+        self.listening = False
+        self._fills.clear()  # what is being read now is kept by no one
+
+    def apply(self, changes: list[ChangeView]) -> None:
+        """Changes announced by the database (made here, on another instance, or in psql)."""
+        for change in changes:
+            if self.revision is not None and change.revision <= self.revision:
+                continue  # already read in the snapshot, or replayed from the gap
+            self.revision = change.revision
+            self.directory.apply(change)
+            if change.kind == "configuration":
+                self.configuration_changed(change.id, change.application_id)
+            else:
+                self.application_changed(change.id)
+
+    def forget_views(self) -> None:
+        """Something was announced that cannot be followed: no view held can be trusted."""
+        self._clear()
+
+    def _install(self, snapshot: Snapshot) -> None:
+        self._clear()
+        self.directory.clear()
+        for id, name in snapshot.applications:
+            self.directory.set_application(id, name)
+        for id, application_id, name in snapshot.configurations:
+            self.directory.set_configuration(id, application_id, name)
+        for key, body, etag in snapshot.views:
+            self._keep(key, Entry(body, etag))
+        self.revision = snapshot.revision
+        self.loaded = True
+        self.ready.set()
+        log.info(
+            "read model: %d names and %d views (%.1f MB%s) at revision %d, read in %.2fs",
+            len(self.directory),
+            len(self._held),
+            self._bytes / 1e6,
+            "" if snapshot.complete else ", as many as READ_CACHE_MAX_BYTES allows",
+            snapshot.revision,
+            snapshot.seconds,
+        )
+
+    # -- what a write on this instance changed ------------------------------------------
+
+    def application_changed(self, id: str, name: str | None = None, deleted: bool = False) -> None:
+        """The application changed (here or elsewhere): later reads must see it."""
+        if deleted:
+            self.directory.remove_application(id)
+        elif name is not None:
+            self.directory.set_application(id, name)
+        self._forget("a:" + id)
+        self._forget("b:" + id)
+        self._forget_configuration_pages(id)
+        self._forget_list_pages()
+        self._wake(id)
+
+    def configuration_changed(
+        self, id: str, application_id: str, name: str | None = None, deleted: bool = False
+    ) -> None:
+        """The configuration changed, and with it its application's views and pages."""
+        if deleted:
+            self.directory.remove_configuration(id)
+        elif name is not None:
+            self.directory.set_configuration(id, application_id, name)
+        self._forget("c:" + id)
+        self._forget("a:" + application_id)
+        self._forget("b:" + application_id)
+        self._forget_configuration_pages(application_id)
+        self._forget_list_pages()
+        self._wake(application_id)
+
+    # -- reads by id ----------------------------------------------------------------------
 
     async def application(self, id: str) -> Entry | None:
         return await self._read("a:" + id, self._load_view, get_application, id)
@@ -80,6 +197,80 @@ class ReadModel:
         key = f"p:{application_id}:{limit}:{after or ''}:{offset}"
         return await self._read(key, self._load_page, list_configurations, application_id, limit, after, offset)
 
+    # -- the client path: by name, and served stale rather than not at all --------------
+
+    async def configuration_by_name(self, application: str, name: str) -> ClientRead:
+        stale = not self.listening
+        application_id = self.directory.application_id(application) if self.loaded else None
+        if application_id is not None:
+            id = self.directory.configuration_id(application_id, name)
+            if id is not None:
+                entry = self._held_entry("c:" + id) if stale else None
+                if entry is None:
+                    entry = await self._read("c:" + id, self._load_view, get_configuration, id)
+                if entry is not None:
+                    return ClientRead(entry, stale)
+            elif not stale:
+                return ClientRead(Missing("configuration"), stale)
+        elif self.loaded and not stale:
+            return ClientRead(Missing("application"), stale)
+        # Not known here for certain: the database decides.
+        found = await self._db.query(configuration_by_name, application, name)
+        return ClientRead(_configuration_entry(found), stale)
+
+    async def bundle(self, application: str) -> ClientRead:
+        """The application (its id, name, comments, version) and all its configurations by name."""
+        stale = not self.listening
+        application_id = self.directory.application_id(application) if self.loaded else None
+        if application_id is not None:
+            entry = self._held_entry("b:" + application_id) if stale else None
+            if entry is None:
+                entry = await self._read("b:" + application_id, self._load_bundle, bundle_by_id, application_id)
+            if entry is not None:
+                return ClientRead(entry, stale)
+        elif self.loaded and not stale:
+            return ClientRead(Missing("application"), stale)
+        entry = await self._load_bundle(bundle_by_name, application)
+        return ClientRead(Missing("application") if entry is None else entry, stale)
+
+    async def watch(
+        self,
+        application: str,
+        read: Callable[[], Awaitable[ClientRead]],
+        unchanged: Callable[[Entry], bool],
+        seconds: float,
+    ) -> ClientRead:
+        """`read()` once what it finds is no longer `unchanged` (or is gone), or after `seconds`
+        as it is. Waiting holds nothing but a future: no connection, no worker."""
+        deadline = time.monotonic() + seconds
+        while True:
+            # Taken before reading, so that a change during the read is not missed.
+            wakeup = self._wakeup(self.directory.application_id(application) or "")
+            answer = await read()
+            remaining = deadline - time.monotonic()
+            if isinstance(answer.found, Missing) or not unchanged(answer.found) or remaining <= 0:
+                return answer
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), remaining)
+
+    def _wakeup(self, application_id: str) -> asyncio.Event:
+        event = self._wakeups.get(application_id)
+        if event is None:
+            event = self._wakeups[application_id] = asyncio.Event()
+        return event
+
+    def _wake(self, application_id: str) -> None:
+        event = self._wakeups.pop(application_id, None)
+        if event is not None:
+            event.set()
+
+    def _wake_all(self) -> None:
+        events, self._wakeups = self._wakeups, {}
+        for event in events.values():
+            event.set()
+
+    # -- filling and holding --------------------------------------------------------------
+
     async def _load_view(self, query: Callable[..., BaseModel | None], id: str) -> Entry | None:
         view = await self._db.query(query, id)
         return None if view is None else Entry(view.model_dump_json().encode(), view.etag)
@@ -91,13 +282,28 @@ class ReadModel:
         body = b"[" + b",".join(item.model_dump_json().encode() for item in page.items) + b"]"
         return Entry(body, digest(body), page.next_after)
 
-    async def _read(self, key: str, load: Callable[..., Awaitable[Entry | None]], *args: object) -> Entry | None:
+    async def _load_bundle(self, query: Callable, key: str) -> Entry | None:
+        found = await self._db.query(query, key)
+        if found is None:
+            return None
+        application, configurations = found
+        body = render_bundle(
+            application.model_dump_json().encode(), [view.model_dump_json().encode() for view in configurations]
+        )
+        return Entry(body, digest(body))
+
+    def _held_entry(self, key: str) -> Entry | None:
         entry = self._held.get(key)
         if entry is not None:
             self._held.move_to_end(key)
-            return entry
+        return entry
+
+    async def _read(self, key: str, load: Callable[..., Awaitable[Entry | None]], *args: object) -> Entry | None:
         if not self.listening:
             return await load(*args)
+        entry = self._held_entry(key)
+        if entry is not None:
+            return entry
         pending = self._fills.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -125,9 +331,11 @@ class ReadModel:
         return False
 
     def _keep(self, key: str, entry: Entry) -> None:
+        if self.max_bytes <= 0:
+            return
         self._forget(key)
         self._held[key] = entry
-        self._bytes += len(entry.body) + _ENTRY_OVERHEAD
+        self._bytes += len(entry.body) + ENTRY_OVERHEAD
         if key.startswith(_PAGE):
             self._pages.add(key)
         elif key.startswith("p:"):
@@ -135,57 +343,31 @@ class ReadModel:
         while self._bytes > self.max_bytes and self._held:
             self._forget(next(iter(self._held)))
 
-    # -- what changes it --------------------------------------------------------------
-
-    def set_listening(self, listening: bool) -> None:
-        """The listener started (True) or lost (False) its connection. Either way, what is
-        held may have missed announcements: drop it all."""
-        self._clear()
-        self.listening = listening and self.max_bytes > 0
-
-    def apply(self, changes: list[ChangeView]) -> None:
-        """Changes announced by the database (made here, on another instance, or in psql)."""
-        for change in changes:
-            if change.kind == "configuration":
-                self.configuration_changed(change.id, change.application_id)
-            else:
-                self.application_changed(change.id)
-
-    def application_changed(self, id: str) -> None:
-        """The application changed (here or elsewhere): later reads must see it."""
-        self._forget("a:" + id)
-        self._forget_configuration_pages(id)
-        self._forget_list_pages()
-
-    def configuration_changed(self, id: str, application_id: str) -> None:
-        """The configuration changed, and with it its application's view and pages."""
-        self._forget("c:" + id)
-        self._forget("a:" + application_id)
-        self._forget_configuration_pages(application_id)
-        self._forget_list_pages()
+    def _forget_configuration_pages(self, application_id: str) -> None:
+        prefix = f"p:{application_id}:"
+        keys = [*self._configuration_pages.pop(application_id, ()), *(k for k in self._fills if k.startswith(prefix))]
+        for key in keys:
+            self._forget(key)
 
     def _forget_list_pages(self) -> None:
         # Any application may show on any page, with its configurations' count and latest change.
         for key in [*self._pages, *(key for key in self._fills if key.startswith(_PAGE))]:
             self._forget(key)
 
-    def _forget_configuration_pages(self, application_id: str) -> None:
-        prefix = f"p:{application_id}:"
-        for key in [
-            *self._configuration_pages.pop(application_id, ()),
-            *(k for k in self._fills if k.startswith(prefix)),
-        ]:
-            self._forget(key)
-
     def _forget(self, key: str) -> None:
         self._fills.pop(key, None)
         entry = self._held.pop(key, None)
         if entry is not None:
-            self._bytes -= len(entry.body) + _ENTRY_OVERHEAD
+            self._bytes -= len(entry.body) + ENTRY_OVERHEAD
             if key.startswith(_PAGE):
                 self._pages.discard(key)
             elif key.startswith("p:"):
-                self._configuration_pages.get(key.split(":", 2)[1], set()).discard(key)
+                application_id = key.split(":", 2)[1]
+                pages = self._configuration_pages.get(application_id)
+                if pages is not None:
+                    pages.discard(key)
+                    if not pages:
+                        del self._configuration_pages[application_id]
 
     def _clear(self) -> None:
         self._fills.clear()
@@ -198,3 +380,9 @@ class ReadModel:
     def size(self) -> tuple[int, int]:
         """(views held, bytes counted against the bound)"""
         return len(self._held), self._bytes
+
+
+def _configuration_entry(found: ConfigurationView | Missing) -> Entry | Missing:
+    if isinstance(found, Missing):
+        return found
+    return Entry(found.model_dump_json().encode(), found.etag)

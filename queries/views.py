@@ -4,6 +4,7 @@ A view that can be changed conditionally knows its ETag (`etag`, not part of the
 same tag the write side checks If-Match against.
 """
 
+import hashlib
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -100,3 +101,31 @@ def page_of[T: BaseModel](model: type[T], rows: list[dict], limit: int, key: str
     items = [model(**row) for row in rows[:limit]]
     more = len(rows) > limit
     return Page[model](items=items, next_after=str(getattr(items[-1], key)) if more else None)
+
+
+class ApplicationBrief(_View):
+    """What a client service needs to know of its application."""
+
+    id: UlidText
+    name: str
+    comments: str | None
+    version: int
+
+
+class ConfigurationBundle(_View):
+    """Everything a service needs at start-up, in one request: its application and all of its
+    configurations, by name."""
+
+    application: ApplicationBrief
+    configurations: list[ConfigurationView]
+
+
+def render_bundle(application: bytes, configurations: list[bytes]) -> bytes:
+    """A bundle's JSON from its parts' JSON: the same bytes as ConfigurationBundle would dump,
+    so a bundle put together from held views and one read whole are the same."""
+    return b'{"application":' + application + b',"configurations":[' + b",".join(configurations) + b"]}"
+
+
+def digest(body: bytes) -> str:
+    """The ETag of a view that has no revision of its own (a page, a bundle): its bytes' digest."""
+    return hashlib.blake2b(body, digest_size=12).hexdigest()

@@ -24,6 +24,8 @@ EXPECTED_ERRORS = {
     ("get", CONFIGS + "/{id}/versions/{version}"): {"404", "422", "503"},
     ("post", CONFIGS + "/{id}/versions/{version}/restore"): {"404", "409", "412", "422", "503"},
     ("get", "/api/v1/changes"): {"422", "503"},
+    ("get", "/api/v1/config/{application_name}"): {"404", "422", "503"},
+    ("get", "/api/v1/config/{application_name}/{configuration_name}"): {"404", "422", "503"},
 }
 
 

@@ -10,6 +10,7 @@ import pytest
 from commands.applications import CreateApplication, create_application
 from queries.changes import latest_revision
 from queries.feed import ChangeFeed
+from queries.snapshot import Gap, Snapshot
 from queries.views import ChangeView
 
 
@@ -37,7 +38,7 @@ def latest(db, unique) -> int:
 def test_while_listening_the_tail_comes_from_memory_and_older_pages_from_the_database(db, latest):
     async def scenario():
         feed = ChangeFeed(db)
-        feed.set_listening(True, latest)
+        feed.resume(Snapshot(revision=latest))
         # Revisions the database has never seen: only memory can answer with them.
         feed.extend([change(latest + 1, "held"), change(latest + 2, "held")])
 
@@ -53,7 +54,7 @@ def test_while_listening_the_tail_comes_from_memory_and_older_pages_from_the_dat
 def test_announcements_from_before_listening_began_are_ignored(db, latest):
     async def scenario():
         feed = ChangeFeed(db)
-        feed.set_listening(True, latest)
+        feed.resume(Snapshot(revision=latest))
         feed.extend([change(latest, "already stored"), change(latest + 1, "new")])
         assert [c.name for c in await feed.read(latest, 10)] == ["new"]
 
@@ -73,7 +74,7 @@ def test_not_listening_every_page_comes_from_the_database(db, latest):
 def test_a_write_of_this_instance_not_yet_announced_is_read_from_the_database(db, latest, unique):
     async def scenario():
         feed = ChangeFeed(db)
-        feed.set_listening(True, latest)
+        feed.resume(Snapshot(revision=latest))
         row = db.run_command(create_application, CreateApplication(unique("mine")))
         feed.written(row["revision"])
         assert [c.id for c in await feed.read(latest, 10)] == [row["id"]]
@@ -84,7 +85,7 @@ def test_a_write_of_this_instance_not_yet_announced_is_read_from_the_database(db
 def test_a_waiting_reader_is_answered_when_a_change_arrives(db, latest):
     async def scenario():
         feed = ChangeFeed(db)
-        feed.set_listening(True, latest)
+        feed.resume(Snapshot(revision=latest))
         waiting = asyncio.ensure_future(feed.read(latest, 10, wait=30))
         await asyncio.sleep(0.1)
         assert not waiting.done()
@@ -100,7 +101,7 @@ def test_a_waiting_reader_is_answered_when_a_change_arrives(db, latest):
 def test_a_waiting_reader_gets_nothing_when_its_time_passes(db, latest):
     async def scenario():
         feed = ChangeFeed(db)
-        feed.set_listening(True, latest)
+        feed.resume(Snapshot(revision=latest))
         started = time.monotonic()
         assert await feed.read(latest, 10, wait=1) == []
         assert 0.9 < time.monotonic() - started < 2
@@ -111,11 +112,26 @@ def test_a_waiting_reader_gets_nothing_when_its_time_passes(db, latest):
 def test_memory_keeps_a_bounded_tail_and_moves_its_floor(db, latest):
     async def scenario():
         feed = ChangeFeed(db, max_entries=5)
-        feed.set_listening(True, latest)
+        feed.resume(Snapshot(revision=latest))
         feed.extend([change(latest + n) for n in range(1, 12)])
         assert feed.floor > latest
         tail = await feed.read(feed.floor, 100)
         assert [c.revision for c in tail] == list(range(feed.floor + 1, latest + 12))
         assert len(tail) <= 10
+
+    asyncio.run(scenario())
+
+
+def test_after_a_short_gap_the_missed_changes_extend_what_is_held(db, latest):
+    async def scenario():
+        feed = ChangeFeed(db)
+        feed.resume(Snapshot(revision=latest))
+        feed.extend([change(latest + 1, "before")])
+        feed.pause()
+        assert feed.floor is None  # not following: pages come from the database
+        feed.resume(
+            Gap(since=latest + 1, revision=latest + 3, changes=[change(latest + 2, "gap"), change(latest + 3, "gap")])
+        )
+        assert [c.name for c in await feed.read(latest, 10)] == ["before", "gap", "gap"]
 
     asyncio.run(scenario())

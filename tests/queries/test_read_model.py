@@ -1,21 +1,34 @@
-"""The read model against PostgreSQL 16: what it holds, when it must not, and fills that race
-with changes. Here nothing listens, so the tests play the listener's part."""
+"""The read model against PostgreSQL 16: what it holds, what it serves when it stops following
+the database, how it catches up, fills that race with changes, and watches. Nothing listens
+here: the tests play the listener's part."""
 
 import asyncio
+import time
 
 import psycopg2
 import pytest
+from psycopg2.extras import RealDictCursor
 
 from commands.applications import CreateApplication, create_application
-from commands.configurations import CreateConfiguration, create_configuration
+from commands.configurations import (
+    CreateConfiguration,
+    DeleteConfiguration,
+    UpdateConfiguration,
+    create_configuration,
+    delete_configuration,
+    update_configuration,
+)
+from queries.by_name import Missing
+from queries.changes import latest_revision
 from queries.read_model import ReadModel
+from queries.snapshot import Gap, Snapshot
 from queries.views import ChangeView
 
 
-def announced(kind: str, id: str, application_id: str) -> ChangeView:
-    """What the listener hands over for a change (the revision and the rest do not matter here)."""
+def announced(kind: str, id: str, application_id: str, revision: int = 10**12) -> ChangeView:
+    """What the listener hands over for a change."""
     return ChangeView(
-        revision=1,
+        revision=revision,
         at="2026-11-28T00:00:00Z",
         actor=None,
         request_id=None,
@@ -32,6 +45,21 @@ def announced(kind: str, id: str, application_id: str) -> ChangeView:
 def configuration(db, unique) -> dict:
     app = db.run_command(create_application, CreateApplication(unique("app")))
     return db.run_command(create_configuration, CreateConfiguration(app["id"], unique(), {"v": 1}))
+
+
+@pytest.fixture
+def listener_connection(database_url):
+    """A connection as the listener has one."""
+    conn = psycopg2.connect(database_url, cursor_factory=RealDictCursor)
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+def live(reads: ReadModel, db) -> ReadModel:
+    """Listening, as of the latest revision, with nothing loaded."""
+    reads.resume(Snapshot(revision=db.run_query(latest_revision)))
+    return reads
 
 
 def set_config_behind_its_back(database_url: str, id: str, value: int) -> None:
@@ -53,26 +81,102 @@ def test_views_are_held_only_while_listening(db, database_url, configuration):
         await reads.configuration(configuration["id"])
         assert reads.size[0] == 0  # not listening yet: nothing held
 
-        reads.set_listening(True)
+        live(reads, db)
         assert b'"v":1' in (await reads.configuration(configuration["id"])).body
         assert reads.size[0] == 1
         set_config_behind_its_back(database_url, configuration["id"], 2)
         assert b'"v":1' in (await reads.configuration(configuration["id"])).body  # held, as expected
 
-        reads.set_listening(False)  # the listener lost its connection
-        assert reads.size == (0, 0)
-        assert b'"v":2' in (await reads.configuration(configuration["id"])).body  # bypassed: the database
-        set_config_behind_its_back(database_url, configuration["id"], 3)
-        assert b'"v":3' in (await reads.configuration(configuration["id"])).body
-        assert reads.size[0] == 0
+        reads.pause()  # the listener lost its connection: held views may go stale
+        assert b'"v":2' in (await reads.configuration(configuration["id"])).body  # by id: the database
+        assert reads.size[0] == 1  # kept, for the client path
 
     run(scenario())
 
 
-def test_an_announcement_drops_the_view_and_its_applications_view(db, database_url, configuration):
+def test_while_paused_the_client_path_serves_what_is_held_marked_stale(db, database_url, configuration):
     async def scenario():
         reads = ReadModel(db, max_bytes=1 << 20)
-        reads.set_listening(True)
+        with psycopg2.connect(database_url, cursor_factory=RealDictCursor) as conn:
+            conn.autocommit = True
+            reads.resume(reads.catch_up(conn))
+        app_name = db.run_query(_application_name, configuration["application_id"])
+
+        fresh = await reads.configuration_by_name(app_name, configuration["name"])
+        assert not fresh.stale and b'"v":1' in fresh.found.body
+
+        reads.pause()
+        set_config_behind_its_back(database_url, configuration["id"], 3)
+        stale = await reads.configuration_by_name(app_name, configuration["name"])
+        assert stale.stale and stale.found == fresh.found  # the last version known here
+        bundle = await reads.bundle(app_name)
+        assert bundle.stale and b'"v":1' in bundle.found.body
+
+    run(scenario())
+
+
+def _application_name(cur, id: str) -> str:
+    cur.execute("SELECT name FROM applications WHERE id = %s", (id,))
+    return cur.fetchone()["name"]
+
+
+def test_a_snapshot_loads_every_name_and_every_view_that_fits(db, listener_connection, configuration):
+    reads = ReadModel(db, max_bytes=64 << 20)
+    snapshot = reads.catch_up(listener_connection)
+
+    assert isinstance(snapshot, Snapshot) and snapshot.complete
+    assert snapshot.revision == db.run_query(latest_revision)
+    reads.resume(snapshot)
+    assert reads.loaded and reads.listening and reads.state == "live"
+    app_name = db.run_query(_application_name, configuration["application_id"])
+    assert reads.directory.application_id(app_name) == configuration["application_id"]
+    assert (
+        reads.directory.configuration_id(configuration["application_id"], configuration["name"]) == configuration["id"]
+    )
+    assert f"c:{configuration['id']}" in reads._held and f"b:{configuration['application_id']}" in reads._held
+
+    small = ReadModel(db, max_bytes=2000).catch_up(listener_connection)
+    assert not small.complete
+    assert sum(len(body) + 200 for _, body, _ in small.views) <= 2000
+    kinds = [key[0] for key, _, _ in small.views]
+    assert kinds and kinds == sorted(kinds, key="cba".index)  # configurations first, then bundles, then applications
+    assert len(small.configurations) == len(snapshot.configurations)  # every name, whatever the bound
+
+
+def test_after_a_gap_only_what_changed_is_dropped(db, listener_connection, configuration, unique):
+    app = configuration["application_id"]
+    kept = db.run_command(create_configuration, CreateConfiguration(app, unique("kept"), {}))
+    other = db.run_command(create_application, CreateApplication(unique("other")))
+    untouched = db.run_command(create_configuration, CreateConfiguration(other["id"], unique(), {}))
+
+    async def scenario():
+        reads = ReadModel(db, max_bytes=64 << 20)
+        reads.resume(reads.catch_up(listener_connection))
+        reads.pause()
+        # Changes nobody announced to this instance.
+        renamed = unique("renamed")
+        db.run_command(update_configuration, UpdateConfiguration(configuration["id"], renamed, {"v": 2}))
+        db.run_command(delete_configuration, DeleteConfiguration(kept["id"]))
+
+        gap = reads.catch_up(listener_connection)
+        assert isinstance(gap, Gap) and len(gap.changes) == 2
+        reads.resume(gap)
+
+        assert f"c:{untouched['id']}" in reads._held and f"b:{other['id']}" in reads._held
+        assert f"c:{configuration['id']}" not in reads._held and f"b:{app}" not in reads._held
+        assert reads.directory.configuration_id(app, renamed) == configuration["id"]
+        assert reads.directory.configuration_id(app, configuration["name"]) is None
+        assert reads.directory.configuration_id(app, kept["name"]) is None
+        app_name = db.run_query(_application_name, app)
+        assert b'"v":2' in (await reads.configuration_by_name(app_name, renamed)).found.body
+        assert await reads.configuration_by_name(app_name, kept["name"]) == (Missing("configuration"), False)
+
+    run(scenario())
+
+
+def test_an_announcement_drops_the_view_and_its_applications_views(db, database_url, configuration):
+    async def scenario():
+        reads = live(ReadModel(db, max_bytes=1 << 20), db)
         await reads.configuration(configuration["id"])
         await reads.application(configuration["application_id"])
         assert reads.size[0] == 2
@@ -85,10 +189,20 @@ def test_an_announcement_drops_the_view_and_its_applications_view(db, database_u
     run(scenario())
 
 
+def test_an_announcement_already_followed_is_ignored(db, configuration):
+    async def scenario():
+        reads = live(ReadModel(db, max_bytes=1 << 20), db)
+        await reads.configuration(configuration["id"])
+        old = announced("configuration", configuration["id"], configuration["application_id"], reads.revision)
+        reads.apply([old])  # e.g. read in the snapshot already
+        assert reads.size[0] == 1
+
+    run(scenario())
+
+
 def test_a_change_during_a_fill_voids_the_fill(db, database_url, configuration):
     async def scenario():
-        reads = ReadModel(db, max_bytes=1 << 20)
-        reads.set_listening(True)
+        reads = live(ReadModel(db, max_bytes=1 << 20), db)
         blocker = psycopg2.connect(database_url)
         try:
             # Hold the fill's SELECT until the change has been announced.
@@ -108,11 +222,10 @@ def test_a_change_during_a_fill_voids_the_fill(db, database_url, configuration):
 
 def test_list_pages_are_dropped_when_any_application_or_configuration_changes(db, unique):
     async def scenario():
-        reads = ReadModel(db, max_bytes=1 << 20)
-        reads.set_listening(True)
+        reads = live(ReadModel(db, max_bytes=1 << 20), db)
         for change in (
-            announced("configuration", "0" * 26, "1" * 26),  # counts and latest changes show in lists
-            announced("application", "0" * 26, "0" * 26),
+            announced("configuration", "0" * 26, "1" * 26, 10**12),  # counts and latest changes show in lists
+            announced("application", "0" * 26, "0" * 26, 10**12 + 1),
         ):
             await reads.application_page(10, None)
             await reads.application_page(5, None, search="x")
@@ -128,8 +241,7 @@ def test_an_applications_configuration_pages_are_dropped_when_one_of_its_configu
     other = db.run_command(create_application, CreateApplication(unique("other")))
 
     async def scenario():
-        reads = ReadModel(db, max_bytes=1 << 20)
-        reads.set_listening(True)
+        reads = live(ReadModel(db, max_bytes=1 << 20), db)
         await reads.configuration_page(app["id"], 10, None)
         await reads.configuration_page(other["id"], 10, None)
         reads.apply([announced("configuration", "0" * 26, app["id"])])
@@ -147,12 +259,67 @@ def test_held_views_stay_within_the_byte_bound(db, unique):
     ]
 
     async def scenario():
-        reads = ReadModel(db, max_bytes=5000)
-        reads.set_listening(True)
+        reads = live(ReadModel(db, max_bytes=5000), db)
         for id in ids:
             await reads.configuration(id)
         held, used = reads.size
         assert 0 < held < len(ids)
         assert used <= 5000
+
+    run(scenario())
+
+
+def test_a_watch_ends_when_the_view_changes_or_goes_or_its_time_passes(db, listener_connection, configuration):
+    app = configuration["application_id"]
+
+    async def scenario():
+        reads = ReadModel(db, max_bytes=1 << 20)
+        reads.resume(reads.catch_up(listener_connection))
+        name = db.run_query(_application_name, app)
+
+        def read():
+            return reads.configuration_by_name(name, configuration["name"])
+
+        current = (await read()).found
+
+        def unchanged(entry):
+            return entry.etag == current.etag
+
+        started = time.monotonic()
+        assert (await reads.watch(name, read, unchanged, 0.3)).found == current  # time passed
+        assert time.monotonic() - started >= 0.3
+
+        watching = asyncio.ensure_future(reads.watch(name, read, unchanged, 30))
+        await asyncio.sleep(0.1)
+        assert not watching.done()
+        changed = db.run_command(
+            update_configuration, UpdateConfiguration(configuration["id"], configuration["name"], {"v": 9})
+        )
+        reads.configuration_changed(configuration["id"], app, configuration["name"])  # as a write here does
+        answer = await asyncio.wait_for(watching, 1)
+        assert answer.found.etag == str(changed["revision"])
+
+        gone = asyncio.ensure_future(reads.watch(name, read, lambda e: True, 30))
+        await asyncio.sleep(0.1)
+        db.run_command(delete_configuration, DeleteConfiguration(configuration["id"]))
+        reads.configuration_changed(configuration["id"], app, deleted=True)
+        assert (await asyncio.wait_for(gone, 1)).found == Missing("configuration")
+
+    run(scenario())
+
+
+def test_a_write_of_this_instance_is_found_by_name_before_its_announcement(db, listener_connection, unique):
+    async def scenario():
+        reads = ReadModel(db, max_bytes=1 << 20)
+        reads.resume(reads.catch_up(listener_connection))
+        app = db.run_command(create_application, CreateApplication(unique("app")))
+        config = db.run_command(create_configuration, CreateConfiguration(app["id"], "c", {"v": 1}))
+        assert (await reads.bundle(app["name"])).found == Missing("application")  # not announced here
+
+        reads.application_changed(app["id"], app["name"])  # as the write routes do
+        reads.configuration_changed(config["id"], app["id"], "c")
+
+        assert b'"v":1' in (await reads.configuration_by_name(app["name"], "c")).found.body
+        assert b'"c"' in (await reads.bundle(app["name"])).found.body
 
     run(scenario())

@@ -1,0 +1,156 @@
+"""/api/v1/config: what client services read, by name, from memory; conditional, watchable,
+and still answering (marked stale) while the database is away."""
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+from urllib.parse import unquote_to_bytes
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Scope
+
+from api.conditional import ETAG_HEADER, IF_NONE_MATCH_DOC, not_modified, quoted
+from api.errors import error_response, responses
+from api.services import services
+from queries.by_name import Missing
+from queries.read_model import ClientRead
+from queries.views import ConfigurationBundle, ConfigurationView
+
+PREFIX = b"/api/v1/config/"
+STALE_HEADER = {
+    "X-Config-Stale": {
+        "description": "`true` when the database is away and this is the last version known here",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+WAIT_ERROR = "must be a number of seconds from 1 to 60"
+
+
+class NameRoute(APIRoute):
+    """A route of /api/v1/config, matched on the raw path, one name per segment: a name may
+    hold '/', '%', '?', '#' or anything else, percent-encoded. It reads its inputs itself
+    (the names and `wait`), as the resource routes do, for speed."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http":
+            return Match.NONE, {}
+        raw = scope.get("raw_path") or scope["path"].encode()
+        if not raw.startswith(PREFIX):
+            return Match.NONE, {}
+        segments = raw[len(PREFIX) :].split(b"/")
+        if segments[-1] == b"":  # a trailing slash
+            segments.pop()
+        if len(segments) != len(self.param_convertors):
+            return Match.NONE, {}
+        try:
+            names = [unquote_to_bytes(segment).decode() for segment in segments]
+        except UnicodeDecodeError:
+            return Match.NONE, {}  # no name is stored that way
+        if not all(names):
+            return Match.NONE, {}
+        params = dict(zip(self.param_convertors, names, strict=True))
+        child = {"endpoint": self.endpoint, "path_params": params}
+        return (Match.FULL if scope["method"] in self.methods else Match.PARTIAL), child
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        endpoint = self.endpoint
+
+        async def handle(request: Request) -> Response:
+            return await endpoint(request, **request.path_params, wait=_wait(request))
+
+        return handle
+
+
+router = APIRouter(prefix="/config", tags=["config"], route_class=NameRoute)
+
+ApplicationName = Annotated[str, Path(description="The application's name, percent-encoded")]
+ConfigurationName = Annotated[str, Path(description="The configuration's name, percent-encoded")]
+Wait = Annotated[
+    float | None,
+    Query(
+        ge=1,
+        le=60,
+        description="With If-None-Match naming the current ETag: hold the request until the view changes "
+        "(200), is deleted (404), or this many seconds pass (304)",
+    ),
+]
+DOCS = {
+    "responses": {
+        200: {"headers": {**ETAG_HEADER, **STALE_HEADER}},
+        304: {"description": "Not modified (also when a wait ends with no change)"},
+        **responses(404, 422, 503),
+    },
+    "openapi_extra": {"parameters": [IF_NONE_MATCH_DOC]},
+}
+
+
+@router.get(
+    "/{application_name}/{configuration_name}",
+    response_model=ConfigurationView,
+    summary="A configuration, by its application's name and its own",
+    **DOCS,
+)
+async def get_config(
+    request: Request, application_name: ApplicationName, configuration_name: ConfigurationName, wait: Wait = None
+) -> Response:
+    reads = services(request).reads
+    return await _answer(
+        request,
+        application_name,
+        wait,
+        lambda: reads.configuration_by_name(application_name, configuration_name),
+        configuration_name,
+    )
+
+
+@router.get(
+    "/{application_name}",
+    response_model=ConfigurationBundle,
+    summary="An application and all its configurations, by name: what a service reads at start-up",
+    **DOCS,
+)
+async def get_config_bundle(request: Request, application_name: ApplicationName, wait: Wait = None) -> Response:
+    reads = services(request).reads
+    return await _answer(request, application_name, wait, lambda: reads.bundle(application_name), None)
+
+
+async def _answer(
+    request: Request,
+    application: str,
+    wait: float | None,
+    read: Callable[[], Awaitable[ClientRead]],
+    configuration: str | None,
+) -> Response:
+    reads = services(request).reads
+    answer = await read()
+    if wait is not None and not isinstance(answer.found, Missing) and not_modified(request, answer.found.etag):
+        answer = await reads.watch(application, read, lambda entry: not_modified(request, entry.etag), wait)
+    found = answer.found
+    if isinstance(found, Missing):
+        if found.what == "application":
+            return error_response(request, 404, f"application {application!r} does not exist")
+        return error_response(request, 404, f"application {application!r} has no configuration named {configuration!r}")
+    headers = {"ETag": quoted(found.etag)}
+    if answer.stale:
+        headers["X-Config-Stale"] = "true"
+    if not_modified(request, found.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(found.body, media_type="application/json", headers=headers)
+
+
+def _wait(request: Request) -> float | None:
+    value = request.query_params.get("wait")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 1 <= seconds <= 60:  # NaN fails too
+        error = {"type": "value_error", "loc": ("query", "wait"), "msg": WAIT_ERROR, "input": value}
+        raise RequestValidationError([error])
+    return seconds

@@ -1,0 +1,129 @@
+"""What the read model needs when it (re)starts listening, read on the listener's own
+connection right after LISTEN, so that every change after it will be announced:
+
+- cold (nothing loaded yet), or after a gap too long to replay: a `Snapshot` of everything,
+  read in one REPEATABLE READ transaction at one revision: every name, and the views
+  rendered as they are sent, as many as `max_bytes` allows (configurations first: they are
+  what client services read);
+- after a short gap: the `Gap`, the feed entries of the changes missed, to replay.
+
+Set-based SQL: three streamed statements, whatever the number of views.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from psycopg2.extensions import connection as Connection
+
+from queries.changes import CHANGES_AFTER
+from queries.configurations import CONFIGURATION_COLUMNS
+from queries.views import ApplicationBrief, ApplicationView, ChangeView, ConfigurationView, digest, render_bundle
+
+# A gap longer than this is not replayed change by change: everything is read again.
+MAX_REPLAY = 10_000
+# Rough per-entry bookkeeping cost (key, dict slot, objects), counted against the bound.
+ENTRY_OVERHEAD = 200
+
+LATEST_REVISION = "SELECT coalesce(max(revision), 0) AS revision FROM changes"
+ALL_CONFIGURATIONS = f"SELECT {CONFIGURATION_COLUMNS} FROM configurations"
+ALL_APPLICATIONS = """
+SELECT a.id, a.name, a.comments, a.version, a.created_at, a.updated_at,
+       ARRAY(SELECT c.id FROM configurations c WHERE c.application_id = a.id ORDER BY c.id)
+           AS configuration_ids,
+       application_etag(a.id, a.revision) AS etag
+FROM applications a
+"""
+
+
+@dataclass
+class Snapshot:
+    revision: int
+    # (key, body, etag) of the views held, in the order they were read
+    views: list[tuple[str, bytes, str]] = field(default_factory=list)
+    applications: list[tuple[str, str]] = field(default_factory=list)  # (id, name)
+    configurations: list[tuple[str, str, str]] = field(default_factory=list)  # (id, application id, name)
+    complete: bool = True  # every view fitted within the bound
+    seconds: float = 0.0  # how long reading it took
+
+
+@dataclass
+class Gap:
+    since: int  # the latest revision followed before the gap
+    revision: int  # the latest revision when listening began again
+    changes: list[ChangeView]  # every change after `since`, up to `revision`
+
+
+def catch_up(conn: Connection, since: int | None, max_bytes: int) -> Snapshot | Gap:
+    """Run on the listener's connection (autocommit) right after LISTEN."""
+    if since is not None:
+        with conn.cursor() as cur:
+            cur.execute(CHANGES_AFTER, {"after": since, "limit": MAX_REPLAY + 1})
+            rows = cur.fetchall()
+            if len(rows) <= MAX_REPLAY:
+                cur.execute(LATEST_REVISION)
+                latest = cur.fetchone()["revision"]
+                changes = [ChangeView(**row) for row in rows]
+                return Gap(since, max([latest, since, *(change.revision for change in changes)]), changes)
+    return load_snapshot(conn, max_bytes)
+
+
+def load_snapshot(conn: Connection, max_bytes: int) -> Snapshot:
+    started = time.monotonic()
+    conn.autocommit = False
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute(LATEST_REVISION)
+            snapshot = Snapshot(cur.fetchone()["revision"])
+        budget = max_bytes
+
+        def keep(key: str, body: bytes, etag: str) -> bool:
+            nonlocal budget
+            if len(body) + ENTRY_OVERHEAD > budget:
+                snapshot.complete = False
+                return False
+            snapshot.views.append((key, body, etag))
+            budget -= len(body) + ENTRY_OVERHEAD
+            return True
+
+        held: dict[str, list[tuple[str, bytes]]] = {}  # application id -> (name, body) held
+        for row in _stream(conn, ALL_CONFIGURATIONS):
+            snapshot.configurations.append((row["id"], row["application_id"], row["name"]))
+            if budget > ENTRY_OVERHEAD:
+                view = ConfigurationView.model_construct(**row)
+                body = view.model_dump_json().encode()
+                if keep("c:" + view.id, body, view.etag):
+                    held.setdefault(view.application_id, []).append((view.name, body))
+            else:
+                snapshot.complete = False
+        applications = list(_stream(conn, ALL_APPLICATIONS))
+        snapshot.applications = [(row["id"], row["name"]) for row in applications]
+        # Then bundles (each needs every configuration of its application held), then
+        # application views, as far as the bound allows.
+        for row in applications:
+            configurations = held.get(row["id"], [])
+            if len(configurations) == len(row["configuration_ids"]):
+                brief = ApplicationBrief.model_construct(**{k: row[k] for k in ApplicationBrief.model_fields})
+                body = render_bundle(brief.model_dump_json().encode(), [b for _, b in sorted(configurations)])
+                keep("b:" + row["id"], body, digest(body))
+            else:
+                snapshot.complete = False
+        for row in applications:
+            view = ApplicationView.model_construct(**row)
+            keep("a:" + view.id, view.model_dump_json().encode(), view.etag)
+        conn.commit()
+        snapshot.seconds = time.monotonic() - started
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.autocommit = True
+    return snapshot
+
+
+def _stream(conn: Connection, sql: str, batch: int = 5000):
+    """Rows of `sql` through a server-side cursor, `batch` at a time: memory stays flat."""
+    with conn.cursor(name="snapshot") as cur:
+        cur.itersize = batch
+        cur.execute(sql)
+        yield from cur
