@@ -189,7 +189,7 @@ def main(argv: list[str]) -> int:
     try:
         settings = load_settings()
         configure_logging(settings.log_level)
-        with provide_database(settings) as dsn:
+        with provide_database(settings, join_running=True) as dsn:
             if action == "up":
                 applied = migrate(dsn)
                 print(f"applied {len(applied)} migration(s)" + "".join(f"\n  {m.filename}" for m in applied))

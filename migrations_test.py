@@ -2,6 +2,8 @@
 
 import re
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -251,10 +253,18 @@ def test_status_lists_pending_then_applied(dsn):
     assert {s.state for s in status(dsn)} == {"applied"}
 
 
-def test_command_line_applies_and_reports(dsn, monkeypatch, capsys):
-    monkeypatch.setenv("DATABASE_URL", dsn)
-    assert migrations.main(["up"]) == 0
-    assert migrations.main(["status"]) == 0
-    out = capsys.readouterr().out
-    assert f"applied {len(discover())} migration(s)" in out
-    assert "applied   applications_and_configurations" in out
+def test_command_line_applies_and_reports(dsn):
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "migrations.py", *args],
+            cwd=Path(migrations.__file__).parent,
+            env={"PATH": "/usr/bin:/bin", "DATABASE_URL": dsn},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert f"applied {len(discover())} migration(s)" in run("up")
+    assert "applied   applications_and_configurations" in run("status")

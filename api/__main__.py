@@ -60,10 +60,25 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, ending the requests held for a watch or a feed wait as soon as shutdown
+    begins (as if their time had passed), instead of waiting for them."""
+
+    def __init__(self, config: uvicorn.Config, app) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets=None) -> None:
+        services = getattr(self._app.state, "services", None)
+        if services is not None:
+            services.end_waits()
+        await super().shutdown(sockets)
+
+
 def _serve(settings: Settings) -> None:
     app = create_app(settings)
     config = uvicorn_config(app, settings)
-    server = uvicorn.Server(config)
+    server = _Server(config, app)
 
     async def run() -> None:
         async with app.router.lifespan_context(app):

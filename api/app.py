@@ -8,7 +8,8 @@ from functools import partial
 from fastapi import APIRouter, FastAPI
 
 import migrations
-from api import applications, changes, config, configurations, health, versions
+from api import applications, changes, config, configurations, health, tokens, versions
+from api.auth import AuthMiddleware, FailureLimiter, announce_mode, auth_mode, document_security
 from api.console import mount_console
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
@@ -16,10 +17,7 @@ from api.services import Services
 from infra.database import Database, describe
 from infra.listener import ChangeListener
 from infra.settings import Settings
-from queries.announcements import parse_announcements
-from queries.feed import ChangeFeed
-from queries.read_model import ReadModel
-from queries.snapshot import Gap, Snapshot
+from queries.follow import ReadSide
 
 log = logging.getLogger("api")
 
@@ -58,40 +56,25 @@ def create_app(settings: Settings) -> FastAPI:
             if settings.migrate_on_start:
                 applied = await loop.run_in_executor(None, migrations.migrate, settings.database_url)
                 log.info("migrations: %d applied at start", len(applied))
-            reads = ReadModel(db, settings.read_cache_max_bytes)
-            feed = ChangeFeed(db)
-
-            def announced(payloads: list[str]) -> None:
-                changes = parse_announcements(payloads)
-                if changes is None:
-                    reads.forget_views()
-                    return
-                reads.apply(changes)
-                feed.extend(changes)
-
-            def listening(state: bool, caught_up: Snapshot | Gap | None) -> None:
-                if state:
-                    reads.resume(caught_up)
-                    feed.resume(caught_up)
-                else:
-                    reads.pause()
-                    feed.pause()
-
+            side = ReadSide(db, settings.read_cache_max_bytes)
             listener = ChangeListener(
                 settings.database_url,
                 CHANGES_CHANNEL,
-                on_payloads=announced,
-                on_listening=listening,
-                position=reads.catch_up,
+                on_payloads=side.announced,
+                on_listening=side.listening,
+                position=side.catch_up,
                 connect_timeout=settings.db_connect_timeout,
             )
             listener.start(loop)
             # Serve warm: nothing before the read model holds what it can (or the wait ends).
             try:
-                await asyncio.wait_for(reads.ready.wait(), settings.db_startup_wait)
+                await asyncio.wait_for(side.reads.ready.wait(), settings.db_startup_wait)
             except TimeoutError:
                 log.warning("read model not loaded after %.0fs; serving from the database", settings.db_startup_wait)
-            app.state.services = Services(db=db, reads=reads, feed=feed)
+            app.state.services = Services(
+                db=db, reads=side.reads, feed=side.feed, tokens=side.tokens, refresh_tokens=side.refresh_tokens
+            )
+            announce_mode(settings, mode, side.tokens.has_admin())
             try:
                 yield
             finally:
@@ -106,13 +89,20 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    mode = auth_mode(settings)
+    # The last added runs first: request ids and the body limit, then who is asking.
+    limiter = FailureLimiter(settings.auth_failure_limit, block=settings.auth_failure_block)
+    app.add_middleware(AuthMiddleware, mode=mode, limiter=limiter)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    if mode == "tokens":
+        document_security(app)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(applications.router)
     api.include_router(configurations.router)
     api.include_router(versions.router)
     api.include_router(changes.router)
     api.include_router(config.router)
+    api.include_router(tokens.router)
     app.include_router(api)
     app.include_router(health.router)
     mount_console(app)

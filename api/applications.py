@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import Response
 
+from api.auth import limits, sees
 from api.conditional import ETAG_HEADER, IF_MATCH_DOC, IF_NONE_MATCH_DOC, if_match
 from api.errors import error_response, responses
 from api.resource_route import ResourceRoute
@@ -62,7 +63,7 @@ async def create_application(body: ApplicationCreate, request: Request) -> Respo
     summary="Replace an application's name and comments",
 )
 async def update_application(id: ApplicationId, body: ApplicationUpdate, request: Request) -> Response:
-    cmd = UpdateApplication(id, body.name, body.comments, if_match(request))
+    cmd = UpdateApplication(id, body.name, body.comments, if_match(request), limits(request))
     return await _change(request, handlers.update_application, cmd)
 
 
@@ -77,7 +78,7 @@ async def patch_application(
     id: ApplicationId, body: Annotated[ApplicationPatch, Body(media_type=MERGE_PATCH)], request: Request
 ) -> Response:
     given = body.model_fields_set
-    cmd = PatchApplication(id, body.name, body.comments, "comments" in given, if_match(request))
+    cmd = PatchApplication(id, body.name, body.comments, "comments" in given, if_match(request), limits(request))
     return await _change(request, handlers.patch_application, cmd)
 
 
@@ -97,7 +98,8 @@ async def _change(request: Request, handler, cmd) -> Response:
 )
 async def delete_application(id: ApplicationId, request: Request) -> Response:
     svc = services(request)
-    row = await svc.db.command(handlers.delete_application, DeleteApplication(id, if_match(request)), origin(request))
+    cmd = DeleteApplication(id, if_match(request), limits(request))
+    row = await svc.db.command(handlers.delete_application, cmd, origin(request))
     svc.written(row["revision"], row["id"], None, deleted=True)
     return Response(status_code=204)
 
@@ -110,7 +112,7 @@ async def delete_application(id: ApplicationId, request: Request) -> Response:
     summary="An application with the ids of its configurations",
 )
 async def get_application(id: ApplicationId, request: Request) -> Response:
-    entry = await services(request).reads.application(id)
+    entry = await services(request).reads.application(id) if sees(request, id) else None
     if entry is None:
         return error_response(request, 404, f"application {id} does not exist")
     return view_response(request, entry)
@@ -130,7 +132,8 @@ async def list_applications(
     search: Annotated[SearchText | None, Query(description="Only names that contain this (any case)")] = None,
 ) -> Response:
     one_way_to_page(request)
-    return page_response(request, await services(request).reads.application_page(limit, after, offset, search))
+    reads = services(request).reads
+    return page_response(request, await reads.application_page(limit, after, offset, search, limits(request)))
 
 
 @router.get(
@@ -151,7 +154,7 @@ async def list_configurations(
     offset: Offset = 0,
 ) -> Response:
     one_way_to_page(request)
-    entry = await services(request).reads.configuration_page(id, limit, after, offset)
+    entry = await services(request).reads.configuration_page(id, limit, after, offset) if sees(request, id) else None
     if entry is None:
         return error_response(request, 404, f"application {id} does not exist")
     return page_response(request, entry)

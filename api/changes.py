@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from pydantic import TypeAdapter
 
 from api.applications import LINK
+from api.auth import principal
 from api.errors import responses
 from api.services import json_response, services
 from queries.views import ChangeView
@@ -31,7 +32,7 @@ async def list_changes(
         Query(ge=1, le=60, description="Seconds to hold the request while there is nothing newer (then [])"),
     ] = None,
 ) -> Response:
-    changes = await services(request).feed.read(after, limit, wait)
+    changes = await services(request).feed.read(after, limit, wait, principal(request).applications)
     headers = None
     if len(changes) == limit:
         headers = {"Link": f'<{request.url.path}?after={changes[-1].revision}&limit={limit}>; rel="next"'}

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import Scope
 
+from api.auth import principal, sees
 from api.conditional import ETAG_HEADER, IF_NONE_MATCH_DOC, not_modified, quoted
 from api.errors import error_response, responses
 from api.services import services
@@ -126,6 +127,7 @@ async def _answer(
     configuration: str | None,
 ) -> Response:
     reads = services(request).reads
+    read = _visible(request, read)
     answer = await read()
     if wait is not None and not isinstance(answer.found, Missing) and not_modified(request, answer.found.etag):
         answer = await reads.watch(application, read, lambda entry: not_modified(request, entry.etag), wait)
@@ -140,6 +142,20 @@ async def _answer(
     if not_modified(request, found.etag):
         return Response(status_code=304, headers=headers)
     return Response(found.body, media_type="application/json", headers=headers)
+
+
+def _visible(request: Request, read: Callable[[], Awaitable[ClientRead]]) -> Callable[[], Awaitable[ClientRead]]:
+    """`read`, for a token limited to other applications: as if there were no such one."""
+    if principal(request).applications is None:
+        return read
+
+    async def visible_read() -> ClientRead:
+        answer = await read()
+        if isinstance(answer.found, Missing) or sees(request, answer.found.application_id):
+            return answer
+        return ClientRead(Missing("application"), answer.stale)
+
+    return visible_read
 
 
 def _wait(request: Request) -> float | None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import Response
 
 from api.applications import CONDITIONAL_CHANGE, CONDITIONAL_GET, LINK, MERGE_PATCH
+from api.auth import limits, sees
 from api.conditional import ETAG_HEADER, if_match
 from api.errors import error_response, responses
 from api.resource_route import ResourceRoute
@@ -40,7 +41,7 @@ def _ulid(value: object) -> str | None:
 )
 async def create_configuration(body: ConfigurationCreate, request: Request) -> Response:
     svc = services(request)
-    cmd = CreateConfiguration(str(body.application_id), body.name, body.config, body.comments)
+    cmd = CreateConfiguration(str(body.application_id), body.name, body.config, body.comments, limits(request))
     view = ConfigurationView(**await svc.db.command(handlers.create_configuration, cmd, origin(request)))
     svc.written(view.revision, view.id, view.name, view.application_id)
     location = f"{request.url.path}/{view.id}"
@@ -55,7 +56,9 @@ async def create_configuration(body: ConfigurationCreate, request: Request) -> R
     summary="Replace a configuration's name, comments and config",
 )
 async def update_configuration(id: ConfigurationId, body: ConfigurationUpdate, request: Request) -> Response:
-    cmd = UpdateConfiguration(id, body.name, body.config, body.comments, _ulid(body.application_id), if_match(request))
+    cmd = UpdateConfiguration(
+        id, body.name, body.config, body.comments, _ulid(body.application_id), if_match(request), limits(request)
+    )
     return await _change(request, handlers.update_configuration, cmd)
 
 
@@ -77,6 +80,7 @@ async def patch_configuration(
         config_patch=body.config,
         application_id=_ulid(body.application_id),
         if_match=if_match(request),
+        applications=limits(request),
     )
     return await _change(request, handlers.patch_configuration, cmd)
 
@@ -97,7 +101,7 @@ async def _change(request: Request, handler, cmd) -> Response:
 )
 async def delete_configuration(id: ConfigurationId, request: Request) -> Response:
     svc = services(request)
-    cmd = DeleteConfiguration(id, if_match(request))
+    cmd = DeleteConfiguration(id, if_match(request), limits(request))
     row = await svc.db.command(handlers.delete_configuration, cmd, origin(request))
     svc.written(row["revision"], row["id"], None, row["application_id"], deleted=True)
     return Response(status_code=204)
@@ -112,7 +116,7 @@ async def delete_configuration(id: ConfigurationId, request: Request) -> Respons
 )
 async def get_configuration(id: ConfigurationId, request: Request) -> Response:
     entry = await services(request).reads.configuration(id)
-    if entry is None:
+    if entry is None or not sees(request, entry.application_id):
         return error_response(request, 404, f"configuration {id} does not exist")
     return view_response(request, entry)
 
@@ -135,7 +139,10 @@ async def list_configurations(
     offset: Offset = 0,
 ) -> Response:
     one_way_to_page(request)
-    entry = await services(request).reads.configuration_page(application_id, limit, after, offset)
+    reads = services(request).reads
+    entry = (
+        await reads.configuration_page(application_id, limit, after, offset) if sees(request, application_id) else None
+    )
     if entry is None:
         return error_response(request, 404, f"application {application_id} does not exist")
     return page_response(request, entry)

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Match
 
 from commands.errors import Conflict, InvalidCommand, NotFound, PreconditionFailed
 from infra.database import DatabaseUnavailable, Overloaded
+from infra.ids import canonical_ulid
 
 log = logging.getLogger("api")
 
@@ -39,6 +40,8 @@ class ErrorBody(BaseModel):
 
 CODES = {
     400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
@@ -46,6 +49,7 @@ CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    429: "too_many_requests",
     500: "internal_error",
     503: "unavailable",
 }
@@ -123,9 +127,16 @@ def _validation_details(exc: RequestValidationError) -> list[ErrorDetail]:
 def _allowed_methods(request: Request) -> list[str]:
     methods: set[str] = set()
     for route in request.app.routes:
-        if isinstance(route, BaseRoute) and route.matches(request.scope)[0] != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
+        if isinstance(route, BaseRoute):
+            match, child = route.matches(request.scope)
+            # /tokens/current is not /tokens/{id}: an id is a ULID.
+            if match != Match.NONE and _ids_are_ulids(child.get("path_params", {})):
+                methods |= getattr(route, "methods", None) or set()
     return sorted(methods)
+
+
+def _ids_are_ulids(params: dict) -> bool:
+    return "id" not in params or canonical_ulid(str(params["id"])) is not None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -166,3 +177,12 @@ def install_error_handlers(app: FastAPI) -> None:
         # The cause goes to the log only: it may name hosts or SQL.
         log.warning("503 %s: %s [request_id=%s]", code, exc, request_id(request))
         return error_response(request, 503, message, code=code, headers={"Retry-After": retry_after})
+
+
+async def send_error(send, status: int, message: str, rid: str, headers: dict | None = None) -> None:
+    """An error answered by a middleware, before any route: the same shape as the others."""
+    body = error_body(status, message, rid=rid)
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw_headers += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})

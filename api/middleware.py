@@ -12,7 +12,7 @@ import re
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_body
+from api.errors import send_error
 
 log = logging.getLogger("api")
 
@@ -54,12 +54,12 @@ class RequestContextMiddleware:
 
         if length is not None and length > self.max_body_bytes:
             # Refuse before reading a byte of it.
-            await _send_error(send_with_id, 413, f"the body is larger than {self.max_body_bytes} bytes", rid)
+            await send_error(send_with_id, 413, f"the body is larger than {self.max_body_bytes} bytes", rid)
             return
 
         if scope["method"] in ("POST", "PUT", "PATCH"):
             if content_type is not None and not _is_json(content_type):
-                await _send_error(send_with_id, 415, "send the body as application/json", rid)
+                await send_error(send_with_id, 415, "send the body as application/json", rid)
                 return
             receive = self._limited(receive)
         try:
@@ -68,7 +68,7 @@ class RequestContextMiddleware:
             # Everything expected is mapped to a status before here; this is a bug.
             log.exception("500 on %s %s [request_id=%s]", scope["method"], scope["path"], rid)
             if not started:
-                await _send_error(send_with_id, 500, "internal error; quote the request id when reporting it", rid)
+                await send_error(send_with_id, 500, "internal error; quote the request id when reporting it", rid)
 
     def _limited(self, receive: Receive) -> Receive:
         # Chunked bodies announce no length: count them as they arrive.
@@ -106,15 +106,3 @@ def _is_json(content_type: bytes) -> bool:
     return media_type == b"application/json" or (
         media_type.startswith(b"application/") and media_type.endswith(b"+json")
     )
-
-
-async def _send_error(send: Send, status: int, message: str, rid: str) -> None:
-    body = error_body(status, message, rid=rid)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -1,6 +1,7 @@
 """What the routes work with, made once by the app's lifespan (see `api.app`), and the few
 ways they answer."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -9,12 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from api.auth import principal
 from api.conditional import not_modified, not_modified_response, quoted
 from api.errors import request_id
 from infra.database import Database
 from infra.writes import Origin
 from queries.feed import ChangeFeed
 from queries.read_model import Entry, ReadModel
+from queries.tokens import TokenTable
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,13 @@ class Services:
     db: Database
     reads: ReadModel
     feed: ChangeFeed
+    tokens: TokenTable
+    refresh_tokens: Callable[[], Awaitable[None]]
+
+    def end_waits(self) -> None:
+        """Shutting down: held requests (watches, feed waits) answer now."""
+        self.reads.end_watches()
+        self.feed.end_waits()
 
     def written(
         self, revision: int, id: str, name: str | None, application_id: str | None = None, deleted: bool = False
@@ -41,8 +51,8 @@ def services(request: Request) -> Services:
 
 
 def origin(request: Request) -> Origin:
-    """Who makes a change, and in which request, for the change feed."""
-    return Origin(actor=None, request_id=request_id(request))
+    """Who makes a change (the token's name), and in which request, for the change feed."""
+    return Origin(actor=principal(request).name, request_id=request_id(request))
 
 
 def json_response(

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from api.applications import CONDITIONAL_CHANGE, CONDITIONAL_GET, LINK
+from api.auth import limits
 from api.conditional import ETAG_HEADER, if_match
 from api.configurations import ConfigurationId
 from api.errors import error_response, responses
@@ -45,11 +46,11 @@ async def list_configuration_versions(
     offset: Offset = 0,
 ) -> Response:
     one_way_to_page(request)
-    page = await services(request).db.query(list_versions, id, limit, after, offset)
+    page = await services(request).db.query(list_versions, id, limit, after, offset, limits(request))
     if page is None:
         return error_response(request, 404, f"configuration {id} does not exist")
     body = b"[" + b",".join(item.model_dump_json().encode() for item in page.items) + b"]"
-    return page_response(request, Entry(body, digest(body), page.next_after))
+    return page_response(request, Entry(body, digest(body), next_after=page.next_after))
 
 
 @router.get(
@@ -62,7 +63,7 @@ async def list_configuration_versions(
 async def get_configuration_version(id: ConfigurationId, version: VersionNumber, request: Request) -> Response:
     view = None
     if 1 <= version <= INT4:
-        view = await services(request).db.query(get_version, id, version)
+        view = await services(request).db.query(get_version, id, version, limits(request))
     if view is None:
         return error_response(request, 404, f"configuration {id} has no version {version}")
     return view_response(request, Entry(view.model_dump_json().encode(), view.etag))
@@ -79,7 +80,7 @@ async def restore_configuration_version(id: ConfigurationId, version: VersionNum
     if not 1 <= version <= INT4:
         return error_response(request, 404, f"configuration {id} has no version {version}")
     svc = services(request)
-    cmd = RestoreConfiguration(id, version, if_match(request))
+    cmd = RestoreConfiguration(id, version, if_match(request), limits(request))
     view = ConfigurationView(**await svc.db.command(handlers.restore_configuration, cmd, origin(request)))
     svc.written(view.revision, view.id, view.name, view.application_id)
     return json_response(view, etag=view.etag)

@@ -31,7 +31,7 @@ from psycopg2.extras import execute_values
 
 from bench.wrk import CREATE_CONFIGURATION, RANDOM_GET, WrkResult, ensure_wrk, lua_script, run_wrk
 from infra.ids import new_id
-from infra.postgres import free_port
+from infra.postgres import embedded_url, free_port
 from infra.service_process import ServiceProcess
 from infra.settings import PROJECT_ROOT
 
@@ -166,12 +166,12 @@ def main() -> int:
     work.chmod(0o755)  # the embedded server's user must reach its data directory
     pg_port = free_port()
     service = ServiceProcess(pg_data_dir=work / "pgdata", pg_port=pg_port, log_level="WARNING")
-    dsn = f"postgresql://postgres@127.0.0.1:{pg_port}/config_service"
     rows: list[tuple[str, WrkResult]] = []
     pages: list[tuple[int, float]] = []
     try:
         service.start()
         service.wait_healthy(timeout=180)
+        dsn = embedded_url(work / "pgdata", pg_port)
         print("seeding 1,000 applications x 10 configurations through the API...", flush=True)
         started = time.monotonic()
         app_ids, config_ids = asyncio.run(seed(service.url))

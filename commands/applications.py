@@ -4,6 +4,7 @@
 from dataclasses import dataclass, field
 
 from commands.errors import Conflict, NotFound
+from commands.limits import Applications, applications_param, visible_sql
 from commands.preconditions import IfMatch, check, if_match_param, if_match_sql
 from infra.ids import new_id
 from infra.writes import SqlError, Statement
@@ -24,6 +25,7 @@ class UpdateApplication:
     name: str
     comments: str | None = None
     if_match: IfMatch = None
+    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class PatchApplication:
     comments: str | None = None
     set_comments: bool = False  # whether `comments` (perhaps None) replaces the current ones
     if_match: IfMatch = None
+    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,18 @@ class DeleteApplication:
 
     id: str
     if_match: IfMatch = None
+    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
 # The row as the write side answers it: every column, and the ETag of its view.
 APPLICATION_JSON = "to_jsonb(a) || jsonb_build_object('etag', application_etag(a.id, a.revision))"
-CURRENT = "(SELECT jsonb_build_object('etag', application_etag(id, revision)) FROM applications WHERE id = %(id)s)"
+# The application as it is now, for the outcome to explain why nothing changed; outside a
+# limited token's applications, as if it did not exist.
+CURRENT = f"""(
+    SELECT jsonb_build_object('etag', application_etag(id, revision))
+    FROM applications WHERE id = %(id)s AND {visible_sql("id")}
+)"""
+VISIBLE = visible_sql("a.id")
 
 INSERT_APPLICATION = f"""
 WITH a AS (
@@ -63,7 +73,7 @@ WITH a AS (
     UPDATE applications a
     SET name = coalesce(%(name)s, a.name),
         comments = CASE WHEN %(set_comments)s THEN %(comments)s ELSE a.comments END
-    WHERE a.id = %(id)s AND {if_match_sql("application_etag(a.id, a.revision)")}
+    WHERE a.id = %(id)s AND {if_match_sql("application_etag(a.id, a.revision)")} AND {VISIBLE}
     RETURNING a.*
 )
 SELECT jsonb_build_object('row', (SELECT {APPLICATION_JSON} FROM a), 'current', {CURRENT})
@@ -72,7 +82,7 @@ SELECT jsonb_build_object('row', (SELECT {APPLICATION_JSON} FROM a), 'current', 
 DELETE_APPLICATION = f"""
 WITH a AS (
     DELETE FROM applications a
-    WHERE a.id = %(id)s
+    WHERE a.id = %(id)s AND {VISIBLE}
       AND {if_match_sql("application_etag(a.id, a.revision)")}
       AND NOT EXISTS (SELECT 1 FROM configurations c WHERE c.application_id = %(id)s)
     RETURNING a.id, currval('revisions') AS revision  -- the trigger drew it for this delete
@@ -91,7 +101,9 @@ def create_application(cmd: CreateApplication) -> Statement:
 
 
 def update_application(cmd: UpdateApplication) -> Statement:
-    patch = PatchApplication(cmd.id, cmd.name, cmd.comments, set_comments=True, if_match=cmd.if_match)
+    patch = PatchApplication(
+        cmd.id, cmd.name, cmd.comments, set_comments=True, if_match=cmd.if_match, applications=cmd.applications
+    )
     return patch_application(patch)
 
 
@@ -102,6 +114,7 @@ def patch_application(cmd: PatchApplication) -> Statement:
         "comments": cmd.comments,
         "set_comments": cmd.set_comments,
         "if_match": if_match_param(cmd.if_match),
+        "applications": applications_param(cmd.applications),
     }
 
     def outcome(value: dict) -> dict:
@@ -114,7 +127,11 @@ def patch_application(cmd: PatchApplication) -> Statement:
 
 
 def delete_application(cmd: DeleteApplication) -> Statement:
-    params = {"id": cmd.id, "if_match": if_match_param(cmd.if_match)}
+    params = {
+        "id": cmd.id,
+        "if_match": if_match_param(cmd.if_match),
+        "applications": applications_param(cmd.applications),
+    }
 
     def outcome(value: dict) -> dict:
         if value["row"] is not None:

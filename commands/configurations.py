@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.errors import Conflict, InvalidCommand, NotFound
+from commands.limits import Applications, applications_param, visible_sql
 from commands.preconditions import IfMatch, check, if_match_param, if_match_sql
 from infra.ids import new_id
 from infra.writes import SqlError, Statement
@@ -20,6 +21,7 @@ class CreateConfiguration:
     name: str
     config: dict[str, Any]
     comments: str | None = None
+    applications: Applications = None  # the applications it may touch (a limited token's)
     id: str = field(default_factory=new_id)
 
 
@@ -33,6 +35,7 @@ class UpdateConfiguration:
     comments: str | None = None
     application_id: str | None = None
     if_match: IfMatch = None
+    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class PatchConfiguration:
     config_patch: dict[str, Any] | None = None  # None: the document is unchanged
     application_id: str | None = None
     if_match: IfMatch = None
+    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class DeleteConfiguration:
 
     id: str
     if_match: IfMatch = None
+    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
 @dataclass(frozen=True)
@@ -64,17 +69,22 @@ class RestoreConfiguration:
     id: str
     version: int
     if_match: IfMatch = None
+    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
-CURRENT = """(
+# The configuration as it is now, for the outcome to explain why nothing changed; outside a
+# limited token's applications, as if it did not exist.
+CURRENT = f"""(
     SELECT jsonb_build_object('etag', revision::text, 'application_id', application_id)
-    FROM configurations WHERE id = %(id)s
+    FROM configurations WHERE id = %(id)s AND {visible_sql("application_id")}
 )"""
 IF_MATCH = if_match_sql("c.revision::text")
+VISIBLE = visible_sql("c.application_id")
 
-INSERT_CONFIGURATION = """
+INSERT_CONFIGURATION = f"""
 INSERT INTO configurations (id, application_id, name, comments, config)
-VALUES (%(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s::jsonb)
+SELECT %(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s::jsonb
+WHERE {visible_sql("%(application_id)s")}
 RETURNING to_jsonb(configurations.*)
 """
 
@@ -91,7 +101,7 @@ WITH c AS (
         END
     WHERE c.id = %(id)s
       AND (%(application_id)s::varchar IS NULL OR c.application_id = %(application_id)s)
-      AND {IF_MATCH}
+      AND {IF_MATCH} AND {VISIBLE}
     RETURNING c.*
 )
 SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURRENT})
@@ -100,7 +110,7 @@ SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURREN
 DELETE_CONFIGURATION = f"""
 WITH c AS (
     DELETE FROM configurations c
-    WHERE c.id = %(id)s AND {IF_MATCH}
+    WHERE c.id = %(id)s AND {IF_MATCH} AND {VISIBLE}
     RETURNING c.id, c.application_id, currval('revisions') AS revision  -- drawn by the trigger
 )
 SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURRENT})
@@ -111,8 +121,8 @@ SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURREN
 RESTORE_CONFIGURATION = f"""
 WITH source AS (
     SELECT configuration_id AS id, application_id, name, comments, config
-    FROM configuration_versions
-    WHERE configuration_id = %(id)s AND version = %(version)s
+    FROM configuration_versions c
+    WHERE configuration_id = %(id)s AND version = %(version)s AND {VISIBLE}
 ), updated AS (
     UPDATE configurations c
     SET name = s.name, comments = s.comments, config = s.config
@@ -129,7 +139,7 @@ SELECT jsonb_build_object(
     'row', coalesce((SELECT to_jsonb(u) FROM updated u), (SELECT to_jsonb(i) FROM inserted i)),
     'current', {CURRENT},
     'source', EXISTS (SELECT 1 FROM source),
-    'known', EXISTS (SELECT 1 FROM configuration_versions WHERE configuration_id = %(id)s)
+    'known', EXISTS (SELECT 1 FROM configuration_versions c WHERE configuration_id = %(id)s AND {VISIBLE})
 )
 """
 
@@ -141,14 +151,20 @@ def create_configuration(cmd: CreateConfiguration) -> Statement:
         "name": cmd.name,
         "comments": cmd.comments,
         "config": _json(cmd.config),
+        "applications": applications_param(cmd.applications),
     }
 
     def on_error(error: SqlError) -> Exception | None:
         if error.code == "23503":
-            return InvalidCommand("application_id", f"application {cmd.application_id} does not exist")
+            return _no_application(cmd.application_id)
         return _name_taken(cmd.name, error)
 
-    return Statement(INSERT_CONFIGURATION, params, _row, on_error=on_error)
+    def outcome(value: dict | None) -> dict:
+        if value is None:  # outside the token's applications: as if there were no such one
+            raise _no_application(cmd.application_id)
+        return value
+
+    return Statement(INSERT_CONFIGURATION, params, outcome, on_error=on_error)
 
 
 def update_configuration(cmd: UpdateConfiguration) -> Statement:
@@ -175,6 +191,7 @@ def _change(
         "config_patch": config_patch,
         "application_id": cmd.application_id,
         "if_match": if_match_param(cmd.if_match),
+        "applications": applications_param(cmd.applications),
     }
 
     def outcome(value: dict) -> dict:
@@ -190,7 +207,11 @@ def _change(
 
 
 def delete_configuration(cmd: DeleteConfiguration) -> Statement:
-    params = {"id": cmd.id, "if_match": if_match_param(cmd.if_match)}
+    params = {
+        "id": cmd.id,
+        "if_match": if_match_param(cmd.if_match),
+        "applications": applications_param(cmd.applications),
+    }
 
     def outcome(value: dict) -> dict:
         if value["row"] is not None:
@@ -203,7 +224,12 @@ def delete_configuration(cmd: DeleteConfiguration) -> Statement:
 
 
 def restore_configuration(cmd: RestoreConfiguration) -> Statement:
-    params = {"id": cmd.id, "version": cmd.version, "if_match": if_match_param(cmd.if_match)}
+    params = {
+        "id": cmd.id,
+        "version": cmd.version,
+        "if_match": if_match_param(cmd.if_match),
+        "applications": applications_param(cmd.applications),
+    }
 
     def outcome(value: dict) -> dict:
         if value["row"] is not None:
@@ -233,6 +259,10 @@ def restore_configuration(cmd: RestoreConfiguration) -> Statement:
 
 def _row(value: dict) -> dict:
     return value
+
+
+def _no_application(id: str) -> InvalidCommand:
+    return InvalidCommand("application_id", f"application {id} does not exist")
 
 
 def _existing(id: str, current: dict | None) -> dict:

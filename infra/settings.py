@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Access control: "tokens" or "off". Unset: off on a loopback HOST, tokens on any other.
+    auth: Literal["tokens", "off"] | None = None
+    # This many failed authentications from one address within 10 s get it 429s for a while.
+    auth_failure_limit: int = Field(20, ge=1, le=1_000_000)
+    auth_failure_block: Seconds = 30.0
     access_log: bool = False
 
     # Executor workers per lane; the pool holds one connection per worker, so a request never
@@ -53,6 +58,13 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
 
     @field_validator("database_url", "pg_bin", mode="before")
     @classmethod

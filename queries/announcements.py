@@ -1,7 +1,9 @@
 """What the database announces on its channel: each change's feed entry, as JSON
-(migrations/0003). The read model and the feed both follow them."""
+(migrations/0003), and {"token": "<id>"} when a token changes (migrations/0005)."""
 
+import json
 import logging
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
@@ -10,14 +12,24 @@ from queries.views import ChangeView
 log = logging.getLogger(__name__)
 
 
-def parse_announcements(payloads: list[str]) -> list[ChangeView] | None:
-    """The changes announced, in order; None if any payload is not a change (someone else
-    NOTIFYing on the channel), after which nothing held can be trusted."""
-    changes = []
+@dataclass
+class Announced:
+    changes: list[ChangeView] = field(default_factory=list)
+    tokens_changed: bool = False
+
+
+def parse_announcements(payloads: list[str]) -> Announced | None:
+    """The changes announced, in order; None if any payload is neither a change nor a token's
+    (someone else NOTIFYing on the channel), after which no view held can be trusted."""
+    announced = Announced()
     for payload in payloads:
         try:
-            changes.append(ChangeView.model_validate_json(payload))
-        except ValidationError:
+            if payload.startswith('{"token"'):
+                json.loads(payload)
+                announced.tokens_changed = True
+            else:
+                announced.changes.append(ChangeView.model_validate_json(payload))
+        except (ValidationError, ValueError):
             log.warning("an announcement that is not a change: %.200r; dropping every held view", payload)
             return None
-    return changes
+    return announced

@@ -26,6 +26,7 @@ SELECT a.id, a.name, a.comments, a.version, a.created_at, a.updated_at,
 FROM applications a
 WHERE (%(after)s::varchar IS NULL OR a.id > %(after)s)
   AND (%(search)s::text IS NULL OR strpos(lower(a.name), lower(%(search)s)) > 0)
+  AND (%(applications)s::text[] IS NULL OR a.id = ANY(%(applications)s::text[]))
 ORDER BY a.id
 OFFSET %(offset)s
 LIMIT %(limit)s
@@ -39,10 +40,22 @@ def get_application(cur: Cursor, id: str) -> ApplicationView | None:
 
 
 def list_applications(
-    cur: Cursor, limit: int, after: str | None = None, offset: int = 0, search: str | None = None
+    cur: Cursor,
+    limit: int,
+    after: str | None = None,
+    offset: int = 0,
+    search: str | None = None,
+    applications: tuple[str, ...] | None = None,
 ) -> Page[ApplicationSummary]:
-    """A page of applications in id order; with `search`, those whose name contains it (any case)."""
+    """A page of applications in id order; with `search`, those whose name contains it (any
+    case); with `applications`, only those of these ids."""
     # One row more than asked tells whether another page follows.
-    params = {"after": after, "offset": offset, "limit": limit + 1, "search": search}
+    params = {
+        "after": after,
+        "offset": offset,
+        "limit": limit + 1,
+        "search": search,
+        "applications": None if applications is None else list(applications),
+    }
     cur.execute(APPLICATIONS_AFTER, params)
     return page_of(ApplicationSummary, cur.fetchall(), limit, key="id")

@@ -9,6 +9,7 @@ CHANGES_AFTER = """
 SELECT revision, at, actor, request_id, action, kind, id, application_id, name, version
 FROM changes
 WHERE revision > %(after)s
+  AND (%(applications)s::text[] IS NULL OR application_id = ANY(%(applications)s::text[]))
 ORDER BY revision
 LIMIT %(limit)s
 """
@@ -16,8 +17,10 @@ LIMIT %(limit)s
 LATEST_REVISION = "SELECT coalesce(max(revision), 0) AS revision FROM changes"
 
 
-def list_changes(cur: Cursor, after: int, limit: int) -> list[ChangeView]:
-    cur.execute(CHANGES_AFTER, {"after": after, "limit": limit})
+def list_changes(cur: Cursor, after: int, limit: int, applications: tuple[str, ...] | None = None) -> list[ChangeView]:
+    """Changes after revision `after`, oldest first; with `applications`, only theirs."""
+    params = {"after": after, "limit": limit, "applications": None if applications is None else list(applications)}
+    cur.execute(CHANGES_AFTER, params)
     return [ChangeView(**row) for row in cur.fetchall()]
 
 

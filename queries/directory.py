@@ -30,6 +30,9 @@ class Directory:
     def application_id(self, name: str) -> str | None:
         return self._applications.get(name)
 
+    def application_name(self, id: str) -> str | None:
+        return self._application_names.get(id)
+
     def configuration_id(self, application_id: str, name: str) -> str | None:
         return self._configurations.get(_key(application_id, name))
 

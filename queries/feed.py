@@ -35,6 +35,7 @@ class ChangeFeed:
         self._paused_floor: int | None = None
         self._written = 0  # the latest revision this instance's own writes committed
         self._next = asyncio.Event()  # set (and replaced) when a change arrives
+        self._ending = False  # shutting down: waits end at once
 
     # -- what feeds it ----------------------------------------------------------------
 
@@ -71,6 +72,11 @@ class ChangeFeed:
             del self._entries[:cut], self._revisions[:cut]
         self._wake()
 
+    def end_waits(self) -> None:
+        """Shutting down: every waiting reader is answered now, as if its time had passed."""
+        self._ending = True
+        self._wake()
+
     def written(self, revision: int) -> None:
         """A write of this instance committed `revision`: later reads here must show it."""
         self._written = max(self._written, revision)
@@ -81,28 +87,40 @@ class ChangeFeed:
 
     # -- reads ------------------------------------------------------------------------
 
-    async def read(self, after: int, limit: int, wait: float | None = None) -> list[ChangeView]:
-        """Up to `limit` changes after revision `after`, oldest first. With `wait`, when there
-        are none yet, hold until one arrives or `wait` seconds pass (then [])."""
+    async def read(
+        self, after: int, limit: int, wait: float | None = None, applications: frozenset[str] | None = None
+    ) -> list[ChangeView]:
+        """Up to `limit` changes after revision `after`, oldest first; with `applications`,
+        only theirs. With `wait`, when there are none yet, hold until one arrives or `wait`
+        seconds pass (then [])."""
         deadline = time.monotonic() + (wait or 0)
         while True:
             next_change = self._next  # taken first: a change during the read is not missed
-            changes = self._held_after(after, limit)
+            changes = self._held_after(after, limit, applications)
             if changes is None:
-                changes = await self._db.query(list_changes, after, limit)
+                among = None if applications is None else tuple(sorted(applications))
+                changes = await self._db.query(list_changes, after, limit, among)
             remaining = deadline - time.monotonic()
-            if changes or remaining <= 0:
+            if changes or remaining <= 0 or self._ending:
                 return changes
             if self.floor is None:  # nothing will announce the next change: look again soon
                 remaining = min(remaining, POLL_WHILE_DEAF)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(next_change.wait(), remaining)
 
-    def _held_after(self, after: int, limit: int) -> list[ChangeView] | None:
+    def _held_after(self, after: int, limit: int, applications: frozenset[str] | None) -> list[ChangeView] | None:
         """The page from memory, or None when memory cannot answer for all of it."""
         if self.floor is None or after < self.floor:
             return None
         if self._written > (self._revisions[-1] if self._revisions else self.floor):
             return None  # this instance's own write is not announced yet: the database knows
         start = bisect.bisect_right(self._revisions, after)
-        return self._entries[start : start + limit]
+        if applications is None:
+            return self._entries[start : start + limit]
+        page = []
+        for change in self._entries[start:]:
+            if change.application_id in applications:
+                page.append(change)
+                if len(page) == limit:
+                    break
+        return page

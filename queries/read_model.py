@@ -45,10 +45,12 @@ _PAGE = "l:"
 
 
 class Entry(NamedTuple):
-    """A held view: its JSON, its ETag, and for a list page the key the next page starts after."""
+    """A held view: its JSON, its ETag, the application it belongs to (what a token limited to
+    some applications may see), and for a list page the key the next page starts after."""
 
     body: bytes
     etag: str
+    application_id: str | None = None
     next_after: str | None = None
 
 
@@ -79,6 +81,7 @@ class ReadModel:
         self.ready = asyncio.Event()  # set once the first snapshot is loaded
         # Watchers of each application's views, woken when any of them changes.
         self._wakeups: dict[str, asyncio.Event] = {}
+        self._ending = False  # shutting down: watches answer at once
 
     @property
     def state(self) -> str:
@@ -131,8 +134,8 @@ class ReadModel:
             self.directory.set_application(id, name)
         for id, application_id, name in snapshot.configurations:
             self.directory.set_configuration(id, application_id, name)
-        for key, body, etag in snapshot.views:
-            self._keep(key, Entry(body, etag))
+        for key, body, etag, application_id in snapshot.views:
+            self._keep(key, Entry(body, etag, application_id))
         self.revision = snapshot.revision
         self.loaded = True
         self.ready.set()
@@ -184,11 +187,17 @@ class ReadModel:
         return await self._read("c:" + id, self._load_view, get_configuration, id)
 
     async def application_page(
-        self, limit: int, after: str | None, offset: int = 0, search: str | None = None
+        self,
+        limit: int,
+        after: str | None,
+        offset: int = 0,
+        search: str | None = None,
+        applications: tuple[str, ...] | None = None,
     ) -> Entry:
-        """A page of the application list as a JSON array."""
-        key = f"{_PAGE}{limit}:{after or ''}:{offset}:{search or ''}"
-        return await self._read(key, self._load_page, list_applications, limit, after, offset, search)
+        """A page of the application list as a JSON array (of `applications` only, if given)."""
+        among = "*" if applications is None else digest(",".join(applications).encode())
+        key = f"{_PAGE}{limit}:{after or ''}:{offset}:{among}:{search or ''}"
+        return await self._read(key, self._load_page, list_applications, limit, after, offset, search, applications)
 
     async def configuration_page(
         self, application_id: str, limit: int, after: str | None, offset: int = 0
@@ -248,10 +257,15 @@ class ReadModel:
             wakeup = self._wakeup(self.directory.application_id(application) or "")
             answer = await read()
             remaining = deadline - time.monotonic()
-            if isinstance(answer.found, Missing) or not unchanged(answer.found) or remaining <= 0:
+            if isinstance(answer.found, Missing) or not unchanged(answer.found) or remaining <= 0 or self._ending:
                 return answer
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), remaining)
+
+    def end_watches(self) -> None:
+        """Shutting down: every watch answers now, as if its time had passed."""
+        self._ending = True
+        self._wake_all()
 
     def _wakeup(self, application_id: str) -> asyncio.Event:
         event = self._wakeups.get(application_id)
@@ -273,14 +287,14 @@ class ReadModel:
 
     async def _load_view(self, query: Callable[..., BaseModel | None], id: str) -> Entry | None:
         view = await self._db.query(query, id)
-        return None if view is None else Entry(view.model_dump_json().encode(), view.etag)
+        return None if view is None else _entry(view)
 
     async def _load_page(self, query: Callable[..., Page | None], *args: object) -> Entry | None:
         page = await self._db.query(query, *args)
         if page is None:
             return None
         body = b"[" + b",".join(item.model_dump_json().encode() for item in page.items) + b"]"
-        return Entry(body, digest(body), page.next_after)
+        return Entry(body, digest(body), next_after=page.next_after)
 
     async def _load_bundle(self, query: Callable, key: str) -> Entry | None:
         found = await self._db.query(query, key)
@@ -290,7 +304,7 @@ class ReadModel:
         body = render_bundle(
             application.model_dump_json().encode(), [view.model_dump_json().encode() for view in configurations]
         )
-        return Entry(body, digest(body))
+        return Entry(body, digest(body), application.id)
 
     def _held_entry(self, key: str) -> Entry | None:
         entry = self._held.get(key)
@@ -383,6 +397,10 @@ class ReadModel:
 
 
 def _configuration_entry(found: ConfigurationView | Missing) -> Entry | Missing:
-    if isinstance(found, Missing):
-        return found
-    return Entry(found.model_dump_json().encode(), found.etag)
+    return found if isinstance(found, Missing) else _entry(found)
+
+
+def _entry(view: BaseModel) -> Entry:
+    """A configuration's or an application's view as held."""
+    application_id = getattr(view, "application_id", None) or view.id
+    return Entry(view.model_dump_json().encode(), view.etag, application_id)

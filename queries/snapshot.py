@@ -17,6 +17,7 @@ from psycopg2.extensions import connection as Connection
 
 from queries.changes import CHANGES_AFTER
 from queries.configurations import CONFIGURATION_COLUMNS
+from queries.tokens import active_tokens
 from queries.views import ApplicationBrief, ApplicationView, ChangeView, ConfigurationView, digest, render_bundle
 
 # A gap longer than this is not replayed change by change: everything is read again.
@@ -38,12 +39,13 @@ FROM applications a
 @dataclass
 class Snapshot:
     revision: int
-    # (key, body, etag) of the views held, in the order they were read
-    views: list[tuple[str, bytes, str]] = field(default_factory=list)
+    # (key, body, etag, application id) of the views held, in the order they were read
+    views: list[tuple[str, bytes, str, str]] = field(default_factory=list)
     applications: list[tuple[str, str]] = field(default_factory=list)  # (id, name)
     configurations: list[tuple[str, str, str]] = field(default_factory=list)  # (id, application id, name)
     complete: bool = True  # every view fitted within the bound
     seconds: float = 0.0  # how long reading it took
+    tokens: dict = field(default_factory=dict)  # the active tokens, by their secret's hash
 
 
 @dataclass
@@ -51,13 +53,21 @@ class Gap:
     since: int  # the latest revision followed before the gap
     revision: int  # the latest revision when listening began again
     changes: list[ChangeView]  # every change after `since`, up to `revision`
+    tokens: dict = field(default_factory=dict)  # the active tokens, by their secret's hash
 
 
 def catch_up(conn: Connection, since: int | None, max_bytes: int) -> Snapshot | Gap:
     """Run on the listener's connection (autocommit) right after LISTEN."""
+    caught_up = _views_since(conn, since, max_bytes)
+    with conn.cursor() as cur:
+        caught_up.tokens = active_tokens(cur)  # a handful: read whole every time
+    return caught_up
+
+
+def _views_since(conn: Connection, since: int | None, max_bytes: int) -> Snapshot | Gap:
     if since is not None:
         with conn.cursor() as cur:
-            cur.execute(CHANGES_AFTER, {"after": since, "limit": MAX_REPLAY + 1})
+            cur.execute(CHANGES_AFTER, {"after": since, "limit": MAX_REPLAY + 1, "applications": None})
             rows = cur.fetchall()
             if len(rows) <= MAX_REPLAY:
                 cur.execute(LATEST_REVISION)
@@ -77,12 +87,12 @@ def load_snapshot(conn: Connection, max_bytes: int) -> Snapshot:
             snapshot = Snapshot(cur.fetchone()["revision"])
         budget = max_bytes
 
-        def keep(key: str, body: bytes, etag: str) -> bool:
+        def keep(key: str, body: bytes, etag: str, application_id: str) -> bool:
             nonlocal budget
             if len(body) + ENTRY_OVERHEAD > budget:
                 snapshot.complete = False
                 return False
-            snapshot.views.append((key, body, etag))
+            snapshot.views.append((key, body, etag, application_id))
             budget -= len(body) + ENTRY_OVERHEAD
             return True
 
@@ -92,7 +102,7 @@ def load_snapshot(conn: Connection, max_bytes: int) -> Snapshot:
             if budget > ENTRY_OVERHEAD:
                 view = ConfigurationView.model_construct(**row)
                 body = view.model_dump_json().encode()
-                if keep("c:" + view.id, body, view.etag):
+                if keep("c:" + view.id, body, view.etag, view.application_id):
                     held.setdefault(view.application_id, []).append((view.name, body))
             else:
                 snapshot.complete = False
@@ -105,12 +115,12 @@ def load_snapshot(conn: Connection, max_bytes: int) -> Snapshot:
             if len(configurations) == len(row["configuration_ids"]):
                 brief = ApplicationBrief.model_construct(**{k: row[k] for k in ApplicationBrief.model_fields})
                 body = render_bundle(brief.model_dump_json().encode(), [b for _, b in sorted(configurations)])
-                keep("b:" + row["id"], body, digest(body))
+                keep("b:" + row["id"], body, digest(body), row["id"])
             else:
                 snapshot.complete = False
         for row in applications:
             view = ApplicationView.model_construct(**row)
-            keep("a:" + view.id, view.model_dump_json().encode(), view.etag)
+            keep("a:" + view.id, view.model_dump_json().encode(), view.etag, view.id)
         conn.commit()
         snapshot.seconds = time.monotonic() - started
     except BaseException:

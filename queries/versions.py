@@ -6,12 +6,14 @@ from psycopg2.extensions import cursor as Cursor
 from queries.views import Page, VersionView, page_of
 
 VERSION_COLUMNS = "version, revision, name, comments, config, created_at, actor"
+# Outside a limited token's applications, a configuration's history is as if it had none.
+VISIBLE = "(%(applications)s::text[] IS NULL OR application_id = ANY(%(applications)s::text[]))"
 
 # Keyset pages, newest first, over the (configuration_id, version) primary key.
 VERSIONS_BEFORE = f"""
 SELECT {VERSION_COLUMNS}
 FROM configuration_versions
-WHERE configuration_id = %(id)s AND (%(after)s::integer IS NULL OR version < %(after)s)
+WHERE configuration_id = %(id)s AND (%(after)s::integer IS NULL OR version < %(after)s) AND {VISIBLE}
 ORDER BY version DESC
 OFFSET %(offset)s
 LIMIT %(limit)s
@@ -20,29 +22,37 @@ LIMIT %(limit)s
 VERSION = f"""
 SELECT {VERSION_COLUMNS}
 FROM configuration_versions
-WHERE configuration_id = %(id)s AND version = %(version)s
+WHERE configuration_id = %(id)s AND version = %(version)s AND {VISIBLE}
 """
 
-HAS_HISTORY = "SELECT 1 FROM configuration_versions WHERE configuration_id = %(id)s LIMIT 1"
+HAS_HISTORY = f"SELECT 1 FROM configuration_versions WHERE configuration_id = %(id)s AND {VISIBLE} LIMIT 1"
+
+
+Applications = tuple[str, ...] | None  # a limited token's application ids; None: all
 
 
 def list_versions(
-    cur: Cursor, id: str, limit: int, after: int | None = None, offset: int = 0
+    cur: Cursor, id: str, limit: int, after: int | None = None, offset: int = 0, applications: Applications = None
 ) -> Page[VersionView] | None:
     """A page of the configuration's versions; None if no configuration ever had this id."""
-    cur.execute(VERSIONS_BEFORE, {"id": id, "after": after, "offset": offset, "limit": limit + 1})
+    params = {"id": id, "after": after, "offset": offset, "limit": limit + 1, "applications": _ids(applications)}
+    cur.execute(VERSIONS_BEFORE, params)
     rows = cur.fetchall()
-    if not rows and not _has_history(cur, id):
+    if not rows and not _has_history(cur, id, applications):
         return None
     return page_of(VersionView, rows, limit, key="version")
 
 
-def get_version(cur: Cursor, id: str, version: int) -> VersionView | None:
-    cur.execute(VERSION, {"id": id, "version": version})
+def get_version(cur: Cursor, id: str, version: int, applications: Applications = None) -> VersionView | None:
+    cur.execute(VERSION, {"id": id, "version": version, "applications": _ids(applications)})
     row = cur.fetchone()
     return None if row is None else VersionView(**row)
 
 
-def _has_history(cur: Cursor, id: str) -> bool:
-    cur.execute(HAS_HISTORY, {"id": id})
+def _has_history(cur: Cursor, id: str, applications: Applications) -> bool:
+    cur.execute(HAS_HISTORY, {"id": id, "applications": _ids(applications)})
     return cur.fetchone() is not None
+
+
+def _ids(applications: Applications) -> list[str] | None:
+    return None if applications is None else list(applications)

@@ -26,6 +26,10 @@ EXPECTED_ERRORS = {
     ("get", "/api/v1/changes"): {"422", "503"},
     ("get", "/api/v1/config/{application_name}"): {"404", "422", "503"},
     ("get", "/api/v1/config/{application_name}/{configuration_name}"): {"404", "422", "503"},
+    ("get", "/api/v1/tokens"): {"503"},
+    ("post", "/api/v1/tokens"): {"409", "413", "415", "422", "503"},
+    ("get", "/api/v1/tokens/current"): set(),
+    ("delete", "/api/v1/tokens/{id}"): {"404", "422", "503"},
 }
 
 

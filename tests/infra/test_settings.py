@@ -53,3 +53,25 @@ def test_serve_with_an_invalid_setting_exits_with_one_clear_line(tmp_path):
         "config-service: invalid setting PORT='eighty': "
         "Input should be a valid integer, unable to parse string as an integer"
     ]
+
+
+@pytest.mark.parametrize(
+    ("host", "auth", "mode"),
+    [
+        ("127.0.0.1", None, "off"),
+        ("::1", None, "off"),
+        ("localhost", None, "off"),
+        ("127.0.0.2", None, "off"),
+        ("0.0.0.0", None, "tokens"),
+        ("10.1.2.3", None, "tokens"),
+        ("config.example.com", None, "tokens"),
+        ("0.0.0.0", "off", "off"),
+        ("127.0.0.1", "tokens", "tokens"),
+        ("127.0.0.1", "TOKENS", "tokens"),
+    ],
+)
+def test_auth_defaults_to_off_on_loopback_and_tokens_elsewhere(host, auth, mode):
+    from api.auth import auth_mode
+
+    settings = Settings(_env_file=None, host=host, **({"auth": auth} if auth else {}))
+    assert auth_mode(settings) == mode

@@ -137,8 +137,8 @@ def test_a_snapshot_loads_every_name_and_every_view_that_fits(db, listener_conne
 
     small = ReadModel(db, max_bytes=2000).catch_up(listener_connection)
     assert not small.complete
-    assert sum(len(body) + 200 for _, body, _ in small.views) <= 2000
-    kinds = [key[0] for key, _, _ in small.views]
+    assert sum(len(body) + 200 for _, body, _, _ in small.views) <= 2000
+    kinds = [key[0] for key, _, _, _ in small.views]
     assert kinds and kinds == sorted(kinds, key="cba".index)  # configurations first, then bundles, then applications
     assert len(small.configurations) == len(snapshot.configurations)  # every name, whatever the bound
 

@@ -1,0 +1,85 @@
+"""The embedded PostgreSQL asks for a password: a generated one, in a file only the service's
+user can read. A cluster made when every local connection was trusted switches over."""
+
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from infra.postgres import LocalPostgres, _server_user, find_binaries, free_port, provide_database
+from infra.settings import Settings
+
+
+@pytest.fixture
+def root():
+    # Not pytest's tmp_path: under root that is private, and the server user must reach it.
+    parent = Path(tempfile.mkdtemp(prefix="config-service-auth-"))
+    parent.chmod(0o755)
+    yield parent / "cluster"
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+def refused_without_password(server: LocalPostgres) -> bool:
+    try:
+        psycopg2.connect(f"postgresql://postgres@127.0.0.1:{server.port}/postgres", connect_timeout=3).close()
+    except psycopg2.OperationalError as exc:
+        return "password" in str(exc)
+    return False
+
+
+def test_a_new_cluster_asks_for_the_password_kept_for_the_service_user_only(root):
+    with LocalPostgres(root, free_port(), find_binaries(), durable=False) as server:
+        assert refused_without_password(server)
+        psycopg2.connect(server.url(), connect_timeout=3).close()
+        status = server.password_file.stat()
+        assert stat.S_IMODE(status.st_mode) == 0o600 and status.st_uid == os.geteuid()
+        assert len(server.password_file.read_text().strip()) >= 40
+        assert not (root / ".initdb-password").exists()
+
+
+def test_a_trusting_cluster_is_switched_to_a_password_and_keeps_its_data(root):
+    bin_dir = find_binaries()
+    root.mkdir()
+    user = _server_user()
+    user.own(root)
+    subprocess.run(
+        [str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", "postgres", "-A", "trust", "--no-sync"],
+        check=True,
+        capture_output=True,
+        **user.popen_kwargs(),
+    )
+    (root / "postgres.log").touch()
+    user.own(root / "postgres.log")
+    server = LocalPostgres(root, free_port(), bin_dir, durable=False)
+    server._start(60, trusting=True)  # as an earlier version of the service ran it
+    try:
+        conn = psycopg2.connect(f"postgresql://postgres@127.0.0.1:{server.port}/postgres")
+        with conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)")
+        conn.close()
+    finally:
+        server.stop()
+
+    with LocalPostgres(root, free_port(), bin_dir, durable=False) as server:
+        assert refused_without_password(server)
+        conn = psycopg2.connect(server.url())
+        with conn.cursor() as cur:
+            cur.execute("SELECT n FROM kept")
+            assert cur.fetchone() == (42,)
+        conn.close()
+    with LocalPostgres(root, free_port(), bin_dir, durable=False) as server:  # and stays so
+        assert refused_without_password(server)
+
+
+def test_command_line_tools_join_the_embedded_server_that_serve_runs(root):
+    with LocalPostgres(root, free_port(), find_binaries(), durable=False) as server:
+        server.create_database("config_service")
+        settings = Settings(_env_file=None, pg_data_dir=root, pg_port=free_port())  # port: from the running one
+        with provide_database(settings, join_running=True) as dsn:
+            psycopg2.connect(dsn).close()
+        assert server.running  # joined, not stopped

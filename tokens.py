@@ -1,0 +1,87 @@
+"""API tokens from the command line, against DATABASE_URL or the embedded database (joining
+the one `serve` runs, if it runs):
+
+    pipenv run token create --name NAME --scope read|write|admin [--application NAME]...
+    pipenv run token list
+    pipenv run token revoke NAME
+
+`create` prints the secret, once; nothing else ever shows it.
+"""
+
+import argparse
+import sys
+
+import psycopg2
+from psycopg2.extras import RealDictCursor
+
+import migrations
+from commands.errors import Conflict, InvalidCommand, NotFound
+from commands.tokens import SCOPES, CreateToken, RevokeToken, create_token, revoke_token
+from infra.database import connect_kwargs
+from infra.postgres import PostgresError, provide_database
+from infra.settings import SettingsError, load_settings
+from infra.writes import Origin, execute_batch
+from queries.tokens import list_tokens
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="token", description="Create, list and revoke API tokens.")
+    actions = parser.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a token and print its secret, once")
+    create.add_argument("--name", required=True, help="unique among active tokens; shows as the actor of changes")
+    create.add_argument("--scope", required=True, choices=SCOPES)
+    create.add_argument(
+        "--application", action="append", dest="applications", metavar="NAME", help="limit it to this application"
+    )
+    actions.add_parser("list", help="list the active tokens (never their secrets)")
+    revoke = actions.add_parser("revoke", help="revoke the active token of this name, on every instance")
+    revoke.add_argument("name")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+        with provide_database(settings, join_running=True) as dsn:
+            migrations.migrate(dsn)
+            conn = psycopg2.connect(dsn, cursor_factory=RealDictCursor, **connect_kwargs(settings.db_connect_timeout))
+            try:
+                conn.autocommit = True
+                with conn.cursor() as cur:
+                    return _run(args, cur)
+            finally:
+                conn.close()
+    except (SettingsError, PostgresError, migrations.MigrationError, psycopg2.OperationalError) as exc:
+        print(f"token: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, cur) -> int:
+    if args.action == "list":
+        for token in list_tokens(cur):
+            limited = ", ".join(token.applications) if token.applications is not None else "every application"
+            print(f"{token.name}\t{token.scope}\t{limited}\tcreated {token.created_at:%Y-%m-%d %H:%M:%S}Z")
+        return 0
+    if args.action == "create":
+        applications = tuple(args.applications) if args.applications else None
+        command = (create_token, CreateToken(args.name, args.scope, applications), Origin())
+    else:
+        command = (revoke_token, RevokeToken(name=args.name), Origin())
+    ((row, error),) = execute_batch(cur, [command])
+    if isinstance(error, (Conflict, InvalidCommand, NotFound)):
+        print(f"token: {error}", file=sys.stderr)
+        return 1
+    if error is not None:
+        raise error
+    if args.action == "create":
+        print(row["secret"])
+        print(
+            f"token {row['name']!r} ({row['scope']}) created: the line above is its secret, shown this once; "
+            "send it as `Authorization: Bearer <secret>`",
+            file=sys.stderr,
+        )
+    else:
+        print(f"token {row['name']!r} revoked", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
