@@ -1,0 +1,58 @@
+"""Python client of the Config Service.
+
+Read configuration (client services)::
+
+    from config_client import ConfigClient
+
+    client = ConfigClient("http://config.internal:8000", cache_dir="/var/cache/myservice")
+    settings = client.get("checkout", "production")          # the JSON document, a dict
+    client.watch("checkout", "production", on_change=apply)  # called on every change
+
+Administer (admin tools)::
+
+    client.update("checkout", "production", {"db_pool": 40}, expected_version=3)
+
+`AsyncConfigClient` has the same methods, awaited. Errors are `ConfigServiceError`s:
+`NotFound`, `Unauthorized`, `Forbidden`, `Conflict`, `PreconditionFailed`,
+`ValidationError`, `Unavailable`.
+"""
+
+from config_client._admin import KEEP
+from config_client._version import __version__
+from config_client.aio import AsyncConfigClient, AsyncWatch
+from config_client.errors import (
+    ConfigServiceError,
+    Conflict,
+    ErrorDetail,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    Unauthorized,
+    Unavailable,
+    ValidationError,
+)
+from config_client.models import Application, Change, Configuration, Snapshot, Version
+from config_client.sync import ConfigClient, Watch
+
+__all__ = [
+    "KEEP",
+    "Application",
+    "AsyncConfigClient",
+    "AsyncWatch",
+    "Change",
+    "ConfigClient",
+    "ConfigServiceError",
+    "Configuration",
+    "Conflict",
+    "ErrorDetail",
+    "Forbidden",
+    "NotFound",
+    "PreconditionFailed",
+    "Snapshot",
+    "Unauthorized",
+    "Unavailable",
+    "ValidationError",
+    "Version",
+    "Watch",
+    "__version__",
+]

@@ -1,0 +1,84 @@
+"""The last-known-good copies on disk: one file per document read, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger("config_client")
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class DiskCache:
+    """Files under `directory`, named for what they hold (readable part + hash of service URL,
+    application and name), each holding the service's response body as it came.
+
+    A write goes to a temporary file in the same directory, is fsynced, and renamed over the
+    old one, so a reader (or a crash) never sees half a file. Failures to read or write are
+    logged, never raised: the cache must not take its host down.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], base_url: str) -> None:
+        self.directory = Path(directory)
+        self._base_url = base_url
+
+    def path(self, application: str, name: str | None) -> Path:
+        kind = "one" if name is not None else "all"
+        key = "\0".join((kind, self._base_url, application, name or ""))
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        label = _UNSAFE.sub("_", application if name is None else f"{application}--{name}")[:80]
+        return self.directory / f"{label}.{digest}.json"
+
+    def save(self, application: str, name: str | None, body: bytes) -> None:
+        final = self.path(application, name)
+        tmp = None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{final.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as file:
+                file.write(body)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(tmp, final)
+            tmp = None
+            self._sync_directory()
+        except OSError as exc:
+            log.warning("cannot write the config cache file %s: %s", final, exc)
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+    def load(self, application: str, name: str | None) -> bytes | None:
+        """The file's bytes; None when there is none or it cannot be read (logged)."""
+        path = self.path(application, name)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("ignoring the config cache file %s: %s", path, exc)
+            return None
+
+    def remove(self, application: str, name: str | None) -> None:
+        with contextlib.suppress(OSError):
+            self.path(application, name).unlink()
+
+    def _sync_directory(self) -> None:
+        # The rename itself is durable only once the directory is flushed (POSIX).
+        try:
+            fd = os.open(self.directory, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)

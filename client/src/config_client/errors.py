@@ -1,0 +1,96 @@
+"""The errors the client raises: one class per kind of failure, all `ConfigServiceError`s."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ConfigServiceError",
+    "Conflict",
+    "ErrorDetail",
+    "Forbidden",
+    "NotFound",
+    "PreconditionFailed",
+    "Unauthorized",
+    "Unavailable",
+    "ValidationError",
+]
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One problem the service found in a request: where (`body.name`, `path.id`, ...) and what."""
+
+    location: str
+    message: str
+
+
+class ConfigServiceError(Exception):
+    """A request to the Config Service failed.
+
+    Attributes:
+        message: what went wrong, as the service (or the client) said it.
+        status: the HTTP status, or None when no response came back.
+        code: the service's machine-readable code (`not_found`, `conflict`, ...), if any.
+        details: per-field problems, for validation errors.
+        request_id: the service's id of the request, to quote when reporting a problem.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        details: tuple[ErrorDetail, ...] = (),
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.details = details
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.details:
+            text += ": " + "; ".join(f"{d.location}: {d.message}" for d in self.details)
+        if self.request_id:
+            text += f" [request_id={self.request_id}]"
+        return text
+
+
+class NotFound(ConfigServiceError):
+    """404: the application, configuration or version does not exist."""
+
+
+class Unauthorized(ConfigServiceError):
+    """401: no token, or a token the service does not accept."""
+
+
+class Forbidden(ConfigServiceError):
+    """403: the token is valid but may not do this."""
+
+
+class Conflict(ConfigServiceError):
+    """409: the name is taken, or an application still has configurations."""
+
+
+class PreconditionFailed(ConfigServiceError):
+    """412: the resource changed since the ETag or version you named; nothing was changed.
+
+    `current_version` is the version found, when the client checked an `expected_version`.
+    """
+
+    def __init__(self, message: str, *, current_version: int | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.current_version = current_version
+
+
+class ValidationError(ConfigServiceError):
+    """422: the request is invalid; `details` says where, as the service reported it."""
+
+
+class Unavailable(ConfigServiceError):
+    """The service could not be reached or answered 5xx, after retries, and nothing was cached."""

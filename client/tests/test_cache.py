@@ -1,0 +1,146 @@
+"""Last-known-good: documents kept on disk (and in memory), served marked stale when the
+service cannot answer, and never a crash over a bad cache file."""
+
+import json
+
+import pytest
+from conftest import start_throwaway_postgres, stop_throwaway_postgres
+from infra.postgres import free_port
+from infra.service_process import ServiceProcess
+
+from client.tests.support import wait_for
+from config_client import ConfigClient, Unavailable
+from config_client.cache import DiskCache
+from config_client.models import Configuration
+
+
+def test_every_document_read_is_written_to_the_cache_dir_by_replacing_the_file(service, admin, app, tmp_path):
+    admin.create(app, "c", {"v": 1})
+    with ConfigClient(service.url, cache_dir=tmp_path) as client:
+        client.get(app, "c")
+        client.get_all(app)
+        cache = DiskCache(tmp_path, service.url)
+        one, everything = cache.path(app, "c"), cache.path(app, None)
+        assert Configuration.from_json(json.loads(one.read_bytes())).config == {"v": 1}
+        assert b'"configurations"' in everything.read_bytes()
+        first_inode = one.stat().st_ino
+
+        admin.update(app, "c", {"v": 2})
+        client.get(app, "c")
+    assert b'"v":2' in one.read_bytes().replace(b" ", b"")
+    assert one.stat().st_ino != first_inode  # a new file renamed over the old, not rewritten in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([one.name, everything.name])  # no temp files left
+
+
+def test_a_client_started_while_the_service_is_down_serves_its_cache_and_catches_up(
+    restartable, tmp_path, warnings_logged
+):
+    with ConfigClient(restartable.url) as admin:
+        admin.create_application("shop")
+        admin.create("shop", "c", {"v": 1})
+    with ConfigClient(restartable.url, cache_dir=tmp_path) as earlier_run:
+        earlier_run.get("shop", "c")
+        earlier_run.get_all("shop")
+    restartable.stop()
+
+    with ConfigClient(restartable.url, cache_dir=tmp_path, backoff=0.05, max_backoff=0.5) as client:
+        view = client.view("shop", "c")
+        assert view.config == {"v": 1} and view.stale and client.stale
+        assert client.get("shop", "c") == {"v": 1}  # again: still served, not warned twice
+        assert client.get_all("shop") == {"c": {"v": 1}}
+        about_c = [w for w in warnings_logged() if "shop/c" in w]
+        assert len(about_c) == 1 and "disk cache" in about_c[0]
+
+        changes = []
+        client.watch("shop", "c", on_change=changes.append)
+        restartable.start()
+        with ConfigClient(restartable.url) as admin:
+            admin.update("shop", "c", {"v": 2})
+        wait_for(lambda: changes and changes[-1] == {"v": 2}, what="the watch catching up")
+        view = client.view("shop", "c")
+        assert view.config == {"v": 2} and not view.stale
+        assert client.get_all("shop") == {"c": {"v": 2}}
+        assert not client.stale
+
+
+def test_without_a_cache_dir_the_copy_in_memory_is_the_last_known_good(restartable, warnings_logged):
+    with ConfigClient(restartable.url) as admin:
+        admin.create_application("shop")
+        admin.create("shop", "c", {"v": 1})
+    with ConfigClient(restartable.url, backoff=0.05) as client:
+        assert not client.view("shop", "c").stale
+        restartable.stop()
+        view = client.view("shop", "c")
+        assert view.config == {"v": 1} and view.stale and client.stale
+        assert any("from memory" in w for w in warnings_logged())
+        restartable.start()
+        assert not client.view("shop", "c").stale and not client.stale
+
+
+def test_nothing_cached_and_the_service_unreachable_is_unavailable():
+    url = f"http://127.0.0.1:{free_port()}"
+    with ConfigClient(url, backoff=0.01) as client, pytest.raises(Unavailable) as caught:
+        client.get("shop", "c")
+    assert url in str(caught.value) and caught.value.status is None
+
+
+CORRUPT = {
+    "not JSON": b'{"id": "01J',
+    "empty": b"",
+    "not UTF-8": b"\xff\xfe\x00",
+    "a list": b"[1, 2]",
+    "a view missing fields": b'{"name": "c"}',
+    "another configuration": b'{"id": "x", "application_id": "y", "name": "other", "comments": null, '
+    b'"config": {}, "version": 1}',
+}
+
+
+@pytest.mark.parametrize("content", CORRUPT.values(), ids=CORRUPT.keys())
+def test_a_corrupt_cache_file_is_ignored_with_a_warning(tmp_path, warnings_logged, content):
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens: the cache is all there is
+    DiskCache(tmp_path, url).path("shop", "c").write_bytes(content)
+    with ConfigClient(url, cache_dir=tmp_path, retries=0) as client, pytest.raises(Unavailable):
+        client.get("shop", "c")
+    assert any("ignoring the corrupt config cache file" in w for w in warnings_logged())
+
+
+def test_an_unreadable_cache_file_is_ignored_with_a_warning(tmp_path, warnings_logged):
+    url = f"http://127.0.0.1:{free_port()}"
+    DiskCache(tmp_path, url).path("shop", "c").mkdir()  # a directory where the file should be
+    with ConfigClient(url, cache_dir=tmp_path, retries=0) as client, pytest.raises(Unavailable):
+        client.get("shop", "c")
+    assert any("ignoring the config cache file" in w for w in warnings_logged())
+
+
+def test_a_corrupt_cache_file_is_replaced_by_the_next_good_read(service, admin, app, tmp_path):
+    admin.create(app, "c", {"v": 1})
+    path = DiskCache(tmp_path, service.url).path(app, "c")
+    path.write_bytes(b"garbage")
+    with ConfigClient(service.url, cache_dir=tmp_path) as client:
+        assert client.get(app, "c") == {"v": 1}
+    assert b'"v": 1' in path.read_bytes() or b'"v":1' in path.read_bytes()
+
+
+def test_a_service_serving_from_memory_while_its_database_is_down_is_stale_and_503_is_unavailable(warnings_logged):
+    postgres = start_throwaway_postgres(durable=True)
+    try:
+        dsn = postgres.create_database("stale")
+        with ServiceProcess(database_url=dsn, db_connect_timeout=1) as service:
+            with ConfigClient(service.url) as admin:
+                admin.create_application("shop")
+                admin.create("shop", "c", {"v": 1})
+            with ConfigClient(service.url, retries=0) as client:
+                assert not client.view("shop", "c").stale
+                postgres.stop("immediate")
+                view = wait_for(lambda: (v := client.view("shop", "c")).stale and v, what="a stale answer")
+                assert view.config == {"v": 1} and client.stale
+                assert sum("from memory" in w for w in warnings_logged()) == 1
+                # Everything but the reads by name says 503: Unavailable, with the service's code.
+                with pytest.raises(Unavailable) as caught:
+                    client.applications()
+                assert (caught.value.status, caught.value.code) == (503, "database_unavailable")
+                postgres.start()
+                wait_for(lambda: not client.view("shop", "c").stale, 15, "the service answering fresh again")
+                assert not client.stale
+    finally:
+        stop_throwaway_postgres(postgres)
