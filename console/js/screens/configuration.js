@@ -1,0 +1,253 @@
+// One configuration: edit and save it (If-Match; a 412 shows what changed meanwhile and lets
+// you reload or overwrite), delete it, follow changes made elsewhere.
+
+import { call, configurationBody, get, isAbort } from "../api.js";
+import { byActor, confirmDialog, debounce, h, inform, informNext, navigate, time } from "../dom.js";
+import { diffView } from "../diff.js";
+import { jsonEditor } from "../editor.js";
+import { checkJson, pretty, storedOrder } from "../json.js";
+import { formError, showChangeError, textField, warnAbout } from "../messages.js";
+import { can } from "../session.js";
+import { breadcrumbs } from "./applications.js";
+
+export async function configurationScreen({ params: [id], signal }) {
+  const loaded = await get(`/configurations/${id}`, { signal, exact: true });
+  const [{ data: app }, newest] = await Promise.all([
+    get(`/applications/${loaded.data.application_id}`, { signal }),
+    newestVersion(id, signal),
+  ]);
+  const writable = can("write", app.name);
+  const state = { config: null, etag: null, actor: newest?.actor ?? null, deleted: false, conflict: false };
+
+  const heading = h("h1", { tabindex: "-1" });
+  const crumbLast = h("span", { "aria-current": "page" });
+  const crumbs = breadcrumbs([["Applications", "#/applications"], [app.name, `#/applications/${app.id}`]]);
+  crumbs.querySelector("ol").append(h("li", {}, crumbLast));
+  const meta = h("p", { class: "meta" });
+  const news = h("div", { class: "live-note", role: "status" });
+
+  const fields = {
+    name: textField({ id: "config-name", label: "Name", readOnly: !writable, maxlength: 256 }),
+    comments: textField({ id: "config-comments", label: "Comments", multiline: true, readOnly: !writable, maxlength: 1024 }),
+    config: jsonEditor({ id: "config-json", label: "Configuration (JSON)", readOnly: !writable }),
+  };
+  const problem = formError();
+  const conflictPanel = h("section", { class: "conflict", hidden: true, "aria-labelledby": "conflict-title" });
+  const saveButton = h("button", { type: "submit", class: "primary" }, "Save");
+  const deleteButton = h("button", { type: "button", class: "danger" }, "Delete");
+  const form = h(
+    "form",
+    { class: "form", novalidate: true },
+    fields.name.element,
+    fields.comments.element,
+    fields.config.element,
+    problem.element,
+    writable ? h("div", { class: "actions" }, saveButton, deleteButton) : h("p", { class: "hint" }, "Your token may read this configuration, not change it."),
+  );
+
+  let baseline = null;
+  const draft = () => ({ name: fields.name.input.value, comments: fields.comments.input.value, text: fields.config.value });
+  const dirty = () => {
+    const now = draft();
+    return now.name !== baseline.name || now.comments !== baseline.comments || now.text !== baseline.text;
+  };
+
+  /** Shows a version from the service as the current one (fields too, unless `keepDraft`). */
+  function show(config, etag, { keepDraft = false, by = state.actor } = {}) {
+    state.config = config;
+    state.etag = etag;
+    state.actor = by;
+    baseline = { name: config.name, comments: config.comments ?? "", text: pretty(config.config) };
+    if (!keepDraft) {
+      fields.name.input.value = baseline.name;
+      fields.comments.input.value = baseline.comments;
+      fields.config.value = baseline.text;
+    }
+    heading.textContent = config.name;
+    crumbLast.textContent = config.name;
+    document.title = `${config.name} · ${app.name} · Config Service`;
+    meta.replaceChildren(
+      `Version ${config.version} · last changed `,
+      time(config.updated_at),
+      byActor(by),
+      " · ",
+      h("a", { href: `#/configurations/${id}/history` }, "History"),
+    );
+  }
+
+  function clearErrors() {
+    problem.clear();
+    for (const field of Object.values(fields)) field.showErrors([]);
+  }
+
+  async function save(ifMatch) {
+    const syntax = fields.config.check();
+    if (!syntax.ok) {
+      problem.show(`Fix the JSON first: line ${syntax.line}, column ${syntax.column}: ${syntax.message}.`);
+      fields.config.focusError();
+      return;
+    }
+    const { name, comments, text } = draft();
+    saveButton.disabled = true;
+    try {
+      const body = configurationBody({ name, comments: comments === "" ? null : comments }, text);
+      const result = await call("PUT", `/configurations/${id}`, { raw: body, ifMatch, exact: true });
+      clearErrors();
+      closeConflict();
+      show(result.data, result.etag, { by: null });
+      refreshActor();
+      news.replaceChildren();
+      inform(`Saved version ${result.data.version}.`);
+    } catch (error) {
+      if (error.status === 412) await openConflict();
+      else showChangeError(error, fields, problem);
+    } finally {
+      saveButton.disabled = state.deleted;
+    }
+  }
+
+  async function refreshActor() {
+    const version = await newestVersion(id, signal).catch(() => null);
+    if (version && version.version === state.config.version) show(state.config, state.etag, { keepDraft: true, by: version.actor });
+  }
+
+  // -- someone else changed it: show the difference, then reload or overwrite -------------------
+  async function openConflict() {
+    let current;
+    try {
+      current = await get(`/configurations/${id}`, { signal, exact: true });
+    } catch (error) {
+      if (error.status === 404) markDeleted(null);
+      else warnAbout(error, "Not saved");
+      return;
+    }
+    const by = (await newestVersion(id, signal).catch(() => null))?.actor ?? null;
+    const mine = draft();
+    const before = describe(current.data.name, current.data.comments ?? "", pretty(storedOrder(current.data.config)));
+    const check = checkJson(mine.text);
+    const after = describe(mine.name, mine.comments, check.ok ? pretty(storedOrder(check.value)) : mine.text);
+    const reloadButton = h("button", { type: "button" }, "Reload");
+    const overwriteButton = h("button", { type: "button", class: "danger" }, "Overwrite");
+    reloadButton.addEventListener("click", () => {
+      closeConflict();
+      clearErrors();
+      show(current.data, current.etag, { by });
+      inform(`Reloaded version ${current.data.version}; your draft was discarded.`);
+      fields.config.input.focus();
+    });
+    overwriteButton.addEventListener("click", () => save(current.etag));
+    const title = h("h2", { id: "conflict-title", tabindex: "-1" }, "Changed by someone else");
+    conflictPanel.replaceChildren(
+      title,
+      h(
+        "p",
+        {},
+        `Not saved: since you opened version ${state.config.version}, this configuration was changed by someone else ` +
+          `(now version ${current.data.version}, `,
+        time(current.data.updated_at),
+        byActor(by),
+        "). Below, what your draft would change in the current version. Reload to discard your draft and see theirs, or overwrite theirs with your draft.",
+      ),
+      diffView(before, after, { oldLabel: `current version ${current.data.version}`, newLabel: "your draft", label: "Your draft against the current version" }),
+      h("div", { class: "actions" }, reloadButton, overwriteButton),
+    );
+    conflictPanel.hidden = false;
+    state.conflict = true;
+    problem.clear();
+    title.focus();
+  }
+
+  function closeConflict() {
+    conflictPanel.hidden = true;
+    conflictPanel.replaceChildren();
+    state.conflict = false;
+  }
+
+  function markDeleted(by) {
+    state.deleted = true;
+    closeConflict();
+    saveButton.disabled = true;
+    deleteButton.disabled = true;
+    news.replaceChildren(
+      `This configuration was deleted${by ? ` by ${by}` : ""}. Your text stays here; its `,
+      h("a", { href: `#/configurations/${id}/history` }, "history"),
+      " can restore it.",
+    );
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (writable && !state.deleted) save(state.etag);
+  });
+
+  deleteButton.addEventListener("click", async () => {
+    const sure = await confirmDialog({
+      title: `Delete configuration “${state.config.name}”?`,
+      text: "Clients will no longer get it. Its history stays, and restoring a version from it brings it back.",
+      confirm: "Delete",
+      danger: true,
+    });
+    if (!sure) return;
+    try {
+      await call("DELETE", `/configurations/${id}`, { ifMatch: state.etag });
+      informNext(`Configuration “${state.config.name}” deleted.`);
+      navigate(`#/applications/${app.id}`);
+    } catch (error) {
+      if (error.status === 412) {
+        problem.show("Not deleted: someone else changed this configuration after you opened it. Review their version, then delete again if you still want to.");
+        await openConflict();
+      } else {
+        warnAbout(error, "Not deleted");
+      }
+    }
+  });
+
+  // -- changes made elsewhere ------------------------------------------------------------------------
+  const follow = debounce(async (change) => {
+    if (change.action === "deleted") {
+      markDeleted(change.actor);
+      return;
+    }
+    try {
+      const current = await get(`/configurations/${id}`, { signal, exact: true });
+      if (current.data.version <= state.config.version && !state.deleted) return;
+      if (state.deleted) {
+        state.deleted = false;
+        saveButton.disabled = false;
+        deleteButton.disabled = false;
+      }
+      const by = change.actor;
+      if (dirty() || state.conflict) {
+        news.textContent = `${by ?? "Someone"} saved version ${current.data.version} while you were editing. Your draft is kept; Save will show the difference.`;
+        return;
+      }
+      show(current.data, current.etag, { by });
+      news.textContent = `Updated to version ${current.data.version}${by ? ` by ${by}` : " elsewhere"}.`;
+    } catch (error) {
+      if (!isAbort(error) && !signal.aborted && error.status !== 404) warnAbout(error, "Could not refresh");
+    }
+  }, 100);
+
+  show(loaded.data, loaded.etag);
+  const element = h("section", { class: "screen" }, crumbs, heading, meta, news, conflictPanel, form);
+  return {
+    element,
+    title: loaded.data.name,
+    onChange(change) {
+      if (change.kind !== "configuration" || change.id !== id) return;
+      if (change.action !== "deleted" && change.version <= state.config.version && !state.deleted) return; // ours
+      follow(change);
+    },
+    dispose: () => follow.cancel(),
+  };
+}
+
+async function newestVersion(id, signal) {
+  const { data } = await get(`/configurations/${id}/versions?limit=1`, { signal });
+  return data[0] ?? null;
+}
+
+/** A version as text to compare: its name and comments, then its document. */
+function describe(name, comments, documentText) {
+  return `name: ${name}\ncomments: ${comments}\n${documentText}`;
+}

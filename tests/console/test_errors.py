@@ -1,0 +1,100 @@
+"""Every error reads as a message (never a blank screen), and the error watch itself."""
+
+import re
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from conftest import start_throwaway_postgres, stop_throwaway_postgres
+from infra.postgres import LocalPostgres
+from infra.service_process import ServiceProcess
+from tests.console.conftest import Console, ConsoleWatch, tolerated_statuses
+from tests.console.support import create_application, create_configuration
+
+MISSING = "01ARZ3NDEKTSV4RRFFQ69G5FAV"  # a well-formed id nothing has
+
+
+def test_a_deep_link_to_a_missing_configuration_says_not_found(console):
+    console.expect_error(404, f"/configurations/{MISSING}")
+    page = console.open(f"/configurations/{MISSING}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
+    expect(page.get_by_role("alert").filter(has_text="does not exist")).to_contain_text(
+        f"configuration {MISSING} does not exist"
+    )
+    page.get_by_role("link", name="Back to applications").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Applications")
+
+
+def test_an_unknown_address_says_not_found(console):
+    page = console.open("/nowhere")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
+    expect(page.get_by_role("alert").filter(has_text="no page")).to_have_text("There is no page at /nowhere.")
+
+
+def test_the_error_watch_catches_console_errors_exceptions_and_undeclared_failures(page, service, tolerated):
+    watch = ConsoleWatch(page, service.url, tolerated)
+    page.goto(f"{service.url}/ui/#/applications")
+    expect(page.get_by_role("heading", name="Applications")).to_be_visible()
+    assert watch.unexplained() == []
+
+    page.evaluate(
+        """async (id) => {
+            console.error("boom");
+            setTimeout(() => { throw new Error("bang"); });
+            await fetch(`/api/v1/configurations/${id}`);
+        }""",
+        MISSING,
+    )
+    for _ in range(100):  # the exception and the response's line arrive a moment later
+        if len(found := watch.unexplained()) >= 3:
+            break
+        page.wait_for_timeout(20)
+    assert "boom" in found
+    assert "uncaught Error: bang" in found
+    assert any(re.match(r"Failed to load resource: .* 404 .*" + MISSING, line) for line in found), found
+
+    watch.expect(404, "/configurations/")  # declared: Chromium's line for it is forgiven, nothing else
+    assert watch.unexplained() == ["boom", "uncaught Error: bang"]
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[LocalPostgres]:
+    """A server of its own: stopping it must not touch the other tests' databases."""
+    server = start_throwaway_postgres(durable=True)  # so a stop loses no acknowledged write
+    yield server
+    stop_throwaway_postgres(server)
+
+
+def test_an_unavailable_database_reads_as_a_503_message_and_the_draft_survives(page, own_postgres):
+    dsn = own_postgres.create_database("console_outage")
+    with ServiceProcess(database_url=dsn, db_connect_timeout=1, shutdown_grace=1) as service:
+        watch = ConsoleWatch(page, service.url, tolerated_statuses(service.url))
+        console = Console(page, service.url, watch)
+        with httpx.Client(base_url=f"{service.url}/api/v1", timeout=10) as api:
+            app = create_application(api, "outage")
+            config = create_configuration(api, app["id"], "production", {"db_pool": 20})
+            console.open(f"/configurations/{config['id']}")
+            editor = page.get_by_label("Configuration (JSON)")
+            expect(editor).to_have_value('{\n  "db_pool": 20\n}')
+
+            own_postgres.stop("fast")
+            watch.expect(503, "/")  # any request may meet the outage, the live feed's too
+            editor.fill('{"db_pool": 25}')
+            page.get_by_role("button", name="Save").click()
+            message = page.get_by_role("alert").filter(has_text="Service unavailable")
+            expect(message).to_contain_text(re.compile(r"try again in \d+ s"))
+            expect(message).to_contain_text("Request id:")
+            expect(editor).to_have_value('{"db_pool": 25}')
+
+            own_postgres.start()
+            deadline = time.monotonic() + 30
+            while httpx.get(f"{service.url}/health", timeout=5).status_code != 200:
+                assert time.monotonic() < deadline, "the service did not recover"
+                time.sleep(0.2)
+            page.get_by_role("button", name="Save").click()
+            expect(page.get_by_role("status").filter(has_text="Saved version 2")).to_be_visible()
+            assert api.get(f"/configurations/{config['id']}").json()["config"] == {"db_pool": 25}
+    assert watch.unexplained() == [], "the page logged errors"
