@@ -32,6 +32,7 @@ def main() -> int:
         return 2
     configure_logging(settings.log_level)
     _raise_open_file_limit()
+    sys.setswitchinterval(settings.switch_interval)
     # uvicorn handles these while serving and re-raises them when done: end up here, cleanly.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_zero)

@@ -16,7 +16,6 @@ import logging
 import math
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -24,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.errors import ErrorBody, send_error
 from infra.settings import Settings
 from queries.tokens import Scope as TokenScope
+from queries.tokens import Token, TokenTable
 
 log = logging.getLogger("api")
 
@@ -32,25 +32,18 @@ LOOPBACK_NAMES = ("localhost",)
 FIRST_TOKEN = "pipenv run token create --name admin --scope admin"
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who a request acts as: a token's name, scope and applications (ids; None: all)."""
+# Who a request acts as: a token's name, scope and applications (ids; None: all). The token
+# as held (queries/tokens.py) is used as it is: nothing is built per request.
+Principal = Token
 
-    name: str | None
-    scope: TokenScope
-    applications: frozenset[str] | None = None
-    token_id: str | None = None
 
-    def may(self, scope: TokenScope) -> bool:
-        return RANK[self.scope] >= RANK[scope]
+def may(who: Principal, scope: TokenScope) -> bool:
+    return RANK[who.scope] >= RANK[scope]
 
-    def sees(self, application_id: str | None) -> bool:
-        return self.applications is None or application_id in self.applications
 
-    @property
-    def limits(self) -> tuple[str, ...] | None:
-        """The applications a change by this principal may touch, for the commands."""
-        return None if self.applications is None else tuple(sorted(self.applications))
+def limits_of(who: Principal) -> tuple[str, ...] | None:
+    """The applications a change by `who` may touch, for the commands."""
+    return None if who.applications is None else tuple(sorted(who.applications))
 
 
 EVERYONE = Principal(name=None, scope="admin")
@@ -62,12 +55,13 @@ def principal(request: Request) -> Principal:
 
 def limits(request: Request) -> tuple[str, ...] | None:
     """The applications the request's token is limited to (ids); None: every one."""
-    return principal(request).limits
+    return limits_of(principal(request))
 
 
 def sees(request: Request, application_id: str | None) -> bool:
     """Whether the request's token may know of this application at all."""
-    return principal(request).sees(application_id)
+    applications = principal(request).applications
+    return applications is None or application_id in applications
 
 
 def auth_mode(settings: Settings) -> str:
@@ -144,9 +138,12 @@ class FailureLimiter:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, mode: str, limiter: FailureLimiter | None = None) -> None:
+    """Runs on every /api request: kept to a few dictionary lookups and one hash."""
+
+    def __init__(self, app: ASGIApp, mode: str, tokens: TokenTable, limiter: FailureLimiter | None = None) -> None:
         self.app = app
         self.mode = mode
+        self.tokens = tokens
         self.limiter = limiter or FailureLimiter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -165,19 +162,23 @@ class AuthMiddleware:
             retry = str(math.ceil(blocked))
             await send_error(send, 429, "too many failed authentications; retry later", rid, {"Retry-After": retry})
             return
-        secret = _bearer(scope)
-        token = None if secret is None else scope["app"].state.services.tokens.find(secret)
-        if token is None:
+        secret = _bearer(state.get("authorization"))
+        who = None if secret is None else self.tokens.find(secret)
+        if who is None:
             self.limiter.failed(address)
             message = "send Authorization: Bearer <token>" if secret is None else "the token is unknown or revoked"
             challenge = 'Bearer realm="config-service"' + ("" if secret is None else ', error="invalid_token"')
             await send_error(send, 401, message, rid, {"WWW-Authenticate": challenge})
             return
-        who = Principal(token.name, token.scope, token.applications, token.id)
-        needed, unlimited = required_scope(scope["method"], scope["path"])
-        if not who.may(needed):
+        method, path = scope["method"], scope["path"]
+        if method == "GET" and not path.startswith("/api/v1/tokens"):
+            state["principal"] = who  # every token may read
+            await self.app(scope, receive, send)
+            return
+        needed, unlimited = required_scope(method, path)
+        if not may(who, needed):
             await send_error(
-                send, 403, f"this needs a token with the {needed} scope; {token.name!r} has {token.scope}", rid
+                send, 403, f"this needs a token with the {needed} scope; {who.name!r} has {who.scope}", rid
             )
             return
         if unlimited and who.applications is not None:
@@ -187,15 +188,13 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, credentials = value.decode("latin-1").strip().partition(" ")
-            credentials = credentials.strip()
-            if scheme.lower() == "bearer" and credentials and " " not in credentials:
-                return credentials
-            return None
-    return None
+def _bearer(authorization: bytes | None) -> bytes | None:
+    """The credentials of `Authorization: Bearer <credentials>` (the header as the request
+    context middleware found it, in its one pass over the headers)."""
+    if authorization is None or authorization[:7].lower() != b"bearer ":
+        return None
+    credentials = authorization[7:].strip()
+    return credentials if credentials and b" " not in credentials else None
 
 
 AUTH_ERRORS = {

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.routing import Match
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import principal, sees
 from api.conditional import ETAG_HEADER, IF_NONE_MATCH_DOC, not_modified, quoted
@@ -36,6 +36,18 @@ class NameRoute(APIRoute):
     hold '/', '%', '?', '#' or anything else, percent-encoded. It reads its inputs itself
     (the names and `wait`), as the resource routes do, for speed."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        endpoint = self.endpoint
+
+        # One frame from the route to the endpoint: a held watch keeps each one alive.
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            request = Request(scope, receive, send)
+            response = await endpoint(request, **scope["path_params"], wait=_wait(request))
+            await response(scope, receive, send)
+
+        self.app = app
+
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
             return Match.NONE, {}
@@ -57,16 +69,44 @@ class NameRoute(APIRoute):
         child = {"endpoint": self.endpoint, "path_params": params}
         return (Match.FULL if scope["method"] in self.methods else Match.PARTIAL), child
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        endpoint = self.endpoint
-
-        async def handle(request: Request) -> Response:
-            return await endpoint(request, **request.path_params, wait=_wait(request))
-
-        return handle
-
 
 router = APIRouter(prefix="/config", tags=["config"], route_class=NameRoute)
+
+
+class ClientPathMiddleware:
+    """GETs of /api/v1/config, handed to their route directly, past the router and the
+    exception middleware, after request ids and access control: the path client services
+    read all day, and the one that holds watches (each frame a held request keeps costs
+    memory, ten thousand times over). Errors go to the app's own handlers all the same."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].startswith("/api/v1/config/"):
+            for route in router.routes:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child)
+                    try:
+                        await route.app(scope, receive, send)
+                    except Exception as exc:
+                        handler = _handler_for(scope["app"], exc)
+                        if handler is None:
+                            raise
+                        response = await handler(Request(scope, receive, send), exc)
+                        await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _handler_for(app, exc: Exception):
+    for cls in type(exc).__mro__:
+        handler = app.exception_handlers.get(cls)
+        if handler is not None:
+            return handler
+    return None
+
 
 ApplicationName = Annotated[str, Path(description="The application's name, percent-encoded")]
 ConfigurationName = Annotated[str, Path(description="The configuration's name, percent-encoded")]
@@ -95,11 +135,12 @@ DOCS = {
     summary="A configuration, by its application's name and its own",
     **DOCS,
 )
-async def get_config(
+def get_config(
     request: Request, application_name: ApplicationName, configuration_name: ConfigurationName, wait: Wait = None
-) -> Response:
+) -> Awaitable[Response]:
+    # Not a coroutine itself: it hands over _answer's, so a held watch keeps one frame less.
     reads = services(request).reads
-    return await _answer(
+    return _answer(
         request,
         application_name,
         wait,
@@ -114,9 +155,9 @@ async def get_config(
     summary="An application and all its configurations, by name: what a service reads at start-up",
     **DOCS,
 )
-async def get_config_bundle(request: Request, application_name: ApplicationName, wait: Wait = None) -> Response:
+def get_config_bundle(request: Request, application_name: ApplicationName, wait: Wait = None) -> Awaitable[Response]:
     reads = services(request).reads
-    return await _answer(request, application_name, wait, lambda: reads.bundle(application_name), None)
+    return _answer(request, application_name, wait, lambda: reads.bundle(application_name), None)
 
 
 async def _answer(

@@ -40,8 +40,10 @@ class RequestContextMiddleware:
         if path.startswith("/api/") and path.endswith("/"):
             # Served, not redirected: a redirect names this host, which breaks behind a proxy.
             scope["path"] = path.rstrip("/")
-        rid, length, content_type = _read_headers(scope)
-        scope.setdefault("state", {})["request_id"] = rid
+        rid, length, content_type, authorization = _read_headers(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        state["authorization"] = authorization  # for api/auth.py: one pass over the headers
         id_header = (b"x-request-id", rid.encode())
         started = False
 
@@ -87,9 +89,10 @@ class RequestContextMiddleware:
         return receive_limited
 
 
-def _read_headers(scope: Scope) -> tuple[str, int | None, bytes | None]:
-    """The request id (the client's when it sent a sane one), body length and content type."""
-    rid = length = content_type = None
+def _read_headers(scope: Scope) -> tuple[str, int | None, bytes | None, bytes | None]:
+    """The request id (the client's when it sent a sane one), body length, content type and
+    Authorization header."""
+    rid = length = content_type = authorization = None
     for name, value in scope["headers"]:
         if name == b"content-length":
             with contextlib.suppress(ValueError):
@@ -98,7 +101,9 @@ def _read_headers(scope: Scope) -> tuple[str, int | None, bytes | None]:
             content_type = value
         elif name == b"x-request-id" and _CLIENT_ID.match(value):
             rid = value.decode()
-    return rid or f"{_PREFIX}-{next(_counter):x}", length, content_type
+        elif name == b"authorization":
+            authorization = value
+    return rid or f"{_PREFIX}-{next(_counter):x}", length, content_type, authorization
 
 
 def _is_json(content_type: bytes) -> bool:

@@ -19,13 +19,30 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infra.ids import ULID_ERROR, canonical_ulid
 
 DIRECT_INPUTS = ("id", "body", "request")
 
 
+def direct(handler: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
+    """The route's ASGI app, without Starlette's per-route wrapping: exceptions go straight to
+    the app's own handlers (ExceptionMiddleware applies the same ones). A request held for a
+    watch keeps every frame of its call chain alive; fewer frames, more watches per MB."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await handler(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
+
+
 class ResourceRoute(APIRoute):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.app = direct(self.get_route_handler())
+
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         signature = inspect.signature(self.endpoint)
         names = list(signature.parameters)

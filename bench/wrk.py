@@ -7,39 +7,46 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-# Each thread gets a tag, reads the ids once, and picks one at random per request.
-_IDS = """
+# Each thread gets a tag, reads the paths (or ids) once, and picks one at random per request.
+_LINES = """
 local n = 0
 function setup(thread) n = n + 1; thread:set("tag", n) end
 function init(args)
-  ids = {}
-  for line in io.lines("{ids}") do ids[#ids + 1] = line end
+  lines = {}
+  for line in io.lines("{lines}") do lines[#lines + 1] = line end
   math.randomseed(os.time() * 100 + tag)
   counter = 0
+  headers = {headers}
 end
 """
 
+# GET of a random line of the file (a path).
 RANDOM_GET = (
-    _IDS
+    _LINES
     + """
 function request()
-  return wrk.format("GET", "{prefix}" .. ids[math.random(#ids)])
+  return wrk.format("GET", lines[math.random(#lines)], headers)
 end
 """
 )
 
-# Unique names per thread and request, so every POST is a real insert.
+# Unique names per thread and request, so every POST is a real insert; lines are application ids.
 CREATE_CONFIGURATION = (
-    _IDS
+    _LINES
     + """
 function request()
   counter = counter + 1
   local body = string.format('{"application_id":"%s","name":"{run}-%d-%d","config":{config}}',
-    ids[math.random(#ids)], tag, counter)
-  return wrk.format("POST", "/api/v1/configurations", {["Content-Type"] = "application/json"}, body)
+    lines[math.random(#lines)], tag, counter)
+  headers["Content-Type"] = "application/json"
+  return wrk.format("POST", "/api/v1/configurations", headers, body)
 end
 """
 )
+
+
+def lua_headers(headers: dict[str, str]) -> str:
+    return "{" + ", ".join(f'["{name}"] = "{value}"' for name, value in headers.items()) + "}"
 
 
 @dataclass
