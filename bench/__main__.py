@@ -225,16 +225,20 @@ class Bench:
     def writes_with_reads(self, by_id: Path, app_ids: Path) -> None:
         service = self.restart()
         url = service.url
-        write = self.script(
-            "mixed_post", CREATE_CONFIGURATION, app_ids, run=f"mixed-{new_id()[-6:]}", config=_config_json()
-        )
+        # Each run its own names, so that every POST makes a configuration (never a 409).
+        writes = [
+            self.script(
+                f"post{n}", CREATE_CONFIGURATION, app_ids, run=f"mixed{n}-{new_id()[-6:]}", config=_config_json()
+            )
+            for n in range(2)
+        ]
         read = self.script("mixed_get", RANDOM_GET, by_id)
         print("(h) writes alone, 16 connections...", flush=True)
-        alone = run_wrk(url, seconds=self.seconds, connections=16, threads=1, script=write)
+        alone = run_wrk(url, seconds=self.seconds, connections=16, threads=1, script=writes[0])
         print("(h) writes with 32 reading connections...", flush=True)
         argv_reads = ["wrk", "-t1", "-c32", f"-d{self.seconds}s", "--latency", "--timeout", "5s", "-s", str(read), url]
         readers = subprocess.Popen(argv_reads, stdout=subprocess.PIPE, text=True)
-        mixed = run_wrk(url, seconds=self.seconds, connections=16, threads=1, script=write)
+        mixed = run_wrk(url, seconds=self.seconds, connections=16, threads=1, script=writes[1])
         reads = parse(readers.communicate()[0])
         self.lines += [
             Line("(h) POST /configurations, 16 connections alone", alone),
