@@ -101,15 +101,15 @@ class FailureLimiter:
     def __init__(self, max_failures: int = 20, window: float = 10.0, block: float = 30.0, size: int = 10_000) -> None:
         self.max_failures, self.window, self.block, self.size = max_failures, window, block, size
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._blocked: dict[str, float] = {}
+        self.blocked: dict[str, float] = {}  # address -> until (time.monotonic())
 
     def blocked_for(self, address: str) -> float:
-        until = self._blocked.get(address)
+        until = self.blocked.get(address)
         if until is None:
             return 0.0
         left = until - time.monotonic()
         if left <= 0:
-            del self._blocked[address]
+            del self.blocked[address]
             return 0.0
         return left
 
@@ -120,7 +120,7 @@ class FailureLimiter:
         while failures and failures[0] <= now - self.window:
             failures.popleft()
         if len(failures) >= self.max_failures:
-            self._blocked[address] = now + self.block
+            self.blocked[address] = now + self.block
             log.warning(
                 "%d failed authentications from %s in %.0fs: refused for %.0fs",
                 len(failures),
@@ -132,9 +132,9 @@ class FailureLimiter:
         self._failures[address] = failures
         while len(self._failures) > self.size:
             self._failures.popitem(last=False)
-        if len(self._blocked) > self.size:
+        if len(self.blocked) > self.size:
             now = time.monotonic()
-            self._blocked = {a: until for a, until in self._blocked.items() if until > now}
+            self.blocked = {a: until for a, until in self.blocked.items() if until > now}
 
 
 class AuthMiddleware:
@@ -157,12 +157,18 @@ class AuthMiddleware:
             return
         rid = state.get("request_id", "")
         address = scope["client"][0] if scope.get("client") else "unknown"
-        blocked = self.limiter.blocked_for(address)
+        blocked = self.limiter.blocked and self.limiter.blocked_for(address)
         if blocked:
             retry = str(math.ceil(blocked))
             await send_error(send, 429, "too many failed authentications; retry later", rid, {"Retry-After": retry})
             return
-        secret = _bearer(state.get("authorization"))
+        # Inline, not in helpers: this runs for every request.
+        authorization = state.get("authorization")
+        secret = None
+        if authorization is not None and authorization[:7].lower() == b"bearer ":
+            secret = authorization[7:].strip()
+            if not secret or b" " in secret:
+                secret = None
         who = None if secret is None else self.tokens.find(secret)
         if who is None:
             self.limiter.failed(address)
@@ -186,15 +192,6 @@ class AuthMiddleware:
             return
         state["principal"] = who
         await self.app(scope, receive, send)
-
-
-def _bearer(authorization: bytes | None) -> bytes | None:
-    """The credentials of `Authorization: Bearer <credentials>` (the header as the request
-    context middleware found it, in its one pass over the headers)."""
-    if authorization is None or authorization[:7].lower() != b"bearer ":
-        return None
-    credentials = authorization[7:].strip()
-    return credentials if credentials and b" " not in credentials else None
 
 
 AUTH_ERRORS = {

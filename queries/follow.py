@@ -18,11 +18,11 @@ log = logging.getLogger(__name__)
 
 
 class ReadSide:
-    def __init__(self, db: Database, max_bytes: int) -> None:
+    def __init__(self, db: Database, max_bytes: int, tokens: TokenTable) -> None:
         self._db = db
         self.reads = ReadModel(db, max_bytes)
         self.feed = ChangeFeed(db)
-        self.tokens = TokenTable()
+        self.tokens = tokens
         self._token_reload: asyncio.Task | None = None
         self._reload_again = False
 

@@ -21,9 +21,7 @@ Everything here runs on the event loop thread, so it needs no locks.
 """
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
@@ -79,8 +77,9 @@ class ReadModel:
         self.loaded = False  # a snapshot was loaded: the directory knows every name
         self.revision: int | None = None  # the latest change followed
         self.ready = asyncio.Event()  # set once the first snapshot is loaded
-        # Watchers of each application's views, woken when any of them changes.
-        self._wakeups: dict[str, asyncio.Event] = {}
+        # Watchers of each application's views, woken when any of them changes: a future
+        # each (a watch holds nothing else, so that one instance holds ten thousand).
+        self._watchers: dict[str, set[asyncio.Future]] = {}
         self._ending = False  # shutting down: watches answer at once
 
     @property
@@ -251,37 +250,44 @@ class ReadModel:
     ) -> ClientRead:
         """`read()` once what it finds is no longer `unchanged` (or is gone), or after `seconds`
         as it is. Waiting holds nothing but a future: no connection, no worker."""
-        deadline = time.monotonic() + seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
         while True:
-            # Taken before reading, so that a change during the read is not missed.
-            wakeup = self._wakeup(self.directory.application_id(application) or "")
-            answer = await read()
-            remaining = deadline - time.monotonic()
-            if isinstance(answer.found, Missing) or not unchanged(answer.found) or remaining <= 0 or self._ending:
-                return answer
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), remaining)
+            # Registered before reading, so that a change during the read is not missed.
+            key = self.directory.application_id(application) or ""
+            wakeup = loop.create_future()
+            self._watchers.setdefault(key, set()).add(wakeup)
+            try:
+                answer = await read()
+                remaining = deadline - loop.time()
+                if isinstance(answer.found, Missing) or not unchanged(answer.found) or remaining <= 0 or self._ending:
+                    return answer
+                timer = loop.call_later(remaining, _settle, wakeup)
+                try:
+                    await wakeup
+                finally:
+                    timer.cancel()
+            finally:
+                watchers = self._watchers.get(key)
+                if watchers is not None:
+                    watchers.discard(wakeup)
+                    if not watchers:
+                        del self._watchers[key]
 
     def end_watches(self) -> None:
         """Shutting down: every watch answers now, as if its time had passed."""
         self._ending = True
         self._wake_all()
 
-    def _wakeup(self, application_id: str) -> asyncio.Event:
-        event = self._wakeups.get(application_id)
-        if event is None:
-            event = self._wakeups[application_id] = asyncio.Event()
-        return event
-
     def _wake(self, application_id: str) -> None:
-        event = self._wakeups.pop(application_id, None)
-        if event is not None:
-            event.set()
+        for wakeup in self._watchers.pop(application_id, ()):
+            _settle(wakeup)
 
     def _wake_all(self) -> None:
-        events, self._wakeups = self._wakeups, {}
-        for event in events.values():
-            event.set()
+        watchers, self._watchers = self._watchers, {}
+        for group in watchers.values():
+            for wakeup in group:
+                _settle(wakeup)
 
     # -- filling and holding --------------------------------------------------------------
 
@@ -394,6 +400,11 @@ class ReadModel:
     def size(self) -> tuple[int, int]:
         """(views held, bytes counted against the bound)"""
         return len(self._held), self._bytes
+
+
+def _settle(wakeup: asyncio.Future) -> None:
+    if not wakeup.done():
+        wakeup.set_result(None)
 
 
 def _configuration_entry(found: ConfigurationView | Missing) -> Entry | Missing:

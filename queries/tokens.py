@@ -2,8 +2,7 @@
 memory by their secret's hash, so that checking a token costs no database round trip."""
 
 import hashlib
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from psycopg2.extensions import cursor as Cursor
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,12 +36,13 @@ class TokenView(BaseModel):
     created_at: Timestamp
 
 
-@dataclass(frozen=True)
-class Token:
-    id: str
-    name: str
+class Token(NamedTuple):
+    """An active token as requests meet it (what api/auth.py calls a principal)."""
+
+    name: str | None
     scope: Scope
-    applications: frozenset[str] | None  # ids; None: every application
+    applications: frozenset[str] | None = None  # ids; None: every application
+    token_id: str | None = None
 
 
 def list_tokens(cur: Cursor) -> list[TokenView]:
@@ -55,10 +55,10 @@ def active_tokens(cur: Cursor) -> dict[str, Token]:
     cur.execute(ACTIVE_TOKENS)
     return {
         row["secret_hash"]: Token(
-            row["id"],
             row["name"],
             row["scope"],
             None if row["applications"] is None else frozenset(row["applications"]),
+            row["id"],
         )
         for row in cur.fetchall()
     }
@@ -77,8 +77,8 @@ class TokenTable:
     def add(self, secret_hash: str, token: Token) -> None:
         self._by_hash = {**self._by_hash, secret_hash: token}
 
-    def find(self, secret: str) -> Token | None:
-        return self._by_hash.get(hashlib.sha256(secret.encode()).hexdigest())
+    def find(self, secret: bytes) -> Token | None:
+        return self._by_hash.get(hashlib.sha256(secret).hexdigest())
 
     def has_admin(self) -> bool:
         return any(t.scope == "admin" and t.applications is None for t in self._by_hash.values())
