@@ -20,6 +20,8 @@ def test_new_configuration_made_through_the_form_keeps_its_document_exactly(cons
     app = create_application(api, unique("shop"))
     page = console.open(f"/applications/{app['id']}")
     page.get_by_role("button", name="New configuration").click()
+    # The application's own form has a Name too: fill only once the new screen is up.
+    expect(page.get_by_role("heading", level=1)).to_have_text("New configuration")
     page.get_by_label("Name").fill("production")
     page.get_by_label("Comments").fill("live settings")
     editor(page).fill(DOCUMENT)
