@@ -155,13 +155,6 @@ class AuthMiddleware:
             state["principal"] = EVERYONE
             await self.app(scope, receive, send)
             return
-        rid = state.get("request_id", "")
-        address = scope["client"][0] if scope.get("client") else "unknown"
-        blocked = self.limiter.blocked and self.limiter.blocked_for(address)
-        if blocked:
-            retry = str(math.ceil(blocked))
-            await send_error(send, 429, "too many failed authentications; retry later", rid, {"Retry-After": retry})
-            return
         # Inline, not in helpers: this runs for every request.
         authorization = state.get("authorization")
         secret = None
@@ -171,6 +164,14 @@ class AuthMiddleware:
                 secret = None
         who = None if secret is None else self.tokens.find(secret)
         if who is None:
+            # A valid token passes even from a blocked address (one shared by a proxy or NAT).
+            rid = state.get("request_id", "")
+            address = scope["client"][0] if scope.get("client") else "unknown"
+            blocked = self.limiter.blocked and self.limiter.blocked_for(address)
+            if blocked:
+                retry = str(math.ceil(blocked))
+                await send_error(send, 429, "too many failed authentications; retry later", rid, {"Retry-After": retry})
+                return
             self.limiter.failed(address)
             message = "send Authorization: Bearer <token>" if secret is None else "the token is unknown or revoked"
             challenge = 'Bearer realm="config-service"' + ("" if secret is None else ', error="invalid_token"')
@@ -182,6 +183,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         needed, unlimited = required_scope(method, path)
+        rid = state.get("request_id", "")
         if not may(who, needed):
             await send_error(
                 send, 403, f"this needs a token with the {needed} scope; {who.name!r} has {who.scope}", rid

@@ -192,7 +192,8 @@ def _visible(request: Request, read: Callable[[], Awaitable[ClientRead]]) -> Cal
 
     async def visible_read() -> ClientRead:
         answer = await read()
-        if isinstance(answer.found, Missing) or sees(request, answer.found.application_id):
+        owner = answer.found.application_id  # None when no application was found
+        if owner is None or sees(request, owner):
             return answer
         return ClientRead(Missing("application"), answer.stale)
 

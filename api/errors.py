@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
-from commands.errors import Conflict, InvalidCommand, NotFound, PreconditionFailed
+from commands.errors import Conflict, Forbidden, InvalidCommand, NotFound, PreconditionFailed
 from infra.database import DatabaseUnavailable, Overloaded
 from infra.ids import canonical_ulid
 
@@ -156,6 +156,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
         return error_response(request, 404, str(exc))
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        return error_response(request, 403, str(exc))
 
     @app.exception_handler(Conflict)
     async def conflict(request: Request, exc: Conflict) -> Response:

@@ -3,7 +3,7 @@
 
 from dataclasses import dataclass, field
 
-from commands.errors import Conflict, NotFound
+from commands.errors import Conflict, Forbidden, NotFound
 from commands.limits import Applications, applications_param, visible_sql
 from commands.preconditions import IfMatch, check, if_match_param, if_match_sql
 from infra.ids import new_id
@@ -54,7 +54,7 @@ APPLICATION_JSON = "to_jsonb(a) || jsonb_build_object('etag', application_etag(a
 # The application as it is now, for the outcome to explain why nothing changed; outside a
 # limited token's applications, as if it did not exist.
 CURRENT = f"""(
-    SELECT jsonb_build_object('etag', application_etag(id, revision))
+    SELECT jsonb_build_object('etag', application_etag(id, revision), 'name', name)
     FROM applications WHERE id = %(id)s AND {visible_sql("id")}
 )"""
 VISIBLE = visible_sql("a.id")
@@ -74,6 +74,9 @@ WITH a AS (
     SET name = coalesce(%(name)s, a.name),
         comments = CASE WHEN %(set_comments)s THEN %(comments)s ELSE a.comments END
     WHERE a.id = %(id)s AND {if_match_sql("application_etag(a.id, a.revision)")} AND {VISIBLE}
+      -- Names are unique across every application: a limited token may not rename one, or a
+      -- 409 would tell it which names exist outside its limit.
+      AND (%(applications)s::text[] IS NULL OR %(name)s::text IS NULL OR a.name = %(name)s)
     RETURNING a.*
 )
 SELECT jsonb_build_object('row', (SELECT {APPLICATION_JSON} FROM a), 'current', {CURRENT})
@@ -121,6 +124,8 @@ def patch_application(cmd: PatchApplication) -> Statement:
         if value["row"] is not None:
             return value["row"]
         _check_current(cmd.id, cmd.if_match, value["current"])
+        if cmd.applications is not None and cmd.name is not None and value["current"]["name"] != cmd.name:
+            raise Forbidden("a token limited to some applications may not rename one")
         raise NotFound(f"application {cmd.id} does not exist")  # deleted meanwhile
 
     return Statement(UPDATE_APPLICATION, params, outcome, on_error=_name_taken(cmd.name))

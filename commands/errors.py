@@ -10,6 +10,10 @@ class Conflict(Exception):
     application that still has configurations)."""
 
 
+class Forbidden(Exception):
+    """The token may change this resource, but not in this way."""
+
+
 class PreconditionFailed(Exception):
     """The resource is no longer in the state the change was made for (If-Match)."""
 

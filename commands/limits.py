@@ -1,5 +1,6 @@
 """Tokens limited to some applications: a change by such a token touches only those, and
-finds any other as if it did not exist (never a 412 or 409 that would tell otherwise)."""
+finds any other as if it did not exist (never a 412 or 409 that would tell otherwise; for
+that, it may not rename an application either: names are unique across all of them)."""
 
 # The application ids a change may touch; None: any.
 Applications = tuple[str, ...] | None

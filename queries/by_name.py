@@ -1,7 +1,7 @@
 """The client path from the database: a configuration by its application's name and its own,
 and an application's bundle. The read model answers these from memory when it can."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from psycopg2.extensions import cursor as Cursor
 
@@ -32,9 +32,11 @@ BUNDLE_BY_ID = _BUNDLE + "WHERE a.id = %(key)s"
 
 @dataclass(frozen=True)
 class Missing:
-    """What a name did not find: 'application' or 'configuration'."""
+    """What a name did not find: 'application' or 'configuration' (then of which application,
+    so that a token limited to other applications learns nothing from the difference)."""
 
     what: str
+    application_id: str | None = field(default=None, compare=False)
 
 
 def configuration_by_name(cur: Cursor, application: str, name: str) -> ConfigurationView | Missing:
@@ -43,7 +45,7 @@ def configuration_by_name(cur: Cursor, application: str, name: str) -> Configura
     if row is None:
         return Missing("application")
     if row["id"] is None:
-        return Missing("configuration")
+        return Missing("configuration", row["app_id"])
     del row["app_id"]
     return ConfigurationView(**row)
 

@@ -219,7 +219,7 @@ class ReadModel:
                 if entry is not None:
                     return ClientRead(entry, stale)
             elif not stale:
-                return ClientRead(Missing("configuration"), stale)
+                return ClientRead(Missing("configuration", application_id), stale)
         elif self.loaded and not stale:
             return ClientRead(Missing("application"), stale)
         # Not known here for certain: the database decides.

@@ -4,6 +4,7 @@ another application; each gets exactly the status the rules say, never a 2xx it 
 never a 5xx."""
 
 import itertools
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -312,6 +313,9 @@ def test_a_limited_token_sees_only_its_applications_in_lists_the_feed_and_by_nam
     assert secured.get(f"{API}/config/{quote(mine['name'])}/c", headers=limited).status_code == 200
     hidden = secured.get(f"{API}/config/{quote(theirs['name'])}/c", headers=limited)
     assert hidden.status_code == 404 and hidden.json()["message"] == f"application {theirs['name']!r} does not exist"
+    # Nor does asking for a configuration it does not have tell that the application exists.
+    absent = secured.get(f"{API}/config/{quote(theirs['name'])}/absent", headers=limited)
+    assert absent.status_code == 404 and absent.json()["message"] == f"application {theirs['name']!r} does not exist"
     # A stale If-Match on a hidden configuration tells nothing either: 404, not 412.
     theirs_config = secured.get(f"{API}/applications/{theirs['id']}", headers=admin).json()["configuration_ids"][0]
     response = secured.put(
@@ -320,6 +324,31 @@ def test_a_limited_token_sees_only_its_applications_in_lists_the_feed_and_by_nam
         headers={**limited, "If-Match": '"1"'},
     )
     assert response.status_code == 404
+
+
+def test_a_limited_token_may_change_its_applications_comments_but_not_rename_one(secured, db):
+    """Names are unique across all applications: a 409 on a rename would tell a limited token
+    which names exist outside its limit, so it gets 403 for any rename, taken name or free."""
+    admin = bearer(make_token(db, secured, "admin"))
+    mine, theirs = (
+        secured.post(f"{API}/applications", json={"name": f"{label}-{uuid.uuid4().hex}"}, headers=admin).json()
+        for label in ("mine", "theirs")
+    )
+    limited = bearer(make_token(db, secured, "write", (mine["name"],)))
+    url = f"{API}/applications/{mine['id']}"
+    merge = {**limited, "Content-Type": "application/merge-patch+json"}
+
+    for name in (theirs["name"], f"free-{uuid.uuid4().hex}"):
+        put = secured.put(url, json={"name": name}, headers=limited)
+        patch = secured.patch(url, content=json.dumps({"name": name}), headers=merge)
+        assert (put.status_code, patch.status_code) == (403, 403), (put.text, patch.text)
+        assert put.json()["code"] == "forbidden"
+    assert secured.get(url, headers=admin).json()["name"] == mine["name"]
+
+    kept = secured.put(url, json={"name": mine["name"], "comments": "mine"}, headers=limited)
+    assert kept.status_code == 200 and kept.json()["comments"] == "mine"
+    patched = secured.patch(url, content=json.dumps({"comments": "still mine"}), headers=merge)
+    assert patched.status_code == 200 and patched.json()["comments"] == "still mine"
 
 
 def test_revocation_takes_effect_on_another_instance_within_a_second(secured, database_url, db):
@@ -334,7 +363,7 @@ def test_revocation_takes_effect_on_another_instance_within_a_second(secured, da
     assert elapsed < 1
 
 
-def test_repeated_failures_from_one_address_get_429_with_retry_after(database_url):
+def test_repeated_failures_from_one_address_get_429_with_retry_after(database_url, db):
     with TestClient(create_app(app_settings(database_url, auth="tokens"))) as client:
         statuses = [client.get(f"{API}/applications", headers=bearer(f"cfs_wrong{n}")).status_code for n in range(25)]
         assert statuses[:20] == [401] * 20 and statuses[20:] == [429] * 5
@@ -342,3 +371,6 @@ def test_repeated_failures_from_one_address_get_429_with_retry_after(database_ur
         assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 30
         assert refused.json()["code"] == "too_many_requests"
         assert client.get("/health").status_code == 200  # never a 5xx, and what is open stays open
+        # A valid token still passes from that address (others may share it behind a proxy).
+        reader = make_token(db, client, "read")
+        assert client.get(f"{API}/applications", headers=bearer(reader)).status_code == 200
