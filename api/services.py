@@ -39,11 +39,16 @@ class Services:
         """A write of this instance committed `revision`, changing an application (`id`) or
         one of its configurations, now named `name` (None when `deleted`): later reads here
         must show it, before its announcement arrives."""
+        self.feed.written(revision)
+        followed = self.reads.revision
+        if followed is not None and revision <= followed:
+            # Its announcement came first (perhaps with later changes from elsewhere, which
+            # this older news must not undo): the read model already shows it.
+            return
         if application_id is None:
             self.reads.application_changed(id, name, deleted)
         else:
             self.reads.configuration_changed(id, application_id, name, deleted)
-        self.feed.written(revision)
 
 
 def services(request: Request) -> Services:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from psycopg2.extensions import connection as Connection
 
-from queries.changes import CHANGES_AFTER
+from queries.changes import CHANGES_AFTER, LATEST_REVISION
 from queries.configurations import CONFIGURATION_COLUMNS
 from queries.tokens import active_tokens
 from queries.views import ApplicationBrief, ApplicationView, ChangeView, ConfigurationView, digest, render_bundle
@@ -25,7 +25,6 @@ MAX_REPLAY = 10_000
 # Rough per-entry bookkeeping cost (key, dict slot, objects), counted against the bound.
 ENTRY_OVERHEAD = 200
 
-LATEST_REVISION = "SELECT coalesce(max(revision), 0) AS revision FROM changes"
 ALL_CONFIGURATIONS = f"SELECT {CONFIGURATION_COLUMNS} FROM configurations"
 ALL_APPLICATIONS = """
 SELECT a.id, a.name, a.comments, a.version, a.created_at, a.updated_at,
@@ -51,7 +50,7 @@ class Snapshot:
 @dataclass
 class Gap:
     since: int  # the latest revision followed before the gap
-    revision: int  # the latest revision when listening began again
+    revision: int  # the latest change replayed (or `since`, if none was missed)
     changes: list[ChangeView]  # every change after `since`, up to `revision`
     tokens: dict = field(default_factory=dict)  # the active tokens, by their secret's hash
 
@@ -70,10 +69,11 @@ def _views_since(conn: Connection, since: int | None, max_bytes: int) -> Snapsho
             cur.execute(CHANGES_AFTER, {"after": since, "limit": MAX_REPLAY + 1, "applications": None})
             rows = cur.fetchall()
             if len(rows) <= MAX_REPLAY:
-                cur.execute(LATEST_REVISION)
-                latest = cur.fetchone()["revision"]
+                # Revisions become visible in order, so these are every change up to the last
+                # of them; one committed after this read is announced. (Not max(revision) read
+                # separately: a change committed between the two reads would be skipped.)
                 changes = [ChangeView(**row) for row in rows]
-                return Gap(since, max([latest, since, *(change.revision for change in changes)]), changes)
+                return Gap(since, max([since, *(change.revision for change in changes)]), changes)
     return load_snapshot(conn, max_bytes)
 
 
