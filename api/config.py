@@ -63,8 +63,8 @@ class NameRoute(APIRoute):
             names = [unquote_to_bytes(segment).decode() for segment in segments]
         except UnicodeDecodeError:
             return Match.NONE, {}  # no name is stored that way
-        if not all(names):
-            return Match.NONE, {}
+        if not all(names) or any("\x00" in name for name in names):
+            return Match.NONE, {}  # empty, or holding a NUL that PostgreSQL text cannot
         params = dict(zip(self.param_convertors, names, strict=True))
         child = {"endpoint": self.endpoint, "path_params": params}
         return (Match.FULL if scope["method"] in self.methods else Match.PARTIAL), child

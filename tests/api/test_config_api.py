@@ -237,4 +237,9 @@ def test_a_trailing_slash_and_unmatched_paths(client, app):
     assert client.get(by_name(app["name"]) + "/").status_code == 200
     assert client.get("/api/v1/config/a/b/c").status_code == 404  # three names: no such route
     assert client.get("/api/v1/config/%FF%FE").status_code == 404  # no name is stored so
+    # Nor with a NUL (PostgreSQL text cannot hold one): 404 before any read, even one that
+    # would go to the database (while the read model loads or is stale).
+    for path in ("/api/v1/config/a%00b", f"{by_name(app['name'])}/c%00"):
+        answer = client.get(path)
+        assert answer.status_code == 404 and answer.json()["code"] == "not_found"
     assert client.post(by_name(app["name"], "c"), json={}).status_code == 405
