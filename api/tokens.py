@@ -1,6 +1,7 @@
 """/api/v1/tokens: API tokens, managed by unlimited admin tokens (api/auth.py); and
 /tokens/current, which any token may ask: who am I?"""
 
+import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
@@ -12,11 +13,14 @@ from api.auth import principal
 from api.errors import responses
 from api.resource_route import ResourceRoute
 from api.schemas import Name, _Body
-from api.services import json_response, services
+from api.services import Services, json_response, services
 from commands import tokens as handlers
 from commands.tokens import CreateToken, RevokeToken
+from infra.database import DatabaseUnavailable, Overloaded
 from infra.ids import UlidParam
 from queries.tokens import Scope, TokenView, list_tokens
+
+log = logging.getLogger("api")
 
 
 class _UlidSegment(Convertor):
@@ -69,7 +73,7 @@ async def create_token(body: TokenCreate, request: Request) -> Response:
     svc = services(request)
     applications = None if body.applications is None else tuple(body.applications)
     row = await svc.db.command(handlers.create_token, CreateToken(body.name, body.scope, applications))
-    await svc.refresh_tokens()  # usable here at once; other instances hear of it
+    await _refresh(svc)  # usable here at once; other instances hear of it
     return json_response(TokenCreated(**row), 201)
 
 
@@ -96,5 +100,15 @@ async def current_token(request: Request) -> Response:
 async def revoke_token(id: TokenId, request: Request) -> Response:
     svc = services(request)
     await svc.db.command(handlers.revoke_token, RevokeToken(id=id))
-    await svc.refresh_tokens()
+    await _refresh(svc)
     return Response(status_code=204)
+
+
+async def _refresh(svc: Services) -> None:
+    """Reads the tokens again after a change that is committed: if that read fails, the change
+    still stands (and a new secret must still reach its maker, once), and the change's
+    announcement brings the tokens here when the database is back."""
+    try:
+        await svc.refresh_tokens()
+    except (DatabaseUnavailable, Overloaded):
+        log.warning("tokens changed; reading them again failed, the announcement will bring them")

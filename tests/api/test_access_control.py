@@ -3,6 +3,7 @@ no token, a malformed one, an unknown one, a revoked one, each scope, and a toke
 another application; each gets exactly the status the rules say, never a 2xx it should not,
 never a 5xx."""
 
+import dataclasses
 import itertools
 import json
 import time
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from commands.tokens import CreateToken, RevokeToken, create_token, revoke_token
+from infra.database import DatabaseUnavailable
 from tests.support import app_settings
 
 API = "/api/v1"
@@ -349,6 +351,22 @@ def test_a_limited_token_may_change_its_applications_comments_but_not_rename_one
     assert kept.status_code == 200 and kept.json()["comments"] == "mine"
     patched = secured.patch(url, content=json.dumps({"comments": "still mine"}), headers=merge)
     assert patched.status_code == 200 and patched.json()["comments"] == "still mine"
+
+
+def test_a_new_tokens_secret_is_answered_even_when_reading_the_tokens_again_fails(database_url, db):
+    async def unavailable() -> None:
+        raise DatabaseUnavailable("the database went away after the commit")
+
+    with TestClient(create_app(app_settings(database_url, auth="tokens"))) as client:
+        admin = bearer(make_token(db, client, "admin"))
+        client.app.state.services = dataclasses.replace(client.app.state.services, refresh_tokens=unavailable)
+        created = client.post(f"{API}/tokens", json={"name": f"t-{uuid.uuid4().hex}", "scope": "read"}, headers=admin)
+        assert created.status_code == 201 and created.json()["secret"].startswith("cfs_")
+        # Its announcement brings it here all the same.
+        reader = bearer(created.json()["secret"])
+        wait_until(lambda: client.get(f"{API}/applications", headers=reader).status_code == 200)
+        assert client.delete(f"{API}/tokens/{created.json()['id']}", headers=admin).status_code == 204
+        wait_until(lambda: client.get(f"{API}/applications", headers=reader).status_code == 401)
 
 
 def test_revocation_takes_effect_on_another_instance_within_a_second(secured, database_url, db):
