@@ -262,11 +262,13 @@ class ReadModel:
                 remaining = deadline - loop.time()
                 if isinstance(answer.found, Missing) or not unchanged(answer.found) or remaining <= 0 or self._ending:
                     return answer
-                timer = loop.call_later(remaining, _settle, wakeup)
+                timer = loop.call_later(remaining, _settle, wakeup, False)
                 try:
-                    await wakeup
+                    changed = await wakeup
                 finally:
                     timer.cancel()
+                if not changed or self._ending:
+                    return answer  # its time has passed: as it was, with no read that could fail
             finally:
                 watchers = self._watchers.get(key)
                 if watchers is not None:
@@ -402,9 +404,9 @@ class ReadModel:
         return len(self._held), self._bytes
 
 
-def _settle(wakeup: asyncio.Future) -> None:
+def _settle(wakeup: asyncio.Future, changed: bool = True) -> None:
     if not wakeup.done():
-        wakeup.set_result(None)
+        wakeup.set_result(changed)
 
 
 def _configuration_entry(found: ConfigurationView | Missing) -> Entry | Missing:

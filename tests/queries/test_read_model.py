@@ -286,8 +286,16 @@ def test_a_watch_ends_when_the_view_changes_or_goes_or_its_time_passes(db, liste
             return entry.etag == current.etag
 
         started = time.monotonic()
-        assert (await reads.watch(name, read, unchanged, 0.3)).found == current  # time passed
+        reads_made = 0
+
+        def counted_read():
+            nonlocal reads_made
+            reads_made += 1
+            return read()
+
+        assert (await reads.watch(name, counted_read, unchanged, 0.3)).found == current  # time passed
         assert time.monotonic() - started >= 0.3
+        assert reads_made == 1  # none when the time is up: it could only fail (a 503, not a 304)
 
         watching = asyncio.ensure_future(reads.watch(name, read, unchanged, 30))
         await asyncio.sleep(0.1)
