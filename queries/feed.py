@@ -16,12 +16,13 @@ import bisect
 import contextlib
 import time
 
-from infra.database import Database
-from queries.changes import list_changes
+from infra.database import Database, DatabaseUnavailable, Overloaded
+from queries.changes import latest_revision, list_changes
 from queries.snapshot import Gap, Snapshot
 from queries.views import ChangeView
 
-# While not listening, nothing announces changes: waiting readers look again this often.
+# While not listening, nothing announces changes: one task per instance looks for a new
+# revision this often, and wakes the waiting readers when there is one.
 POLL_WHILE_DEAF = 0.5
 
 
@@ -31,11 +32,15 @@ class ChangeFeed:
         self._max_entries = max_entries
         self._entries: list[ChangeView] = []
         self._revisions: list[int] = []  # of _entries, for bisection
+        # The same revisions by application: a token limited to a few finds its page without
+        # scanning every other application's changes.
+        self._by_application: dict[str, list[int]] = {}
         self.floor: int | None = None  # every change after it is held; None: not listening
         self._paused_floor: int | None = None
         self._written = 0  # the latest revision this instance's own writes committed
         self._next = asyncio.Event()  # set (and replaced) when a change arrives
         self._ending = False  # shutting down: waits end at once
+        self._deaf_poll: asyncio.Task | None = None
 
     # -- what feeds it ----------------------------------------------------------------
 
@@ -53,6 +58,7 @@ class ChangeFeed:
         else:
             self._entries.clear()
             self._revisions.clear()
+            self._by_application.clear()
             self.floor = caught_up.revision
         self._wake()
 
@@ -70,12 +76,18 @@ class ChangeFeed:
             cut = len(self._entries) - self._max_entries
             self.floor = self._revisions[cut - 1]
             del self._entries[:cut], self._revisions[:cut]
+            self._by_application.clear()
+            fresh = self._entries
+        for change in fresh:
+            self._by_application.setdefault(change.application_id, []).append(change.revision)
         self._wake()
 
     def end_waits(self) -> None:
         """Shutting down: every waiting reader is answered now, as if its time had passed."""
         self._ending = True
         self._wake()
+        if self._deaf_poll is not None:
+            self._deaf_poll.cancel()
 
     def written(self, revision: int) -> None:
         """A write of this instance committed `revision`: later reads here must show it."""
@@ -84,6 +96,21 @@ class ChangeFeed:
     def _wake(self) -> None:
         self._next.set()
         self._next = asyncio.Event()
+
+    async def _poll_while_deaf(self) -> None:
+        """Until listening again: one small read every POLL_WHILE_DEAF seconds, for the whole
+        instance, rather than one per waiting reader. A new revision wakes them all; so does
+        the first read, for a change made between a reader's own read and it."""
+        seen = None
+        while self.floor is None and not self._ending:
+            try:
+                latest = await self._db.query(latest_revision)
+            except (DatabaseUnavailable, Overloaded):
+                latest = seen  # the waiting readers' own reads will say so
+            if latest != seen:
+                self._wake()
+            seen = latest
+            await asyncio.sleep(POLL_WHILE_DEAF)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -103,8 +130,8 @@ class ChangeFeed:
             remaining = deadline - time.monotonic()
             if changes or remaining <= 0 or self._ending:
                 return changes
-            if self.floor is None:  # nothing will announce the next change: look again soon
-                remaining = min(remaining, POLL_WHILE_DEAF)
+            if self.floor is None and (self._deaf_poll is None or self._deaf_poll.done()):
+                self._deaf_poll = asyncio.get_running_loop().create_task(self._poll_while_deaf())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(next_change.wait(), remaining)
 
@@ -114,13 +141,13 @@ class ChangeFeed:
             return None
         if self._written > (self._revisions[-1] if self._revisions else self.floor):
             return None  # this instance's own write is not announced yet: the database knows
-        start = bisect.bisect_right(self._revisions, after)
         if applications is None:
+            start = bisect.bisect_right(self._revisions, after)
             return self._entries[start : start + limit]
-        page = []
-        for change in self._entries[start:]:
-            if change.application_id in applications:
-                page.append(change)
-                if len(page) == limit:
-                    break
-        return page
+        revisions = []
+        for application_id in applications:
+            held = self._by_application.get(application_id, ())
+            start = bisect.bisect_right(held, after)
+            revisions += held[start : start + limit]
+        revisions.sort()
+        return [self._entries[bisect.bisect_left(self._revisions, revision)] for revision in revisions[:limit]]

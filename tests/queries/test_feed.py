@@ -4,6 +4,7 @@ announcements as the listener would."""
 
 import asyncio
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,8 +14,10 @@ from queries.feed import ChangeFeed
 from queries.snapshot import Gap, Snapshot
 from queries.views import ChangeView
 
+APP = "01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4"
 
-def change(revision: int, name: str = "n") -> ChangeView:
+
+def change(revision: int, name: str = "n", application_id: str = APP) -> ChangeView:
     return ChangeView(
         revision=revision,
         at="2026-11-28T00:00:00Z",
@@ -22,8 +25,8 @@ def change(revision: int, name: str = "n") -> ChangeView:
         request_id=None,
         action="created",
         kind="application",
-        id="01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4",
-        application_id="01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4",
+        id=application_id,
+        application_id=application_id,
         name=name,
         version=1,
     )
@@ -133,5 +136,54 @@ def test_after_a_short_gap_the_missed_changes_extend_what_is_held(db, latest):
             Gap(since=latest + 1, revision=latest + 3, changes=[change(latest + 2, "gap"), change(latest + 3, "gap")])
         )
         assert [c.name for c in await feed.read(latest, 10)] == ["before", "gap", "gap"]
+
+    asyncio.run(scenario())
+
+
+def test_a_limited_readers_page_holds_only_its_applications_changes_in_revision_order(db, latest):
+    mine, also_mine, theirs = "01JDQ8ZJ1T2K5X1VJ4Q6M2N3MA", "01JDQ8ZJ1T2K5X1VJ4Q6M2N3MB", "01JDQ8ZJ1T2K5X1VJ4Q6M2N3TH"
+    owners = [mine, theirs, also_mine, theirs, theirs, mine, also_mine, theirs, mine, theirs, mine, theirs, theirs]
+    limit = frozenset({mine, also_mine})
+
+    async def scenario():
+        feed = ChangeFeed(db, max_entries=4)  # so that the tail is trimmed on the way
+        feed.resume(Snapshot(revision=latest))
+        for n, owner in enumerate(owners, 1):
+            feed.extend([change(latest + n, application_id=owner)])
+        assert feed.floor > latest
+        after = feed.floor
+        expected = [latest + n for n, owner in enumerate(owners, 1) if owner in limit and latest + n > after]
+        assert expected  # the page is not empty by construction
+        page = await feed.read(after, 100, applications=limit)
+        assert [c.revision for c in page] == expected
+        assert all(c.application_id in limit for c in page)
+        assert [c.revision for c in await feed.read(after, 1, applications=limit)] == expected[:1]
+        assert await feed.read(after, 100, applications=frozenset({"01JDQ8ZJ1T2K5X1VJ4Q6M2N3NO"})) == []
+
+    asyncio.run(scenario())
+
+
+def test_not_listening_waiting_readers_are_woken_by_one_poll_for_the_instance(db, latest, unique):
+    async def scenario():
+        feed = ChangeFeed(db)  # not listening: nothing announces changes
+        queries = 0
+        query = db.query
+
+        async def counted(*args):
+            nonlocal queries
+            queries += 1
+            return await query(*args)
+
+        feed._db = SimpleNamespace(query=counted)
+        readers = [asyncio.ensure_future(feed.read(latest, 10, wait=10)) for _ in range(50)]
+        await asyncio.sleep(1.2)  # a few polls' time: the readers wait, the poller looks
+        assert not any(reader.done() for reader in readers)
+        polled = queries - 50 * 2  # each reader read once, and once more at the poller's first look
+        assert 0 < polled <= 4
+
+        await asyncio.to_thread(db.run_command, create_application, CreateApplication(unique()))
+        pages = await asyncio.wait_for(asyncio.gather(*readers), 2)
+        assert all([c.revision for c in page] == [latest + 1] for page in pages)
+        feed.end_waits()
 
     asyncio.run(scenario())
