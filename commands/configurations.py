@@ -257,10 +257,6 @@ def restore_configuration(cmd: RestoreConfiguration) -> Statement:
     return Statement(RESTORE_CONFIGURATION, params, outcome, on_error=on_error, action="restored")
 
 
-def _row(value: dict) -> dict:
-    return value
-
-
 def _no_application(id: str) -> InvalidCommand:
     return InvalidCommand("application_id", f"application {id} does not exist")
 

@@ -36,11 +36,6 @@ class Directory:
     def configuration_id(self, application_id: str, name: str) -> str | None:
         return self._configurations.get(_key(application_id, name))
 
-    def configurations_of(self, application_id: str) -> list[tuple[str, str]]:
-        """(name, id) of the application's configurations, by name."""
-        ids = self._by_application.get(application_id, ())
-        return sorted((self._configuration_keys[id][1], id) for id in ids)
-
     # -- changes ----------------------------------------------------------------------
 
     def clear(self) -> None:

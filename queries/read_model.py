@@ -92,7 +92,9 @@ class ReadModel:
 
     def catch_up(self, conn: Connection) -> Snapshot | Gap:
         """What to read when listening (re)starts. Runs in the listener's thread, before any
-        announcement made after it is handed over, and reads nothing the loop changes."""
+        announcement made after it is handed over. It reads `revision` while the loop may still
+        be applying earlier announcements: then the gap starts a little early, which only
+        replays more (and the feed reloads its tail), never less."""
         return catch_up(conn, self.revision if self.loaded else None, self.max_bytes)
 
     def resume(self, caught_up: Snapshot | Gap) -> None:

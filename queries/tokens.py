@@ -74,9 +74,6 @@ class TokenTable:
     def replace(self, tokens: dict[str, Token]) -> None:
         self._by_hash = tokens
 
-    def add(self, secret_hash: str, token: Token) -> None:
-        self._by_hash = {**self._by_hash, secret_hash: token}
-
     def find(self, secret: bytes) -> Token | None:
         return self._by_hash.get(hashlib.sha256(secret).hexdigest())
 
