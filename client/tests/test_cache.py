@@ -1,7 +1,9 @@
 """Last-known-good: documents kept on disk (and in memory), served marked stale when the
 service cannot answer, and never a crash over a bad cache file."""
 
+import asyncio
 import json
+import threading
 
 import pytest
 from conftest import start_throwaway_postgres, stop_throwaway_postgres
@@ -9,7 +11,7 @@ from infra.postgres import free_port
 from infra.service_process import ServiceProcess
 
 from client.tests.support import wait_for
-from config_client import ConfigClient, Unavailable
+from config_client import AsyncConfigClient, ConfigClient, Unavailable
 from config_client.cache import DiskCache
 from config_client.models import Configuration
 
@@ -144,3 +146,34 @@ def test_a_service_serving_from_memory_while_its_database_is_down_is_stale_and_5
                 assert not client.stale
     finally:
         stop_throwaway_postgres(postgres)
+
+
+def test_the_async_client_reads_and_writes_its_cache_off_the_event_loop(service, admin, app, tmp_path, monkeypatch):
+    admin.create(app, "c", {"v": 1})
+    threads: dict[str, set[int]] = {"save": set(), "load": set()}
+    save, load = DiskCache.save, DiskCache.load
+
+    def recording_save(self, *args):
+        threads["save"].add(threading.get_ident())
+        return save(self, *args)
+
+    def recording_load(self, *args):
+        threads["load"].add(threading.get_ident())
+        return load(self, *args)
+
+    monkeypatch.setattr(DiskCache, "save", recording_save)
+    monkeypatch.setattr(DiskCache, "load", recording_load)
+
+    async def scenario() -> None:
+        async with AsyncConfigClient(service.url, cache_dir=tmp_path) as client:
+            assert await client.get(app, "c") == {"v": 1}
+        url = f"http://127.0.0.1:{free_port()}"  # nothing there: the copy on disk is read
+        DiskCache(tmp_path, url).path(app, "c").write_bytes(
+            DiskCache(tmp_path, service.url).path(app, "c").read_bytes()
+        )
+        async with AsyncConfigClient(url, cache_dir=tmp_path, retries=0) as client:
+            assert (await client.view(app, "c")).stale
+
+    loop_thread = threading.get_ident()  # asyncio.run runs the loop in this thread
+    asyncio.run(scenario())
+    assert threads["save"] and threads["load"] and loop_thread not in threads["save"] | threads["load"]

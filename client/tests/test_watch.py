@@ -2,11 +2,18 @@
 service, and stops cleanly."""
 
 import asyncio
+import logging
 import threading
 import time
 
-from client.tests.support import wait_for
+from infra.postgres import free_port
+
+from client.tests.support import FakeService, wait_for
 from config_client import AsyncConfigClient, ConfigClient
+from config_client._core import Core
+from config_client._protocol import Sleep
+
+UNREACHABLE = f"http://127.0.0.1:{free_port()}"
 
 
 class Recorder:
@@ -145,3 +152,58 @@ def test_the_async_watch_runs_as_a_task_and_stops_with_the_client(service, admin
     watch, changed_at = asyncio.run(scenario())
     assert [document for _, document in seen] == [{"v": 2}]
     assert seen[0][0] - changed_at < 1.0 and not watch.running
+
+
+def die_at_once(core, key, on_change, wait):
+    """Stands in for Core.watch: a watch with a bug (one the retries cannot get past)."""
+    yield Sleep(0.01)
+    raise RuntimeError("a bug in the watch")
+
+
+def test_a_watch_that_ends_on_its_own_says_why(monkeypatch, caplog):
+    monkeypatch.setattr(Core, "watch", die_at_once)
+    with caplog.at_level(logging.ERROR, logger="config_client"), ConfigClient(UNREACHABLE) as client:
+        watch = client.watch("shop", "c", on_change=print)
+        assert watch.join(5) and not watch.running
+    assert isinstance(watch.error, RuntimeError)
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        "watching shop/c stopped: RuntimeError: a bug in the watch"
+    ]
+
+
+def test_a_stopped_watch_has_no_error_and_logs_none(service, app, caplog):
+    with caplog.at_level(logging.ERROR, logger="config_client"), ConfigClient(service.url) as client:
+        watch = client.watch(app, None, on_change=print)
+        time.sleep(0.2)
+        watch.stop()
+    assert not watch.running and watch.error is None
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_an_async_watch_that_ends_on_its_own_says_why(monkeypatch, caplog):
+    monkeypatch.setattr(Core, "watch", die_at_once)
+
+    async def scenario():
+        async with AsyncConfigClient(UNREACHABLE) as client:
+            watch = client.watch("shop", None, on_change=print)
+            while watch.running:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # the task's done callbacks run
+            return watch
+
+    with caplog.at_level(logging.ERROR, logger="config_client"):
+        watch = asyncio.run(scenario())
+    assert isinstance(watch.error, RuntimeError)
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        "watching shop stopped: RuntimeError: a bug in the watch"
+    ]
+
+
+def test_a_watch_getting_an_undecodable_answer_backs_off_and_keeps_going(warnings_logged):
+    # A gzip body that is no gzip: httpx raises DecodingError, a RequestError but no TransportError.
+    fake = FakeService(200, b"not gzip", {"Content-Encoding": "gzip", "ETag": '"x"'})
+    with fake, ConfigClient(fake.url, backoff=0.01, max_backoff=0.05) as client:
+        watch = client.watch("shop", "c", on_change=print)
+        wait_for(lambda: fake.requests >= 3, what="the watch retrying")
+        assert watch.running and watch.error is None
+    assert any("watching shop/c: DecodingError" in w for w in warnings_logged())

@@ -4,6 +4,8 @@ flows (see `_protocol`). The admin flows are in `_admin`."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import json
 import logging
 import os
@@ -22,9 +24,11 @@ from config_client._protocol import (
     Notify,
     Outcome,
     Sleep,
+    Work,
     backoff,
     describe,
     error_from,
+    gone,
     ok,
     retry_after,
     segment,
@@ -56,6 +60,24 @@ def _canonical(value: Held) -> str:
     return json.dumps(value.documents if isinstance(value, Snapshot) else value.config, sort_keys=True)
 
 
+def _older(new: Held, held: Held) -> bool:
+    """Whether `new` is surely an earlier state than `held`: versions only grow. A view is
+    compared by its version; an application's snapshot by the application's version and the
+    versions of the configurations both hold (one consistent read: if any is behind, all of
+    it is). A snapshot that differs only in which configurations it has cannot be ordered
+    (one created, or one deleted?): it is not called older."""
+    if isinstance(new, Configuration) and isinstance(held, Configuration):
+        return new.id == held.id and new.version < held.version
+    if isinstance(new, Snapshot) and isinstance(held, Snapshot):
+        if new.application.id != held.application.id:
+            return False
+        before = {view.id: view.version for view in held.configurations.values()}
+        pairs = [(new.application.version, held.application.version)]
+        pairs += [(view.version, before[view.id]) for view in new.configurations.values() if view.id in before]
+        return any(ours < theirs for ours, theirs in pairs) and not any(ours > theirs for ours, theirs in pairs)
+    return False
+
+
 class Core(AdminFlows):
     def __init__(
         self,
@@ -79,7 +101,12 @@ class Core(AdminFlows):
             self.headers["Authorization"] = f"Bearer {token}"
         self.cache = DiskCache(cache_dir, self.base_url) if cache_dir is not None else None
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()  # one cache file write (or removal) at a time
         self._held: dict[Key, Held] = {}
+        # When each held copy was stored, on the clock `_ticks` (under the lock): a response
+        # to a request sent before a newer copy was stored must not put back an older one.
+        self._ticks = itertools.count(1)
+        self._stored_at: dict[Key, int] = {}
         self._stale: set[Key] = set()
         self._warned: set[Key] = set()  # keys whose outage was logged, until they are fresh again
 
@@ -113,13 +140,15 @@ class Core(AdminFlows):
     def read(self, key: Key) -> Flow[Held]:
         """The current view of a configuration (or an application's snapshot): a conditional
         request when one is held; the last-known-good copy when the service cannot answer."""
-        held = self._held.get(key)
+        with self._lock:
+            held = self._held.get(key)
+            sent_at = next(self._ticks)
         headers = {"If-None-Match": held.etag} if held is not None and held.etag else None
         try:
             response = yield from self.send(Call("GET", self._read_path(key), headers=headers))
         except Unavailable as exc:
-            return self._fall_back(key, held, exc)
-        return self._accept(key, held, response)
+            return (yield from self._fall_back(key, exc))
+        return (yield from self._accept(key, held, response, sent_at))
 
     def watch(self, key: Key, on_change: Callable[[Any], Any], wait: float) -> Flow[None]:
         """Long-polls until stopped (its driver cancels it), calling back with the document (or
@@ -133,19 +162,21 @@ class Core(AdminFlows):
             headers = {"If-None-Match": seen.etag} if seen is not None and seen.etag else None
             call = Call("GET", path, params={"wait": wait}, headers=headers, read_timeout=wait + self.timeout)
             started = time.monotonic()
+            with self._lock:
+                sent_at = next(self._ticks)
             outcome = yield call
             value: Held | None = None
             if isinstance(outcome, httpx.Response) and outcome.status_code in (200, 304):
                 try:
-                    value = self._accept(key, seen, outcome)
+                    value = yield from self._accept(key, seen, outcome, sent_at)
                 except ConfigServiceError as exc:
                     outcome = httpx.DecodingError(f"unreadable response: {exc}")
             if value is None:
                 failures += 1
                 if failures == 1:
                     log.warning("watching %s: %s; retrying with backoff", label(key), describe(outcome))
-                if isinstance(outcome, httpx.Response) and outcome.status_code == 404:
-                    self.forget(key)
+                if isinstance(outcome, httpx.Response) and gone(outcome):
+                    yield from self.forget(key)
                     seen = None
                 yield Sleep(backoff(failures, self.backoff, self.max_backoff, retry_after(outcome)))
                 continue
@@ -162,13 +193,33 @@ class Core(AdminFlows):
             elif time.monotonic() - started < min(MIN_POLL_SECONDS, wait):
                 yield Sleep(MIN_POLL_SECONDS)
 
-    def forget(self, key: Key) -> None:
+    def forget(self, key: Key) -> Flow[None]:
         """The resource is gone: drop it from memory and disk, so no outage brings it back."""
         with self._lock:
             self._held.pop(key, None)
+            self._stored_at.pop(key, None)
             self._stale.discard(key)
         if self.cache is not None:
+            yield Work(functools.partial(self._remove_file, key))
+
+    def _remove_file(self, key: Key) -> None:
+        assert self.cache is not None
+        with self._save_lock:
+            with self._lock:
+                if key in self._held:  # held again since it was forgotten: its own save writes it
+                    return
             self.cache.remove(*key)
+
+    def _save_file(self, key: Key, value: Held, body: bytes) -> None:
+        """Writes `body` (the response that gave `value`) to the cache file, unless another
+        version is held by now (or none): the file follows what is held, never goes back."""
+        assert self.cache is not None
+        with self._save_lock:
+            with self._lock:
+                current = self._held.get(key)
+                if current is None or current.etag != value.etag:
+                    return
+            self.cache.save(*key, body)
 
     def _read_path(self, key: Key) -> str:
         application, name = key
@@ -189,8 +240,10 @@ class Core(AdminFlows):
             raise ValueError(f"it holds configuration {view.name!r}")
         return view
 
-    def _accept(self, key: Key, sent: Held | None, response: httpx.Response) -> Held:
-        """The view a response to a (conditional) read gives, now held in memory and on disk."""
+    def _accept(self, key: Key, sent: Held | None, response: httpx.Response, sent_at: int) -> Flow[Held]:
+        """The view a response to a (conditional) read gives, now held in memory and on disk;
+        or the one held, when it was stored after this request went out and is newer (a
+        watch's, say): what is held never goes back to an older version."""
         stale = response.headers.get("x-config-stale", "").strip().lower() == "true"
         status = response.status_code
         if status == 304 and sent is not None:
@@ -200,8 +253,8 @@ class Core(AdminFlows):
                 if current is None or current.etag == sent.etag:  # never replace a newer one
                     self._hold(key, value)
             return value
-        if status == 404:
-            self.forget(key)
+        if gone(response):  # the service's own 404: a proxy's or another server's is no proof
+            yield from self.forget(key)
         if status != 200:
             raise error_from(response)
         try:
@@ -209,14 +262,23 @@ class Core(AdminFlows):
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigServiceError(f"unexpected response from the config service: {exc}", status=status) from exc
         with self._lock:
+            current = self._held.get(key)
+            if (
+                current is not None
+                and current.etag is not None  # not a copy from disk (perhaps of another database)
+                and self._stored_at.get(key, 0) > sent_at
+                and _older(value, current)
+            ):
+                return current
             self._hold(key, value)
         if self.cache is not None:
-            self.cache.save(*key, response.content)
+            yield Work(functools.partial(self._save_file, key, value, response.content))
         return value
 
     def _hold(self, key: Key, value: Held) -> None:
         # Called with the lock held.
         self._held[key] = value
+        self._stored_at[key] = next(self._ticks)
         if value.stale:
             self._stale.add(key)
             if key not in self._warned:
@@ -228,15 +290,22 @@ class Core(AdminFlows):
                 self._warned.discard(key)
                 log.info("the config service answers again: %s is current", label(key))
 
-    def _fall_back(self, key: Key, held: Held | None, error: Unavailable) -> Held:
-        """The last-known-good copy (memory first, then disk), marked stale; else the error."""
+    def _fall_back(self, key: Key, error: Unavailable) -> Flow[Held]:
+        """The last-known-good copy (memory first, then disk), marked stale; else the error.
+        What is held now, not what was when the read began: a watch may have stored a newer
+        one meanwhile."""
         source = "memory"
+        with self._lock:
+            held = self._held.get(key)
         if held is None:
-            held, source = self._from_disk(key), "the disk cache"
+            held, source = (yield from self._from_disk(key)), "the disk cache"
         if held is None:
             raise error
         value = held if held.stale else dataclasses.replace(held, stale=True)
         with self._lock:
+            current = self._held.get(key)
+            if current is not None and current is not held and current.etag is not None:
+                return current  # stored while this read failed: newer, and the service's own
             self._held[key] = value
             self._stale.add(key)
             first = key not in self._warned
@@ -246,10 +315,10 @@ class Core(AdminFlows):
             log.warning("%s; serving the last-known-good %s (%s) from %s", error, label(key), version, source)
         return value
 
-    def _from_disk(self, key: Key) -> Held | None:
+    def _from_disk(self, key: Key) -> Flow[Held | None]:
         if self.cache is None:
             return None
-        body = self.cache.load(*key)
+        body = yield Work(functools.partial(self.cache.load, *key))
         if body is None:
             return None
         try:

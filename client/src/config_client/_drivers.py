@@ -6,10 +6,11 @@ import asyncio
 import inspect
 import logging
 import time
+from typing import Any
 
 import httpx
 
-from config_client._protocol import Call, Flow, Notify, Outcome, Sleep, T
+from config_client._protocol import Call, Flow, Notify, Sleep, T, Work
 
 log = logging.getLogger("config_client")
 
@@ -32,6 +33,22 @@ def _request(http: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Reques
     )
 
 
+def watch_ended(what: str, error: BaseException | None) -> BaseException:
+    """Logs (as an error) that a watch ended on its own, which it never should: it retries
+    every failure of the service until it is stopped. The reason, as an exception."""
+    if error is None:
+        error = RuntimeError("the watch ended")
+    log.error(
+        "watching %s stopped: %s: %s",
+        what,
+        type(error).__name__,
+        error,
+        exc_info=error,
+        extra={"config_watch_ended": True},
+    )
+    return error
+
+
 def _callback_failed(notify: Notify) -> None:
     log.exception("the on_change callback %r raised; the watch goes on", notify.callback)
 
@@ -41,14 +58,16 @@ def drive(flow: Flow[T], http: httpx.Client) -> T:
     try:
         instruction = next(flow)
         while True:
-            outcome: Outcome = None
+            outcome: Any = None
             if isinstance(instruction, Call):
                 try:
                     outcome = http.send(_request(http, instruction))
-                except httpx.TransportError as exc:
+                except httpx.RequestError as exc:  # no (readable) response: the flow decides
                     outcome = exc
             elif isinstance(instruction, Sleep):
                 time.sleep(instruction.seconds)
+            elif isinstance(instruction, Work):
+                outcome = instruction.function()
             else:
                 try:
                     instruction.callback(instruction.value)
@@ -67,14 +86,16 @@ async def drive_async(flow: Flow[T], http: httpx.AsyncClient) -> T:
     try:
         instruction = next(flow)
         while True:
-            outcome: Outcome = None
+            outcome: Any = None
             if isinstance(instruction, Call):
                 try:
                     outcome = await http.send(_request(http, instruction))
-                except httpx.TransportError as exc:
+                except httpx.RequestError as exc:
                     outcome = exc
             elif isinstance(instruction, Sleep):
                 await asyncio.sleep(instruction.seconds)
+            elif isinstance(instruction, Work):
+                outcome = await asyncio.to_thread(instruction.function)
             else:
                 try:
                     result = instruction.callback(instruction.value)

@@ -1,9 +1,10 @@
 """The client's logic without its I/O.
 
 Every operation is a generator (a *flow*) that yields what it needs done — send a `Call`,
-`Sleep`, `Notify` a callback — and gets back the outcome: an `httpx.Response`, or the
-`httpx.TransportError` that came instead. The sync and the async client each drive the same
-flows (`drive` in `sync.py` and `aio.py`), so both behave alike by construction.
+`Sleep`, `Notify` a callback, `Work` on the disk — and gets back the outcome: an
+`httpx.Response`, or the `httpx.RequestError` that came instead (or what the work returned).
+The sync and the async client each drive the same flows (`drive` and `drive_async` in
+`_drivers.py`), so both behave alike by construction.
 """
 
 from __future__ import annotations
@@ -60,10 +61,19 @@ class Notify:
     value: Any
 
 
-Instruction = Call | Sleep | Notify
-Outcome = httpx.Response | httpx.TransportError | None
+@dataclass(frozen=True)
+class Work:
+    """Blocking work (disk I/O): run as it is by the sync driver, in a worker thread by the
+    async one, so it never holds up an event loop. Its result is what the flow gets back."""
+
+    function: Callable[[], Any]
+
+
+Instruction = Call | Sleep | Notify | Work
+Outcome = httpx.Response | httpx.RequestError | None
 T = TypeVar("T")
-Flow = Generator[Instruction, Outcome, T]
+# What a flow gets back: an Outcome for a Call, a Work's result, None for the rest.
+Flow = Generator[Instruction, Any, T]
 
 
 def segment(name: str) -> str:
@@ -120,6 +130,18 @@ def error_from(response: httpx.Response) -> ConfigServiceError:
     )
 
 
+def gone(response: httpx.Response) -> bool:
+    """Whether a response is the service saying the resource does not exist: a 404 with the
+    service's error body (code `not_found`), not a 404 of a proxy or another server."""
+    if response.status_code != 404:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("code") == "not_found"
+
+
 def unavailable(outcome: Outcome, url: str) -> ConfigServiceError:
     if isinstance(outcome, httpx.Response):
         return error_from(outcome)
@@ -133,11 +155,15 @@ def describe(outcome: Outcome) -> str:
     return f"{type(outcome).__name__}: {outcome}"
 
 
+MAX_EXPONENT = 64
+
+
 def backoff(attempt: int, base: float, most: float, retry_after: float | None = None) -> float:
     """Seconds to wait before retry `attempt` (1, 2, ...): exponential, with jitter (half
     fixed, half random, so retries spread out but still grow); at least the server's
     Retry-After, at most `most`."""
-    ceiling = min(most, base * 2 ** (attempt - 1))
+    # The exponent is capped: past it the ceiling is `most` anyway, and 2.0 ** 1024 overflows.
+    ceiling = min(most, base * 2.0 ** min(max(attempt - 1, 0), MAX_EXPONENT))
     delay = ceiling / 2 + random.uniform(0, ceiling / 2)
     if retry_after is not None:
         delay = max(delay, retry_after)

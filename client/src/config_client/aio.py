@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 
 from config_client._admin import KEEP, Keep
-from config_client._core import Core
-from config_client._drivers import drive_async
+from config_client._core import Core, label
+from config_client._drivers import drive_async, watch_ended
 from config_client._protocol import Flow, T
 from config_client.models import Application, Change, Configuration, Snapshot, Version
 
@@ -20,8 +20,21 @@ from config_client.models import Application, Change, Configuration, Snapshot, V
 class AsyncWatch:
     """A watch running as an asyncio task; `await stop()` ends it (so does closing its client)."""
 
-    def __init__(self, task: asyncio.Task[None]) -> None:
+    def __init__(self, task: asyncio.Task[None], what: str = "") -> None:
         self._task = task
+        self._what = what
+        self._error: BaseException | None = None
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled():  # it ended on its own, which it never should: say why
+            self._error = watch_ended(self._what, task.exception())
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the watch ended on its own (logged as an error too), if it did; None while it
+        runs and after `stop()`."""
+        return self._error
 
     @property
     def running(self) -> bool:
@@ -99,8 +112,9 @@ class AsyncConfigClient:
         every change (see `ConfigClient.watch`). Call it with the event loop running."""
         if on_change is None:
             raise TypeError("watch() needs on_change=callback")
-        task = asyncio.create_task(self._run(self._core.watch((application, name), on_change, wait)))
-        watch = AsyncWatch(task)
+        key = (application, name)
+        task = asyncio.create_task(self._run(self._core.watch(key, on_change, wait)))
+        watch = AsyncWatch(task, label(key))
         self._watches = [w for w in self._watches if w.running] + [watch]
         return watch
 

@@ -15,7 +15,7 @@ import httpx
 
 from config_client._admin import KEEP, Keep
 from config_client._core import Core, Key, label
-from config_client._drivers import drive, drive_async
+from config_client._drivers import drive, drive_async, watch_ended
 from config_client._protocol import Flow, T
 from config_client.models import Application, Change, Configuration, Snapshot, Version
 
@@ -34,6 +34,7 @@ class Watch:
         self._started = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        self._error: BaseException | None = None
         self._thread = threading.Thread(
             target=self._main, args=(core, key, on_change, wait), name=f"config-watch {label(key)}", daemon=True
         )
@@ -43,6 +44,17 @@ class Watch:
     def running(self) -> bool:
         """Whether the watch is still running."""
         return self._thread.is_alive()
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the watch ended on its own (logged as an error too), if it did; None while it
+        runs and after `stop()`."""
+        return self._error
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Waits (up to `timeout` seconds) for the watch to end; whether it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stops the watch and waits (up to `timeout` seconds) for its thread to end; no
@@ -58,8 +70,8 @@ class Watch:
     def _main(self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float) -> None:
         try:
             asyncio.run(self._run(core, key, on_change, wait))
-        except Exception:
-            log.exception("watching %s failed", label(key))
+        except Exception as exc:
+            self._error = watch_ended(label(key), exc)
 
     async def _run(self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float) -> None:
         self._loop = asyncio.get_running_loop()
@@ -74,6 +86,8 @@ class Watch:
             for task in (watching, stopped):
                 task.cancel()
             await asyncio.gather(watching, stopped, return_exceptions=True)
+            if watching.done() and not watching.cancelled():  # it ended on its own: say why
+                self._error = watch_ended(label(key), watching.exception())
 
 
 class ConfigClient:
