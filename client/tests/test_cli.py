@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from infra.service_process import ServiceProcess
 
+from client.tests.support import FakeService
+from config_client._core import Core
+from config_client._protocol import Sleep
 from config_client.cli import build_parser, main
 
 COMMANDS = ["get", "set", "patch", "history", "restore", "delete", "diff", "export", "import"]
@@ -162,7 +165,8 @@ DOCUMENTS = {
 def test_export_then_import_into_an_empty_database_round_trips_exactly(cli, unique, new_database, tmp_path):
     app = unique("exported")
     source = tmp_path / "doc.json"
-    cli("set", "x", "y", "--file", write_json(source, {}))  # an application that does not exist: exit 1
+    status, out, err = cli("set", "x", "y", "--file", write_json(source, {}))
+    assert (status, out) == (1, "") and err == "config-service: application 'x' does not exist\n"
     with ServiceProcess(database_url=new_database(), shutdown_grace=1) as first:
         from config_client import ConfigClient
 
@@ -240,3 +244,63 @@ def test_the_console_script_and_python_m_both_run(service):
         )
         assert done.returncode == 1 and done.stderr.count("\n") == 1
         assert done.stderr.startswith("config-service: application 'no-such-app' does not exist [request_id=")
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:port"])
+def test_a_bad_service_url_is_one_line_and_exit_1(cli, url):
+    status, out, err = cli("get", "shop", "c", url=url)
+    assert (status, out) == (1, "")
+    assert err.count("\n") == 1 and err.startswith(f"config-service: invalid service URL {url!r}")
+
+
+def test_a_bad_service_url_from_the_environment_gives_no_traceback(tmp_path):
+    env = {**os.environ, "CONFIG_SERVICE_URL": "http://[::1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "config_client", "export", "shop"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("config-service: invalid service URL") and result.stderr.count("\n") == 1
+
+
+def test_an_answer_that_cannot_be_decoded_is_one_line_and_exit_1(cli):
+    fake = FakeService(200, b"not gzip", {"Content-Encoding": "gzip"})
+    with fake:
+        status, out, err = cli("--timeout", "1", "history", "shop", "c", url=fake.url)
+    assert (status, out) == (1, "") and err.count("\n") == 1 and "DecodingError" in err
+
+
+def test_an_answer_that_is_not_the_services_is_one_line_and_exit_1(cli):
+    with FakeService(200, b'{"items": [{"no": "name"}], "next_after": null}') as fake:
+        status, out, err = cli("history", "shop", "c", url=fake.url)
+    assert (status, out) == (1, "") and err.count("\n") == 1 and err.startswith("config-service: ")
+
+
+def test_a_reader_that_quits_early_ends_the_command_quietly(service, admin, app):
+    for number in range(30):
+        admin.create(app, f"c{number}", {"padding": "x" * 4000})
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` that has already quit
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "config_client", "export", app],
+            env={**os.environ, "CONFIG_SERVICE_URL": service.url},
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+def test_get_watch_exits_1_in_one_line_when_the_watch_stops(cli, admin, app, monkeypatch):
+    def die_at_once(core, key, on_change, wait):
+        yield Sleep(0.01)
+        raise RuntimeError("a bug in the watch")
+
+    admin.create(app, "c", {"v": 1})
+    monkeypatch.setattr(Core, "watch", die_at_once)
+    status, out, err = cli("get", app, "c", "--watch")
+    assert (status, json.loads(out)) == (1, {"v": 1})
+    assert err == f"config-service: watching {app}/c stopped: RuntimeError: a bug in the watch\n"

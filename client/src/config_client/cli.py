@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from config_client._version import __version__
 from config_client.errors import ConfigServiceError, NotFound
 from config_client.sync import ConfigClient
@@ -68,13 +70,27 @@ def cmd_get(client: ConfigClient, args: argparse.Namespace) -> int:
     if not args.watch:
         _print(dumps(client.get(args.app, args.name), indent=2))
         return 0
-    # One line per version: the current one, then each change as it comes.
+    # One line per version: the current one, then each change as it comes, until the reader
+    # goes away (a closed pipe) or the watch stops, which it never should (it retries).
     _print(dumps(client.get(args.app, args.name)))
-    client.watch(args.app, args.name, on_change=lambda document: _print(dumps(document)))
-    forever = threading.Event()
-    while not forever.wait(3600):
-        pass
-    return 0
+    reader_gone = threading.Event()
+
+    def show(document: Any) -> None:
+        try:
+            _print(dumps(document))
+        except BrokenPipeError:
+            reader_gone.set()
+
+    watch = client.watch(args.app, args.name, on_change=show)
+    while watch.running and not reader_gone.is_set():
+        reader_gone.wait(1.0)
+    if reader_gone.is_set():
+        raise BrokenPipeError
+    reason = watch.error
+    raise CommandError(
+        f"watching {args.app}/{args.name} stopped: "
+        + (f"{type(reason).__name__}: {reason}" if reason is not None else "for no known reason")
+    )
 
 
 def cmd_set(client: ConfigClient, args: argparse.Namespace) -> int:
@@ -332,16 +348,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _OneLine(logging.Formatter):
+    """Log records as one line each, without tracebacks: a command line's stderr is for people."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+        return " ".join(super().format(record).split())
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine("config-service: %(message)s"))
+    # A watch that stops is reported by `get --watch` itself, as its one line.
+    handler.addFilter(lambda record: not getattr(record, "config_watch_ended", False))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _stdout_closed() -> int:
+    # The reader went away (`config-service export APP | head`): nothing more to say to it, and
+    # no second error when Python flushes stdout at exit (as the Python documentation advises).
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (stdout replaced, as in tests)
+        pass
+    return 141  # as a command killed by SIGPIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; its exit status: 0 on success, 1 on failure (one line on
-    stderr), 2 on a usage error, 130 when interrupted."""
+    stderr), 2 on a usage error, 130 when interrupted, 141 when stdout is closed early (a
+    pipe whose reader quit)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="config-service: %(message)s", stream=sys.stderr)
+    _configure_logging()
     try:
         with ConfigClient(args.url, token=args.token, timeout=args.timeout) as client:
-            return args.handler(client, args)
+            status = args.handler(client, args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:
+        return _stdout_closed()
+    except json.JSONDecodeError as exc:  # the files read are checked where they are read
+        message = f"the answer from {args.url} is not JSON ({exc}): is that the config service?"
     except (ConfigServiceError, CommandError, ValueError) as exc:
-        sys.stderr.write(f"config-service: {exc}\n")
-        return 1
+        message = str(exc)
+    except httpx.InvalidURL as exc:
+        message = f"invalid service URL {args.url!r}: {exc}"
+    except httpx.HTTPError as exc:
+        message = f"the service at {args.url} gave no usable answer ({type(exc).__name__}: {exc})"
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        message = f"unexpected error: {type(exc).__name__}: {exc}"
+    sys.stderr.write(f"config-service: {_one_line(message)}\n")
+    return 1
