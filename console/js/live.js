@@ -3,6 +3,7 @@
 
 import { get, isAbort } from "./api.js";
 import { sleep } from "./dom.js";
+import { warnAbout } from "./messages.js";
 
 const WAIT_SECONDS = 25;
 const PAGE = 1000;
@@ -32,6 +33,15 @@ export class Live {
     this.controller = null;
   }
 
+  #deliver(change) {
+    try {
+      const result = this.onChange(change);
+      if (typeof result?.then === "function") result.then(undefined, report);
+    } catch (error) {
+      report(error);
+    }
+  }
+
   async #follow(signal, settle) {
     let after = null;
     let delay = 1;
@@ -48,7 +58,7 @@ export class Live {
         delay = 1;
         for (const change of data) {
           after = Math.max(after, change.revision);
-          this.onChange(change);
+          this.#deliver(change);
         }
       } catch (error) {
         settle(); // screens go on without waiting
@@ -57,13 +67,21 @@ export class Live {
           this.onState("off");
           return;
         }
-        const seconds = error.retryAfter ?? delay;
+        // Half the delay fixed, half random, so consoles that lost the service together do not
+        // all come back in the same instant; never sooner than the service asked (Retry-After).
+        const jittered = delay / 2 + (Math.random() * delay) / 2;
+        const seconds = Math.max(error.retryAfter ?? 0, jittered);
         delay = Math.min(delay * 2, 30);
-        this.onState("retrying", seconds);
+        this.onState("retrying", Math.ceil(seconds));
         await sleep(seconds * 1000, signal);
       }
     }
   }
+}
+
+/** A change to the screen: a failure to show it is the screen's, reported, never a pause of the feed. */
+function report(error) {
+  warnAbout(error, "Could not show a change made elsewhere");
 }
 
 /** The newest revision, in a few small reads: the feed has no "latest" of its own. A read

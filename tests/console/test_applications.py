@@ -1,10 +1,11 @@
 """The applications list and one application: create, search, page, rename, delete."""
 
+import json
 import re
 
 from playwright.sync_api import expect
 
-from tests.console.support import create_application, create_configuration, seed_applications
+from tests.console.support import create_application, create_configuration, seed_applications, update_configuration
 
 
 def test_new_application_made_through_the_form_is_stored_and_listed(console, api, unique):
@@ -120,3 +121,72 @@ def test_delete_waits_for_the_configurations_to_go_then_asks_for_confirmation(co
     expect(page.get_by_role("heading", level=1)).to_have_text("Applications")
     expect(page.get_by_role("status").filter(has_text="deleted")).to_contain_text(app["name"])
     assert api.get(f"/applications/{app['id']}").status_code == 404
+
+
+def _reread_fails(page, app_id: str, status: int, code: str) -> None:
+    """From now on the application's own GET fails (as a service going down, or a deletion)."""
+    body = json.dumps({"code": code, "message": "made up by the test", "details": [], "request_id": None})
+
+    def handle(route):
+        if route.request.method == "GET":
+            route.fulfill(status=status, body=body, content_type="application/json")
+        else:
+            route.continue_()
+
+    page.route(f"**/api/v1/applications/{app_id}", handle)
+
+
+def _stale_save(console, api, unique):
+    """An application screen with an edit in progress, the application changed elsewhere since."""
+    app = create_application(api, unique("contested"), "first")
+    page = console.open(f"/applications/{app['id']}")
+    page.get_by_label("Comments").fill("mine")
+    response = api.put(f"/applications/{app['id']}", json={"name": app["name"], "comments": "theirs"})
+    assert response.status_code == 200, response.text
+    expect(page.locator(".meta")).to_contain_text("Version 2", timeout=2000)  # the live refresh is done
+    console.expect_error(412, f"/applications/{app['id']}")
+    return app, page
+
+
+def test_a_stale_save_whose_reread_fails_says_so_and_keeps_the_edits(console, api, unique):
+    app, page = _stale_save(console, api, unique)
+    console.expect_error(503, f"/applications/{app['id']}")
+    _reread_fails(page, app["id"], 503, "database_unavailable")
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    problem = page.locator(".form-error")
+    expect(problem).to_contain_text("Changed by someone else, and the current version could not be read")
+    expect(problem).to_contain_text("Service unavailable")
+    expect(page.get_by_label("Comments")).to_have_value("mine")
+    expect(page.get_by_role("button", name="Save", exact=True)).to_be_enabled()
+    assert api.get(f"/applications/{app['id']}").json()["comments"] == "theirs"
+
+
+def test_a_stale_save_of_an_application_deleted_meanwhile_says_so(console, api, unique):
+    app, page = _stale_save(console, api, unique)
+    console.expect_error(404, f"/applications/{app['id']}")
+    _reread_fails(page, app["id"], 404, "not_found")
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    expect(page.locator(".live-note")).to_have_text("This application has been deleted meanwhile.")
+    expect(page.get_by_role("button", name="Save", exact=True)).to_be_disabled()
+
+
+def test_who_made_each_version_is_asked_once_per_version(console, api, unique):
+    app = create_application(api, unique("actors"))
+    configs = [create_configuration(api, app["id"], name, {"n": 1}) for name in ("a", "b", "c")]
+    asked: list[str] = []
+    console.page.on(
+        "request", lambda request: "/versions?limit=1" in request.url and asked.append(request.url.split("/")[-2])
+    )
+    page = console.open(f"/applications/{app['id']}")
+    by = page.get_by_role("table").get_by_role("row").get_by_role("cell").filter(has_text=re.compile("—"))
+    expect(by).to_have_count(3)
+    assert sorted(asked) == sorted(config["id"] for config in configs)
+
+    update_configuration(api, configs[1], {"n": 2})
+    row = page.get_by_role("row").filter(has_text="b")
+    expect(row.get_by_role("cell").first).to_have_text("2", timeout=2000)
+    expect(by).to_have_count(3)
+    page.wait_for_timeout(500)  # any more requests a refresh would make
+    assert sorted(asked) == sorted([*(config["id"] for config in configs), configs[1]["id"]])

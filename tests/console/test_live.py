@@ -46,3 +46,31 @@ def test_new_configurations_and_applications_show_on_open_lists(console, api, un
     expect(page.get_by_text(f"No application name contains “{prefix}”.")).to_be_visible()
     create_application(api, f"{prefix}-1")
     expect(page.get_by_role("rowheader")).to_have_text([f"{prefix}-1"], timeout=WITHIN_2_S)
+
+
+def test_a_screen_failing_on_a_change_is_reported_and_the_feed_goes_on(console, api, unique):
+    page = console.open("/applications")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    # A second follower of the feed, whose screen fails on every change.
+    page.evaluate(
+        """async () => {
+            const { Live } = await import(new URL("js/live.js", document.baseURI).href);
+            const probe = { revisions: [], states: [] };
+            probe.live = new Live({
+                onChange: (change) => {
+                    probe.revisions.push(change.revision);
+                    throw new Error("the screen's own bug");
+                },
+                onState: (state) => probe.states.push(state),
+            });
+            probe.live.start();
+            await probe.live.ready;
+            window.probe = probe;
+        }"""
+    )
+    create_application(api, unique("first"))
+    create_application(api, unique("second"))
+    page.wait_for_function("() => window.probe.revisions.length === 2", timeout=WITHIN_2_S)
+    expect(page.locator("#alert")).to_contain_text("Could not show a change made elsewhere")
+    assert "retrying" not in page.evaluate("() => window.probe.states")
+    page.evaluate("() => window.probe.live.stop()")

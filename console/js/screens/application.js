@@ -3,7 +3,7 @@
 import { call, configurationBody, get, isAbort } from "../api.js";
 import { actor, confirmDialog, debounce, h, hidden, inform, informNext, navigate, time } from "../dom.js";
 import { jsonEditor } from "../editor.js";
-import { formError, showChangeError, textField, warnAbout } from "../messages.js";
+import { explain, formError, showChangeError, textField, warnAbout } from "../messages.js";
 import { pager } from "../pager.js";
 import { can } from "../session.js";
 import { breadcrumbs } from "./applications.js";
@@ -54,12 +54,28 @@ export async function applicationScreen({ params: [id], signal }) {
       if (error.status === 412) await changedMeanwhile();
       else showChangeError(error, fields, problem);
     } finally {
-      save.disabled = false;
+      save.disabled = gone;
     }
   });
 
   async function changedMeanwhile() {
-    const current = await get(`/applications/${id}`, { signal });
+    let current;
+    try {
+      current = await get(`/applications/${id}`, { signal });
+    } catch (error) {
+      if (isAbort(error) || signal.aborted) return;
+      if (error.status === 404) {
+        deletedMeanwhile();
+        return;
+      }
+      const { title, text } = explain(error);
+      problem.show(
+        `Changed by someone else, and the current version could not be read (${title}. ${text}) ` +
+          "Nothing was saved; reload the page to see their version.",
+        error,
+      );
+      return;
+    }
     etag = current.etag; // the next Save overwrites, knowingly
     app = { ...app, ...current.data };
     problem.show(
@@ -137,6 +153,9 @@ export async function applicationScreen({ params: [id], signal }) {
     next: () => loadConfigurations(paging.page + 1).catch(quietly),
   });
 
+  // Who made each configuration's current version, by (id, version): a version never changes,
+  // so a refresh asks only about the rows whose version did.
+  const actors = new Map();
   let listing = null;
   async function loadConfigurations(page = paging.page) {
     listing?.abort();
@@ -148,7 +167,10 @@ export async function applicationScreen({ params: [id], signal }) {
     paging.page = page;
     paging.next = next;
     if (next) trail[page] = next;
-    const byCells = data.map(() => h("td", {}, h("span", { class: "muted" }, "…")));
+    const known = data.map((config) => actors.has(actorKey(config)));
+    const byCells = data.map((config, i) =>
+      h("td", {}, known[i] ? actor(actors.get(actorKey(config))) : h("span", { class: "muted" }, "…")),
+    );
     configRows.replaceChildren(
       ...data.map((config, i) =>
         h(
@@ -164,12 +186,25 @@ export async function applicationScreen({ params: [id], signal }) {
     configTable.hidden = data.length === 0;
     noConfigs.hidden = data.length > 0 || page > 1;
     pages.update(page, Boolean(next));
-    await fillActors(data, byCells, listSignal);
+    const unknown = data.flatMap((_, i) => (known[i] ? [] : [i]));
+    await fillActors(
+      unknown.map((i) => data[i]),
+      unknown.map((i) => byCells[i]),
+      actors,
+      listSignal,
+    );
   }
 
   const newConfiguration = writable
     ? h("button", { type: "button", class: "primary", onclick: () => navigate(`#/applications/${id}/new-configuration`) }, "New configuration")
     : null;
+
+  let gone = false; // deleted elsewhere: every button stays off
+  function deletedMeanwhile(text = "This application has been deleted meanwhile.") {
+    gone = true;
+    news.textContent = text;
+    for (const button of element.querySelectorAll("button")) button.disabled = true;
+  }
 
   async function reload() {
     try {
@@ -178,12 +213,8 @@ export async function applicationScreen({ params: [id], signal }) {
       await loadConfigurations();
     } catch (error) {
       if (isAbort(error) || signal.aborted) return;
-      if (error.status === 404) {
-        news.textContent = "This application has been deleted meanwhile.";
-        for (const button of element.querySelectorAll("button")) button.disabled = true;
-      } else {
-        warnAbout(error, "Could not refresh");
-      }
+      if (error.status === 404) deletedMeanwhile();
+      else warnAbout(error, "Could not refresh");
     }
   }
   const quietly = (error) => {
@@ -221,8 +252,7 @@ export async function applicationScreen({ params: [id], signal }) {
     onChange(change) {
       if (change.application_id !== id) return;
       if (change.kind === "application" && change.action === "deleted") {
-        news.textContent = `This application was deleted${change.actor ? ` by ${change.actor}` : ""}.`;
-        for (const button of element.querySelectorAll("button")) button.disabled = true;
+        deletedMeanwhile(`This application was deleted${change.actor ? ` by ${change.actor}` : ""}.`);
         return;
       }
       if (change.kind === "application" && change.version > app.version) {
@@ -237,15 +267,20 @@ export async function applicationScreen({ params: [id], signal }) {
   };
 }
 
-/** Who made each configuration's current version: the newest entry of its history. */
-async function fillActors(configs, cells, signal) {
+const actorKey = (config) => `${config.id}@${config.version}`;
+
+/** Who made each configuration's current version: the newest entry of its history (kept in
+ * `actors` by id and version, when it is that version). */
+async function fillActors(configs, cells, actors, signal) {
   let next = 0;
   async function worker() {
     while (next < configs.length) {
       const i = next++;
       try {
         const { data } = await get(`/configurations/${configs[i].id}/versions?limit=1`, { signal });
-        cells[i].replaceChildren(actor(data[0]?.actor));
+        const newest = data[0];
+        if (newest?.version === configs[i].version) actors.set(actorKey(configs[i]), newest.actor);
+        cells[i].replaceChildren(actor(newest?.actor));
       } catch (error) {
         if (isAbort(error) || signal.aborted) return;
         cells[i].replaceChildren(h("span", { class: "muted" }, "?", hidden(" unknown")));
