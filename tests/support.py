@@ -2,6 +2,7 @@
 
 from infra.database import Database
 from infra.settings import Settings
+from queries.views import ChangeView
 
 
 def app_settings(database_url: str, **overrides: object) -> Settings:
@@ -21,3 +22,21 @@ def database(database_url: str, **overrides: object) -> Database:
         **overrides,
     }
     return Database(database_url, **options)
+
+
+def announcement(
+    revision: int, kind: str, id: str, application_id: str, name: str = "n", action: str = "updated", version: int = 1
+) -> ChangeView:
+    """A change as the listener hands it over (for tests that play the listener's part)."""
+    return ChangeView(
+        revision=revision,
+        at="2026-11-28T00:00:00Z",
+        actor=None,
+        request_id=None,
+        action=action,
+        kind=kind,
+        id=id,
+        application_id=application_id,
+        name=name,
+        version=version,
+    )

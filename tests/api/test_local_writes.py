@@ -9,23 +9,13 @@ from queries.read_model import ReadModel
 from queries.snapshot import Snapshot
 from queries.tokens import TokenTable
 from queries.views import ChangeView
+from tests.support import announcement
 
 APP, CONFIG = "01M8A00000000000000000APP0", "01M8A00000000000000000CFG0"
 
 
 def announced(revision: int, name: str) -> ChangeView:
-    return ChangeView(
-        revision=revision,
-        at="2026-11-28T00:00:00Z",
-        actor=None,
-        request_id=None,
-        action="updated",
-        kind="configuration",
-        id=CONFIG,
-        application_id=APP,
-        name=name,
-        version=revision,
-    )
+    return announcement(revision, "configuration", CONFIG, APP, name, version=revision)
 
 
 async def nothing() -> None:

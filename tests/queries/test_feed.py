@@ -13,23 +13,13 @@ from queries.changes import latest_revision
 from queries.feed import ChangeFeed
 from queries.snapshot import Gap, Snapshot
 from queries.views import ChangeView
+from tests.support import announcement
 
 APP = "01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4"
 
 
 def change(revision: int, name: str = "n", application_id: str = APP) -> ChangeView:
-    return ChangeView(
-        revision=revision,
-        at="2026-11-28T00:00:00Z",
-        actor=None,
-        request_id=None,
-        action="created",
-        kind="application",
-        id=application_id,
-        application_id=application_id,
-        name=name,
-        version=1,
-    )
+    return announcement(revision, "application", application_id, application_id, name, action="created")
 
 
 @pytest.fixture

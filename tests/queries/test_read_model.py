@@ -23,22 +23,12 @@ from queries.changes import latest_revision
 from queries.read_model import ReadModel
 from queries.snapshot import Gap, Snapshot
 from queries.views import ChangeView
+from tests.support import announcement
 
 
 def announced(kind: str, id: str, application_id: str, revision: int = 10**12) -> ChangeView:
     """What the listener hands over for a change."""
-    return ChangeView(
-        revision=revision,
-        at="2026-11-28T00:00:00Z",
-        actor=None,
-        request_id=None,
-        action="updated",
-        kind=kind,
-        id=id,
-        application_id=application_id,
-        name="n",
-        version=2,
-    )
+    return announcement(revision, kind, id, application_id, version=2)
 
 
 @pytest.fixture
