@@ -6,14 +6,14 @@ from queries.views import ApplicationSummary, ApplicationView, Page, page_of
 
 # One statement, no N+1: the ids come from the (application_id, id) index alone, and so
 # does the ETag's digest of them (migrations/0003).
-APPLICATION_WITH_CONFIGURATION_IDS = """
+APPLICATION_VIEWS = """
 SELECT a.id, a.name, a.comments, a.version, a.created_at, a.updated_at,
        ARRAY(SELECT c.id FROM configurations c WHERE c.application_id = a.id ORDER BY c.id)
            AS configuration_ids,
        application_etag(a.id, a.revision) AS etag
 FROM applications a
-WHERE a.id = %(id)s
 """
+APPLICATION_WITH_CONFIGURATION_IDS = APPLICATION_VIEWS + "WHERE a.id = %(id)s"
 
 # Keyset pagination: a page costs the same however many applications come before it.
 # OFFSET is there for clients that page by position; it costs what it skips. The count and

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from psycopg2.extensions import connection as Connection
 
+from queries.applications import APPLICATION_VIEWS
 from queries.changes import CHANGES_AFTER, LATEST_REVISION
 from queries.configurations import CONFIGURATION_COLUMNS
 from queries.tokens import active_tokens
@@ -26,13 +27,6 @@ MAX_REPLAY = 10_000
 ENTRY_OVERHEAD = 200
 
 ALL_CONFIGURATIONS = f"SELECT {CONFIGURATION_COLUMNS} FROM configurations"
-ALL_APPLICATIONS = """
-SELECT a.id, a.name, a.comments, a.version, a.created_at, a.updated_at,
-       ARRAY(SELECT c.id FROM configurations c WHERE c.application_id = a.id ORDER BY c.id)
-           AS configuration_ids,
-       application_etag(a.id, a.revision) AS etag
-FROM applications a
-"""
 
 
 @dataclass
@@ -106,7 +100,7 @@ def load_snapshot(conn: Connection, max_bytes: int) -> Snapshot:
                     held.setdefault(view.application_id, []).append((view.name, body))
             else:
                 snapshot.complete = False
-        applications = list(_stream(conn, ALL_APPLICATIONS))
+        applications = list(_stream(conn, APPLICATION_VIEWS))
         snapshot.applications = [(row["id"], row["name"]) for row in applications]
         # Then bundles (each needs every configuration of its application held), then
         # application views, as far as the bound allows.
