@@ -1,5 +1,6 @@
 """`pipenv run serve` the README's way: embedded PostgreSQL 16 by default, or DATABASE_URL."""
 
+import resource
 import shutil
 import signal
 import subprocess
@@ -50,6 +51,25 @@ def test_database_url_is_used_and_no_postgres_is_started(database_url, tmp_path)
         assert httpx.get(f"{service.url}/health").status_code == 200
     assert not data.exists()
     assert "embedded PostgreSQL" not in service.log()
+
+
+def test_serve_raises_its_open_file_limit_to_the_hard_limit_and_logs_it(database_url):
+    """Every held watch is an open socket: ten thousand of them need more than the usual 1,024."""
+    own_soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    started_with = min(own_soft, 256)  # what the service inherits: below its hard limit
+    resource.setrlimit(resource.RLIMIT_NOFILE, (started_with, hard))
+    try:
+        service = ServiceProcess(database_url=database_url).start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (own_soft, hard))
+    try:
+        service.wait_healthy()
+        limits = Path(f"/proc/{service.process.pid}/limits").read_text()
+        soft, its_hard = next(line.split()[3:5] for line in limits.splitlines() if line.startswith("Max open files"))
+        assert int(soft) > started_with and soft == its_hard
+        assert f"open files: up to {soft}" in service.log()
+    finally:
+        service.close()
 
 
 def test_without_any_postgresql_16_serve_says_how_to_provide_one(tmp_path):
