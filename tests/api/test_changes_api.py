@@ -178,3 +178,31 @@ def test_a_follower_of_the_feed_sees_increasing_revisions_and_every_acknowledged
     assert revisions == sorted(set(revisions))  # strictly increasing, no repeats
     assert acknowledged <= {c["id"] for c in seen}
     assert len(acknowledged) == 8 * 15
+
+
+def test_a_page_holds_100_changes_unless_limit_says_otherwise(client, unique):
+    start = latest(client)
+    app = client.post(APPS, json={"name": unique("app")}).json()
+    for n in range(101):
+        client.put(f"{APPS}/{app['id']}", json={"name": app["name"], "comments": str(n)})
+    assert len(client.get(CHANGES, params={"after": start}).json()) == 100
+    assert len(client.get(CHANGES, params={"after": start, "limit": 101}).json()) == 101
+
+
+def test_a_refused_write_leaves_no_entry_in_the_feed(client, unique):
+    """No entry without its change: a write that fails (a taken name, a stale If-Match, an
+    application that still has configurations) is in the feed no more than in the data."""
+    app = client.post(APPS, json={"name": unique("app")}).json()
+    other = client.post(APPS, json={"name": unique("other")}).json()
+    client.post(CONFIGS, json={"application_id": app["id"], "name": "c", "config": {}})
+    start = latest(client)
+
+    refused = [
+        client.post(APPS, json={"name": app["name"]}),
+        client.put(f"{APPS}/{other['id']}", json={"name": app["name"]}),
+        client.post(CONFIGS, json={"application_id": app["id"], "name": "c", "config": {}}),
+        client.put(f"{APPS}/{app['id']}", json={"name": "x"}, headers={"If-Match": '"1-000000000000"'}),
+        client.delete(f"{APPS}/{app['id']}"),
+    ]
+    assert [r.status_code for r in refused] == [409, 409, 409, 412, 409]
+    assert client.get(CHANGES, params={"after": start}).json() == []

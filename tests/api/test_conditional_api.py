@@ -79,6 +79,11 @@ def test_a_stale_if_match_is_412_and_changes_nothing(client, app, config):
         client.delete(url, headers=stale),
         client.post(f"{url}/versions/1/restore", headers=stale),
         client.put(f"{APPS}/{app['id']}", json={"name": "x"}, headers={"If-Match": '"1-000000000000"'}),
+        client.patch(
+            f"{APPS}/{app['id']}",
+            json={"name": "x"},
+            headers={"If-Match": '"1-000000000000"', "Content-Type": "application/merge-patch+json"},
+        ),
         client.delete(f"{APPS}/{app['id']}", headers={"If-Match": '"1-000000000000"'}),
     ):
         assert response.status_code == 412, response.text

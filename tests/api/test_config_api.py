@@ -243,3 +243,22 @@ def test_a_trailing_slash_and_unmatched_paths(client, app):
         answer = client.get(path)
         assert answer.status_code == 404 and answer.json()["code"] == "not_found"
     assert client.post(by_name(app["name"], "c"), json={}).status_code == 405
+
+
+def test_held_watches_hold_no_database_connection_or_worker(client, app, unique):
+    """Far more held watches than database workers, and reads and writes still go through."""
+    config = make_config(client, app, "c", {"v": 1})
+    url = by_name(app["name"], "c")
+    current = {"If-None-Match": client.get(url).headers["etag"]}
+    with ThreadPoolExecutor(40) as pool:
+        watching = [pool.submit(client.get, url, params={"wait": 20}, headers=current) for _ in range(32)]
+        time.sleep(0.5)
+        started = time.monotonic()
+        other = make_app(client, unique("other"))
+        make_config(client, other, "x")
+        assert client.get(f"{APPS}/{other['id']}/configurations").status_code == 200
+        assert time.monotonic() - started < 2
+        assert not any(w.done() for w in watching)
+        client.put(f"{CONFIGS}/{config['id']}", json={"name": "c", "config": {"v": 2}})
+        answers = [w.result(timeout=10) for w in watching]
+    assert all(a.status_code == 200 and a.json()["config"] == {"v": 2} for a in answers)

@@ -35,7 +35,16 @@ def refused_without_password(server: LocalPostgres) -> bool:
 def test_a_new_cluster_asks_for_the_password_kept_for_the_service_user_only(root):
     with LocalPostgres(root, free_port(), find_binaries(), durable=False) as server:
         assert refused_without_password(server)
-        psycopg2.connect(server.url(), connect_timeout=3).close()
+        conn = psycopg2.connect(server.url(), connect_timeout=3)
+        try:
+            with conn.cursor() as cur:
+                # scram-sha-256: the password is stored and checked as a salted verifier.
+                cur.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'postgres'")
+                assert cur.fetchone()[0].startswith("SCRAM-SHA-256$")
+                cur.execute("SELECT DISTINCT auth_method FROM pg_hba_file_rules WHERE type <> 'local'")
+                assert [row[0] for row in cur.fetchall()] == ["scram-sha-256"]
+        finally:
+            conn.close()
         status = server.password_file.stat()
         assert stat.S_IMODE(status.st_mode) == 0o600 and status.st_uid == os.geteuid()
         assert len(server.password_file.read_text().strip()) >= 40
