@@ -5,6 +5,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import psycopg2
 import pytest
 
 from infra.postgres import LocalPostgres, _server_user, find_binaries, free_port, provide_database
-from infra.settings import Settings
+from infra.settings import PROJECT_ROOT, Settings
 
 
 @pytest.fixture
@@ -92,3 +93,20 @@ def test_command_line_tools_join_the_embedded_server_that_serve_runs(root):
         with provide_database(settings, join_running=True) as dsn:
             psycopg2.connect(dsn).close()
         assert server.running  # joined, not stopped
+
+        # As an operator runs them: no DATABASE_URL, the data directory `serve` uses.
+        def run(script: str, *args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [sys.executable, str(PROJECT_ROOT / script), *args],
+                cwd=root.parent,  # no developer .env
+                env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_ROOT), "PG_DATA_DIR": str(root)},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        assert run("migrations.py").returncode == 0
+        created = run("tokens.py", "create", "--name", "ops", "--scope", "admin")
+        assert created.returncode == 0 and created.stdout.startswith("cfs_"), created.stderr
+        assert "ops\tadmin" in run("tokens.py", "list").stdout
+        assert server.running

@@ -62,6 +62,21 @@ def test_elsewhere_tokens_are_required_and_the_cli_makes_lists_and_revokes_them(
         unknown = token_cli(database_url, "create", "--name", "x", "--scope", "read", "--application", "nope")
         assert unknown.returncode == 1 and "no application named 'nope'" in unknown.stderr
 
+        # A token limited to named applications sees those and nothing else.
+        shop, other = (
+            httpx.post(f"{service.url}{API}/applications", json={"name": name}, headers=headers).json()
+            for name in ("shop", "other")
+        )
+        limited = token_cli(database_url, "create", "--name", "shop-reader", "--scope", "read", "--application", "shop")
+        assert limited.returncode == 0, limited.stderr
+        reader = {"Authorization": f"Bearer {limited.stdout.strip()}"}
+        deadline = time.monotonic() + 1
+        while httpx.get(f"{service.url}{API}/applications/{shop['id']}", headers=reader).status_code != 200:
+            assert time.monotonic() < deadline, "the limited token did not work within 1 s"
+            time.sleep(0.02)
+        assert httpx.get(f"{service.url}{API}/applications/{other['id']}", headers=reader).status_code == 404
+        assert "shop-reader\tread\tshop" in token_cli(database_url, "list").stdout
+
         assert token_cli(database_url, "revoke", "cli-admin").returncode == 0
         deadline = time.monotonic() + 1
         while httpx.get(f"{service.url}{API}/applications", headers=headers).status_code != 401:
