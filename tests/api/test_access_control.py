@@ -367,6 +367,26 @@ def test_a_new_tokens_secret_is_answered_even_when_reading_the_tokens_again_fail
         wait_until(lambda: client.get(f"{API}/applications", headers=reader).status_code == 401)
 
 
+def test_checking_a_token_costs_no_database_round_trip(secured, db, monkeypatch):
+    reader = bearer(make_token(db, secured, "read"))
+    admin = bearer(make_token(db, secured, "admin"))
+    app = secured.post(f"{API}/applications", json={"name": f"held-{uuid.uuid4().hex}"}, headers=admin).json()
+    url = f"{API}/applications/{app['id']}"
+    assert secured.get(url, headers=reader).status_code == 200  # held from now on
+
+    database = secured.app.state.services.db
+    round_trips = []
+    for method in ("query", "command"):
+        original = getattr(database, method)
+        monkeypatch.setattr(
+            database, method, lambda *args, _original=original: round_trips.append(args) or _original(*args)
+        )
+    for _ in range(20):
+        assert secured.get(url, headers=reader).status_code == 200
+    assert secured.get(url, headers=bearer("cfs_unknown")).status_code == 401
+    assert round_trips == []
+
+
 def test_revocation_takes_effect_on_another_instance_within_a_second(secured, database_url, db):
     with TestClient(create_app(app_settings(database_url, auth="tokens"))) as other:
         row = db.run_command(create_token, CreateToken(f"short-{uuid.uuid4().hex[:8]}", "read"))
