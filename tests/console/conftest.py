@@ -12,7 +12,11 @@ fixtures below therefore live for this package only and end with it.
 
 import os
 import re
-from collections.abc import Iterator
+import shlex
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import httpx
@@ -20,6 +24,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserType, Page, Playwright, sync_playwright
 
 from infra.service_process import ServiceProcess
+from infra.settings import PROJECT_ROOT
 
 CHROMIUM = os.environ.get("CONSOLE_CHROMIUM", "/usr/lib/chromium/chromium")
 CHROMIUM_ARGS = [
@@ -206,3 +211,54 @@ def console(page: Page, service: ServiceProcess, tolerated) -> Iterator[Console]
     watch = ConsoleWatch(page, service.url, tolerated)
     yield Console(page, service.url, watch)
     assert watch.unexplained() == [], "the page logged errors"
+
+
+# -- the console with access control (AUTH=tokens) ----------------------------------------------
+
+SECRET = re.compile(r"cfs_[A-Za-z0-9_\-]+")
+
+
+@pytest.fixture(scope="package")
+def secured(new_database) -> Iterator[tuple[ServiceProcess, str]]:
+    """A service with AUTH=tokens, and its database (for `create_token`). Access control is part
+    of the contract: a service that does not ask for a token fails these tests, never skips them."""
+    dsn = new_database()
+    with ServiceProcess(database_url=dsn, auth="tokens", shutdown_grace=1) as running:
+        status = httpx.get(f"{running.url}/api/v1/applications", timeout=10).status_code
+        assert status == 401, f"with AUTH=tokens the API answered {status}, not 401, to a request without a token"
+        yield running, dsn
+
+
+def create_token(dsn: str, name: str, scope: str, applications: Iterable[str] = ()) -> str:
+    """A token the way an operator makes one: `pipenv run token create` (the Pipfile's script,
+    run with this virtualenv first on PATH, as pipenv would); `applications` limit it."""
+    with open(PROJECT_ROOT / "Pipfile", "rb") as pipfile:
+        script = tomllib.load(pipfile).get("scripts", {}).get("token")
+    assert script, "the Pipfile has no `token` script: operators could not make tokens (`pipenv run token create`)"
+    env = {
+        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "DATABASE_URL": dsn,
+    }
+    limits = [option for application in applications for option in ("--application", application)]
+    command = [*shlex.split(script), "create", "--name", name, "--scope", scope, *limits]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    found = SECRET.search(done.stdout)
+    assert found, f"no secret in {done.stdout!r}"
+    return found[0]
+
+
+@pytest.fixture
+def secured_console(page: Page, secured) -> Iterator[Console]:
+    service, _ = secured
+    watch = ConsoleWatch(page, service.url, tolerated_statuses(service.url))
+    watch.expect(401, "/tokens/current")  # asking who we are before signing in
+    yield Console(page, service.url, watch)
+    assert watch.unexplained() == [], "the page logged errors"
+
+
+def sign_in(page: Page, secret: str) -> None:
+    page.get_by_label("Token").fill(secret)
+    page.get_by_role("button", name="Sign in").click()

@@ -1,71 +1,15 @@
 """Signing in with AUTH=tokens: the token asked for, kept in sessionStorage only, its name and
 scope shown, and what it may not do hidden.
 
-These need access control (AUTH=tokens, `pipenv run token create`); until the service has it,
-they skip and say so.
+The service with AUTH=tokens (`secured`), the tokens (`create_token`, as an operator makes them)
+and the console signed in (`secured_console`, `sign_in`) are in conftest.py: a service that does
+not ask for a token, or a Pipfile with no `token` script, fails these tests.
 """
 
-import os
-import re
-import shlex
-import subprocess
-import sys
-import tomllib
-from collections.abc import Iterator
-
 import httpx
-import pytest
 from playwright.sync_api import expect
 
-from infra.service_process import ServiceProcess
-from infra.settings import PROJECT_ROOT
-from tests.console.conftest import Console, ConsoleWatch, tolerated_statuses
-
-SECRET = re.compile(r"cfs_[A-Za-z0-9_\-]+")
-
-
-@pytest.fixture(scope="module")
-def secured(new_database) -> Iterator[tuple[ServiceProcess, str]]:
-    dsn = new_database()
-    with ServiceProcess(database_url=dsn, auth="tokens", shutdown_grace=1) as running:
-        if httpx.get(f"{running.url}/api/v1/applications", timeout=10).status_code != 401:
-            pytest.skip("access control is not built yet: with AUTH=tokens the API does not ask for a token")
-        yield running, dsn
-
-
-def create_token(dsn: str, name: str, scope: str) -> str:
-    """A token the way an operator makes one: `pipenv run token create` (the Pipfile's script,
-    run with this virtualenv first on PATH, as pipenv would)."""
-    with open(PROJECT_ROOT / "Pipfile", "rb") as pipfile:
-        script = tomllib.load(pipfile).get("scripts", {}).get("token")
-    if not script:
-        pytest.skip("access control is not built yet: the Pipfile has no `token` script")
-    env = {
-        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "DATABASE_URL": dsn,
-    }
-    command = [*shlex.split(script), "create", "--name", name, "--scope", scope]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    found = SECRET.search(done.stdout)
-    assert found, f"no secret in {done.stdout!r}"
-    return found[0]
-
-
-@pytest.fixture
-def secured_console(page, secured) -> Iterator[Console]:
-    service, _ = secured
-    watch = ConsoleWatch(page, service.url, tolerated_statuses(service.url))
-    watch.expect(401, "/tokens/current")  # asking who we are before signing in
-    yield Console(page, service.url, watch)
-    assert watch.unexplained() == [], "the page logged errors"
-
-
-def sign_in(page, secret: str) -> None:
-    page.get_by_label("Token").fill(secret)
-    page.get_by_role("button", name="Sign in").click()
+from tests.console.conftest import create_token, sign_in
 
 
 def test_sign_in_with_a_token_shows_its_name_and_scope_and_keeps_it_in_the_tab_only(secured_console, secured, unique):
