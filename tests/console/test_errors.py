@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from conftest import start_throwaway_postgres, stop_throwaway_postgres
 from infra.postgres import LocalPostgres
 from infra.service_process import ServiceProcess
-from tests.console.conftest import Console, ConsoleWatch, tolerated_statuses
+from tests.console.conftest import Console, ConsoleWatch, create_token, sign_in, tolerated_statuses
 from tests.console.support import create_application, create_configuration
 
 MISSING = "01ARZ3NDEKTSV4RRFFQ69G5FAV"  # a well-formed id nothing has
@@ -32,6 +32,40 @@ def test_an_unknown_address_says_not_found(console):
     page = console.open("/nowhere")
     expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
     expect(page.get_by_role("alert").filter(has_text="no page")).to_have_text("There is no page at /nowhere.")
+
+
+def test_a_refused_change_reads_as_not_allowed_and_keeps_the_draft(secured_console, secured, unique):
+    """A 403 the console cannot foresee: a write token limited to one application may change its
+    comments (so the form, Name field included, is open to it) but not rename it, which only the
+    service decides."""
+    service, dsn = secured
+    admin = create_token(dsn, unique("admin"), "admin")
+    with httpx.Client(base_url=f"{service.url}/api/v1", headers={"Authorization": f"Bearer {admin}"}) as api:
+        app = create_application(api, unique("billing"))
+        writer = unique("billing-writer")
+        page = secured_console.open(f"/applications/{app['id']}")
+        sign_in(page, create_token(dsn, writer, "write", applications=[app["name"]]))
+        expect(page.locator("#identity")).to_contain_text(f"write scope for {app['name']}")
+        expect(page.get_by_role("heading", level=1)).to_have_text(app["name"])
+
+        page.get_by_label("Comments").fill("kept by the billing team")
+        page.get_by_role("button", name="Save").click()
+        expect(page.get_by_role("status").filter(has_text="Saved")).to_contain_text(f"Saved “{app['name']}”.")
+
+        secured_console.expect_error(403, f"/applications/{app['id']}")
+        renamed = unique("invoicing")
+        page.get_by_label("Name").fill(renamed)
+        page.get_by_role("button", name="Save").click()
+        refusal = page.get_by_role("alert").filter(has_text="Not allowed")
+        expect(refusal).to_contain_text(
+            f"Not allowed. Token “{writer}” · write scope for {app['name']} may not do this. "
+            "The service says: a token limited to some applications may not rename one."
+        )
+        expect(refusal).to_contain_text("Request id:")
+        expect(page.get_by_label("Name")).to_have_value(renamed)  # the draft stays, to correct
+        expect(page.get_by_role("heading", level=1)).to_have_text(app["name"])
+        stored = api.get(f"/applications/{app['id']}").json()
+        assert (stored["name"], stored["comments"]) == (app["name"], "kept by the billing team")
 
 
 def test_the_error_watch_catches_console_errors_exceptions_and_undeclared_failures(page, service, tolerated):
