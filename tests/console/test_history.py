@@ -1,9 +1,13 @@
 """History: the versions, the difference between two, restoring one."""
 
 import json
+import re
+from datetime import UTC, datetime
 
+import httpx
 from playwright.sync_api import expect
 
+from tests.console.conftest import create_token, sign_in
 from tests.console.support import create_application, create_configuration, update_configuration
 
 
@@ -62,3 +66,33 @@ def test_restore_asks_then_shows_the_new_version(console, api, unique):
     current = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="Version 4"))
     expect(current.get_by_role("button", name="Restore")).to_have_count(0)
     expect(page.get_by_role("button", name="Restore")).to_have_count(3)
+
+
+def _as_shown(iso: str) -> re.Pattern:
+    """A time as the console shows it with the tests' en-US locale and UTC zone (Intl's medium
+    date and time: "Mar 7, 2026, 3:04:05 PM", a narrow space before PM)."""
+    at = datetime.fromisoformat(iso).astimezone(UTC)
+    return re.compile(rf"^{at:%b} {at.day}, {at.year}, {at.hour % 12 or 12}:{at:%M:%S}\s{at:%p}$")
+
+
+def test_each_version_shows_when_it_was_made_and_by_which_token(secured_console, secured, unique):
+    service, dsn = secured
+    names = {"admin": unique("ada"), "write": unique("bob")}
+    secrets = {scope: create_token(dsn, name, scope) for scope, name in names.items()}
+    url = f"{service.url}/api/v1"
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {secrets['admin']}"}) as api:
+        app = create_application(api, unique("audited"))
+        config = create_configuration(api, app["id"], "production", {"db_pool": 20})
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {secrets['write']}"}) as api:
+        update_configuration(api, config, {"db_pool": 30})
+        versions = api.get(f"/configurations/{config['id']}/versions").json()
+    assert [(v["version"], v["actor"]) for v in versions] == [(2, names["write"]), (1, names["admin"])]
+
+    page = secured_console.open(f"/configurations/{config['id']}/history")
+    sign_in(page, secrets["write"])
+    expect(page.get_by_role("heading", level=1)).to_have_text("History of production")
+    for version in versions:
+        row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=f"Version {version['version']}"))
+        expect(row.get_by_role("cell", name=version["actor"], exact=True)).to_be_visible()
+        expect(row.get_by_role("cell", name=_as_shown(version["created_at"]))).to_be_visible()
+        expect(row.locator("time")).to_have_attribute("datetime", version["created_at"])
