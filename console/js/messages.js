@@ -78,16 +78,17 @@ export function errorScreen(error, retry) {
 }
 
 /** A labelled text input (or textarea) with a place for its errors. */
-export function textField({ id, label, value = "", multiline = false, readOnly = false, maxlength }) {
+export function textField({ id, label, value = "", multiline = false, readOnly = false, maxlength, hint }) {
   const input = multiline
     ? h("textarea", { id, rows: 2, maxlength })
     : h("input", { id, type: "text", autocomplete: "off", spellcheck: "false", maxlength });
   input.value = value ?? "";
   input.readOnly = readOnly;
   const error = h("ul", { id: `${id}-error`, class: "field-error", hidden: true });
-  input.setAttribute("aria-describedby", error.id);
+  const note = hint ? h("p", { id: `${id}-hint`, class: "hint" }, hint) : null;
+  input.setAttribute("aria-describedby", note ? `${note.id} ${error.id}` : error.id);
   return {
-    element: h("div", { class: "field" }, h("label", { for: id }, label), input, error),
+    element: h("div", { class: "field" }, h("label", { for: id }, label), input, note, error),
     input,
     showErrors(messages) {
       error.replaceChildren(...messages.map((m) => h("li", {}, m)));

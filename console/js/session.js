@@ -49,9 +49,20 @@ export function can(scope, applicationName) {
   return true;
 }
 
+/** Whether the token is limited to named applications. */
+export function isLimited() {
+  return Array.isArray(session.identity?.applications);
+}
+
 /** New applications are outside every limit: only an admin token limited to none may make them. */
 export function canCreateApplications() {
-  return can("admin") && !Array.isArray(session.identity?.applications);
+  return can("admin") && !isLimited();
+}
+
+/** Names are unique across all applications, so a limited token may not rename one (the
+ * service answers 403: a taken name's 409 would tell it what exists beyond its limit). */
+export function canRename(applicationName) {
+  return can("write", applicationName) && !isLimited();
 }
 
 export function describeIdentity(identity) {

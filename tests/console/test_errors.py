@@ -34,10 +34,13 @@ def test_an_unknown_address_says_not_found(console):
     expect(page.get_by_role("alert").filter(has_text="no page")).to_have_text("There is no page at /nowhere.")
 
 
-def test_a_refused_change_reads_as_not_allowed_and_keeps_the_draft(secured_console, secured, unique):
-    """A 403 the console cannot foresee: a write token limited to one application may change its
-    comments (so the form, Name field included, is open to it) but not rename it, which only the
-    service decides."""
+def test_a_limited_token_cannot_rename_and_a_refusal_reads_as_not_allowed_keeping_the_draft(
+    secured_console, secured, unique
+):
+    """A write token limited to one application may change its comments but not its name
+    (names are unique across all applications): the Name field is read-only and says why. A
+    403 the console could not foresee (the token's rights changed meanwhile, say; made here by
+    answering the Save with the service's own 403) reads as a message, the draft kept."""
     service, dsn = secured
     admin = create_token(dsn, unique("admin"), "admin")
     with httpx.Client(base_url=f"{service.url}/api/v1", headers={"Authorization": f"Bearer {admin}"}) as api:
@@ -48,22 +51,34 @@ def test_a_refused_change_reads_as_not_allowed_and_keeps_the_draft(secured_conso
         expect(page.locator("#identity")).to_contain_text(f"write scope for {app['name']}")
         expect(page.get_by_role("heading", level=1)).to_have_text(app["name"])
 
+        name = page.get_by_label("Name")
+        expect(name).to_have_attribute("readonly", "")
+        expect(name).to_have_accessible_description(re.compile("cannot rename"))
         page.get_by_label("Comments").fill("kept by the billing team")
         page.get_by_role("button", name="Save").click()
         expect(page.get_by_role("status").filter(has_text="Saved")).to_contain_text(f"Saved “{app['name']}”.")
 
+        refusal_body = {
+            "code": "forbidden",
+            "message": "this needs a token with the admin scope",
+            "request_id": "refused-1",
+        }
+        page.route(
+            f"**/api/v1/applications/{app['id']}",
+            lambda route: (
+                route.fulfill(status=403, json=refusal_body) if route.request.method == "PUT" else route.fallback()
+            ),
+        )
         secured_console.expect_error(403, f"/applications/{app['id']}")
-        renamed = unique("invoicing")
-        page.get_by_label("Name").fill(renamed)
+        page.get_by_label("Comments").fill("a second thought")
         page.get_by_role("button", name="Save").click()
         refusal = page.get_by_role("alert").filter(has_text="Not allowed")
         expect(refusal).to_contain_text(
             f"Not allowed. Token “{writer}” · write scope for {app['name']} may not do this. "
-            "The service says: a token limited to some applications may not rename one."
+            "The service says: this needs a token with the admin scope."
         )
-        expect(refusal).to_contain_text("Request id:")
-        expect(page.get_by_label("Name")).to_have_value(renamed)  # the draft stays, to correct
-        expect(page.get_by_role("heading", level=1)).to_have_text(app["name"])
+        expect(refusal).to_contain_text("Request id: refused-1")
+        expect(page.get_by_label("Comments")).to_have_value("a second thought")  # the draft stays
         stored = api.get(f"/applications/{app['id']}").json()
         assert (stored["name"], stored["comments"]) == (app["name"], "kept by the billing team")
 

@@ -5,7 +5,7 @@ import { actor, confirmDialog, debounce, h, hidden, inform, informNext, navigate
 import { jsonEditor } from "../editor.js";
 import { explain, formError, showChangeError, textField, warnAbout } from "../messages.js";
 import { pager } from "../pager.js";
-import { can } from "../session.js";
+import { can, canRename } from "../session.js";
 import { breadcrumbs } from "./applications.js";
 
 const PAGE_SIZE = 50;
@@ -21,7 +21,14 @@ export async function applicationScreen({ params: [id], signal }) {
 
   // -- name and comments -------------------------------------------------------------------
   const fields = {
-    name: textField({ id: "app-name", label: "Name", value: app.name, readOnly: !writable, maxlength: 256 }),
+    name: textField({
+      id: "app-name",
+      label: "Name",
+      value: app.name,
+      readOnly: !canRename(app.name),
+      maxlength: 256,
+      hint: writable && !canRename(app.name) ? "A token limited to some applications cannot rename them." : null,
+    }),
     comments: textField({ id: "app-comments", label: "Comments", value: app.comments, multiline: true, readOnly: !writable, maxlength: 1024 }),
   };
   const problem = formError();
