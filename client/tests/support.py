@@ -19,17 +19,20 @@ def wait_for(condition, timeout: float = 10.0, what: str = "the condition"):
 
 class FakeService:
     """An HTTP server that answers every GET with the same made-up response (a broken one,
-    say), counting the requests: what a proxy or a faulty server might send."""
+    say), counting the requests: what a proxy or a faulty server might send. A test may change
+    `status`, `body` and `headers` between requests (a service that begins to fail, say)."""
 
     def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         fake = self
         self.requests = 0
+        self.status, self.body, self.headers = status, body, dict(headers or {})
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 fake.requests += 1
+                status, body, headers = fake.status, fake.body, fake.headers
                 self.send_response(status)
-                for name, value in (headers or {}).items():
+                for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

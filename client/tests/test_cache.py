@@ -10,7 +10,7 @@ from conftest import start_throwaway_postgres, stop_throwaway_postgres
 from infra.postgres import free_port
 from infra.service_process import ServiceProcess
 
-from client.tests.support import wait_for
+from client.tests.support import FakeService, wait_for
 from config_client import AsyncConfigClient, ConfigClient, Unavailable
 from config_client.cache import DiskCache
 from config_client.models import Configuration
@@ -77,6 +77,55 @@ def test_without_a_cache_dir_the_copy_in_memory_is_the_last_known_good(restartab
         assert any("from memory" in w for w in warnings_logged())
         restartable.start()
         assert not client.view("shop", "c").stale and not client.stale
+
+
+A_VIEW = {"id": "01CONF", "application_id": "01APP", "name": "c", "comments": None, "config": {"v": 1}, "version": 1}
+JSON = {"Content-Type": "application/json"}
+
+
+def service_error(status: int) -> bytes:
+    return json.dumps({"code": "internal_error", "message": f"the service failed ({status})", "details": []}).encode()
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_5xx_answer_serves_the_last_known_good_marked_stale(tmp_path, warnings_logged, status):
+    with FakeService(200, json.dumps(A_VIEW).encode(), {**JSON, "ETag": '"r1"'}) as fake:
+        with ConfigClient(fake.url, cache_dir=tmp_path, retries=1, backoff=0.01, max_backoff=0.05) as client:
+            assert client.get("shop", "c") == {"v": 1} and not client.stale
+            fake.status, fake.body, fake.headers = status, service_error(status), JSON
+            asked = fake.requests
+            assert client.get("shop", "c") == {"v": 1}  # from memory
+            assert fake.requests == asked + 2  # the service was asked, and asked again: it said 5xx
+            view = client.view("shop", "c")
+            assert view.config == {"v": 1} and view.version == 1 and view.stale and client.stale
+            about_c = [w for w in warnings_logged() if "shop/c" in w]
+            assert len(about_c) == 1 and "from memory" in about_c[0]
+
+        # Started again while the service still fails: the copy on disk.
+        with ConfigClient(fake.url, cache_dir=tmp_path, retries=0) as restarted:
+            assert restarted.get("shop", "c") == {"v": 1}
+            assert restarted.view("shop", "c").stale and restarted.stale
+        assert any("shop/c" in w and "disk cache" in w for w in warnings_logged())
+
+        fake.status, fake.body, fake.headers = 200, json.dumps(A_VIEW).encode(), {**JSON, "ETag": '"r1"'}
+        with ConfigClient(fake.url, cache_dir=tmp_path, retries=0) as later:
+            view = later.view("shop", "c")
+            assert view.config == {"v": 1} and not view.stale and not later.stale
+
+
+def test_the_async_client_serves_the_last_known_good_marked_stale_on_a_503(tmp_path):
+    async def scenario(url: str, fake: FakeService) -> None:
+        async with AsyncConfigClient(url, cache_dir=tmp_path, retries=0) as client:
+            assert await client.get("shop", "c") == {"v": 1} and not client.stale
+            fake.status, fake.body, fake.headers = 503, service_error(503), JSON
+            assert await client.get("shop", "c") == {"v": 1}
+            assert (await client.view("shop", "c")).stale and client.stale
+        async with AsyncConfigClient(url, cache_dir=tmp_path, retries=0) as restarted:
+            view = await restarted.view("shop", "c")
+            assert view.config == {"v": 1} and view.stale and restarted.stale
+
+    with FakeService(200, json.dumps(A_VIEW).encode(), {**JSON, "ETag": '"r1"'}) as fake:
+        asyncio.run(scenario(fake.url, fake))
 
 
 def test_nothing_cached_and_the_service_unreachable_is_unavailable():
