@@ -28,6 +28,18 @@ def test_backoff_grows_from_the_base():
     assert 0.1 <= backoff(0, 0.2, 10.0) <= 0.2
 
 
+@pytest.mark.parametrize("attempt", [1, 3, 6])
+def test_backoff_has_jitter_within_its_bounds(attempt):
+    # Half fixed, half random: between half the ceiling and the ceiling, base * 2 ** (attempt - 1).
+    ceiling = 0.2 * 2 ** (attempt - 1)
+    waits = [backoff(attempt, 0.2, 10.0) for _ in range(50)]
+    assert all(ceiling / 2 <= wait <= ceiling for wait in waits), waits
+    assert len(set(waits)) >= 25, waits  # not one fixed wait, nor a handful of them
+    assert max(waits) - min(waits) >= ceiling / 8, waits  # spread over the range, not a wobble
+    # A Retry-After below the range leaves the jitter as it was.
+    assert len({backoff(attempt, 0.2, 10.0, retry_after=ceiling / 4) for _ in range(50)}) >= 25
+
+
 def view(version: int, config: dict, id: str = "01CONF") -> dict:
     return {"id": id, "application_id": "01APP", "name": "c", "comments": None, "config": config, "version": version}
 
