@@ -3,14 +3,19 @@ PostgreSQL 16 database: `new_database` comes from the project's root conftest.""
 
 import contextlib
 import logging
+import re
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from infra.postgres import free_port
 from infra.service_process import ServiceProcess
+from infra.settings import PROJECT_ROOT, Settings
 
 from config_client import ConfigClient
 
@@ -39,6 +44,60 @@ def unique() -> Callable[[str], str]:
 def app(admin: ConfigClient, unique) -> str:
     """A new application's name."""
     return admin.create_application(unique("app"), "made by a client test").name
+
+
+# -- access control (AUTH=tokens) --------------------------------------------------------
+
+SECRET = re.compile(r"cfs_[A-Za-z0-9_\-]+")
+
+
+def _token_script() -> list[str]:
+    """The README's way to make the first admin token: `pipenv run token create ...`, the
+    Pipfile's script (its `python`, this interpreter)."""
+    script = re.search(r'^token\s*=\s*"([^"]+)"', (PROJECT_ROOT / "Pipfile").read_text(), re.M)
+    assert script is not None, "the Pipfile has no `token` script: access control (issue 10) is missing"
+    return [sys.executable if part == "python" else part for part in script.group(1).split()]
+
+
+def _first_admin_secret(database_url: str) -> str:
+    done = subprocess.run(
+        [*_token_script(), "create", "--name", "first-admin", "--scope", "admin"],
+        cwd=PROJECT_ROOT,
+        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    secret = SECRET.search(done.stdout)
+    assert secret is not None, done.stdout
+    return secret.group(0)
+
+
+@pytest.fixture(scope="session")
+def secured(new_database) -> Iterator[tuple[ServiceProcess, dict[str, str]]]:
+    """A service with AUTH=tokens, a secret of each scope ("read", "write", "admin"), and an
+    application "guarded" with a configuration "c" ({"v": 1}). Access control is required:
+    without it every test that uses this fails (never skips)."""
+    assert "auth" in Settings.model_fields, "the service has no AUTH setting: access control (issue 10) is missing"
+    _token_script()  # before a service is started for nothing
+    dsn = new_database()
+    with ServiceProcess(database_url=dsn, auth="tokens", shutdown_grace=1) as service:
+        admin_secret = _first_admin_secret(dsn)
+        assert httpx.get(f"{service.url}/api/v1/applications").status_code == 401, "AUTH=tokens is not enforced"
+        secrets = {"admin": admin_secret}
+        for scope in ("read", "write"):
+            response = httpx.post(
+                f"{service.url}/api/v1/tokens",
+                json={"name": f"a-{scope}-token", "scope": scope},
+                headers={"Authorization": f"Bearer {admin_secret}"},
+            )
+            assert response.status_code == 201, response.text
+            secrets[scope] = SECRET.search(response.text).group(0)
+        with ConfigClient(service.url, token=admin_secret) as admin:
+            admin.create_application("guarded")
+            admin.create("guarded", "c", {"v": 1})
+        yield service, secrets
 
 
 class Restartable:

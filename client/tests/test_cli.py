@@ -12,6 +12,7 @@ import pytest
 from infra.service_process import ServiceProcess
 
 from client.tests.support import FakeService
+from config_client import ConfigClient
 from config_client._core import Core
 from config_client._protocol import Sleep
 from config_client.cli import build_parser, main
@@ -304,3 +305,32 @@ def test_get_watch_exits_1_in_one_line_when_the_watch_stops(cli, admin, app, mon
     status, out, err = cli("get", app, "c", "--watch")
     assert (status, json.loads(out)) == (1, {"v": 1})
     assert err == f"config-service: watching {app}/c stopped: RuntimeError: a bug in the watch\n"
+
+
+def test_the_token_comes_from_config_service_token(secured, unique, monkeypatch, capsys, tmp_path):
+    service, secrets = secured
+    app = unique("app")
+    with ConfigClient(service.url, token=secrets["admin"]) as admin:
+        admin.create_application(app)
+        admin.create(app, "c", {"v": 1})
+    monkeypatch.setenv("CONFIG_SERVICE_URL", service.url)
+    patch = write_json(tmp_path / "patch.json", {"w": 2})
+
+    def run(*args: str) -> tuple[int, str, str]:
+        status = main(list(args))
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    monkeypatch.setenv("CONFIG_SERVICE_TOKEN", secrets["read"])
+    status, out, err = run("get", app, "c")
+    assert (status, err) == (0, "") and json.loads(out) == {"v": 1}
+    monkeypatch.setenv("CONFIG_SERVICE_TOKEN", secrets["write"])
+    assert run("patch", app, "c", "--file", patch)[0] == 0
+
+    monkeypatch.delenv("CONFIG_SERVICE_TOKEN")
+    for command in (["get", app, "c"], ["patch", app, "c", "--file", patch]):
+        status, out, err = run(*command)
+        assert status != 0 and out == "", command
+        assert err.count("\n") == 1 and err.startswith("config-service: "), err
+    with ConfigClient(service.url, token=secrets["read"]) as reader:
+        assert reader.view(app, "c").version == 2  # the write with the token, and only it

@@ -1,13 +1,6 @@
 """Each failure is a typed error carrying what the service said."""
 
-import re
-import subprocess
-import sys
-
-import httpx
 import pytest
-from infra.service_process import ServiceProcess
-from infra.settings import PROJECT_ROOT, Settings
 
 from config_client import (
     ConfigClient,
@@ -61,53 +54,9 @@ def test_an_invalid_request_is_a_validation_error_with_the_details(admin, app):
     assert "body.name" in str(error)
 
 
-# -- access control (AUTH=tokens) --------------------------------------------------------
-
-# The README's way to make the first admin token: `pipenv run token create ...`, the Pipfile's script.
-TOKEN_SCRIPT = re.search(r'^token\s*=\s*"([^"]+)"', (PROJECT_ROOT / "Pipfile").read_text(), re.M)
-needs_auth = pytest.mark.skipif(
-    "auth" not in Settings.model_fields or TOKEN_SCRIPT is None,
-    reason="waiting on access control (issue 10): no AUTH setting or no `token` script yet",
-)
-SECRET = re.compile(r"cfs_[A-Za-z0-9_\-]+")
+# -- access control (AUTH=tokens): the `secured` service is conftest's ---------------------
 
 
-def _first_admin_secret(database_url: str) -> str:
-    command = [sys.executable if part == "python" else part for part in TOKEN_SCRIPT.group(1).split()]
-    done = subprocess.run(
-        [*command, "create", "--name", "first-admin", "--scope", "admin"],
-        cwd=PROJECT_ROOT,
-        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin", "HOME": "/tmp"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return SECRET.search(done.stdout).group(0)
-
-
-@pytest.fixture(scope="module")
-def secured(new_database):
-    """A service with AUTH=tokens, and a secret of each scope."""
-    dsn = new_database()
-    with ServiceProcess(database_url=dsn, auth="tokens", shutdown_grace=1) as service:
-        admin_secret = _first_admin_secret(dsn)
-        secrets = {"admin": admin_secret}
-        for scope in ("read", "write"):
-            response = httpx.post(
-                f"{service.url}/api/v1/tokens",
-                json={"name": f"a-{scope}-token", "scope": scope},
-                headers={"Authorization": f"Bearer {admin_secret}"},
-            )
-            assert response.status_code == 201, response.text
-            secrets[scope] = SECRET.search(response.text).group(0)
-        with ConfigClient(service.url, token=admin_secret) as admin:
-            admin.create_application("guarded")
-            admin.create("guarded", "c", {"v": 1})
-        yield service, secrets
-
-
-@needs_auth
 @pytest.mark.parametrize("token", [None, "cfs_not-a-token-the-service-made", "not even the shape"])
 def test_no_token_or_an_unknown_one_is_unauthorized(secured, token):
     service, _ = secured
@@ -119,7 +68,6 @@ def test_no_token_or_an_unknown_one_is_unauthorized(secured, token):
             client.create_application("anything")
 
 
-@needs_auth
 def test_a_token_without_the_scope_is_forbidden(secured):
     service, secrets = secured
     with ConfigClient(service.url, token=secrets["read"]) as reader:
