@@ -6,8 +6,6 @@ their own databases in it).
 """
 
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,24 +14,16 @@ import psycopg2
 import pytest
 from psycopg2.extensions import make_dsn
 
-from infra.postgres import LocalPostgres, find_binaries, free_port
+from infra.postgres import LocalPostgres, start_throwaway, stop_throwaway
 
 
 def start_throwaway_postgres(*, durable: bool = False) -> LocalPostgres:
     """A new cluster in a new temporary directory; `stop_throwaway_postgres` removes both."""
-    root = Path(tempfile.mkdtemp(prefix="config-service-test-"))
-    server = LocalPostgres(root, free_port(), find_binaries(_pg_bin()), durable=durable)
-    try:
-        server.start()
-    except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    return server
+    return start_throwaway(durable=durable, pg_bin=_pg_bin())
 
 
 def stop_throwaway_postgres(server: LocalPostgres) -> None:
-    server.stop()
-    shutil.rmtree(server.root, ignore_errors=True)
+    stop_throwaway(server)
 
 
 def _pg_bin() -> Path | None:

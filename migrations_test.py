@@ -12,6 +12,7 @@ import psycopg2.errors
 import pytest
 
 import migrations
+from infra import locks
 from migrations import MIGRATIONS_DIR, MigrationError, discover, migrate, status
 
 
@@ -268,3 +269,65 @@ def test_command_line_applies_and_reports(dsn):
 
     assert f"applied {len(discover())} migration(s)" in run("up")
     assert "applied   applications_and_configurations" in run("status")
+
+
+def test_the_schema_snapshot_is_what_the_migrations_make(dsn):
+    migrate(dsn)
+    assert migrations.schema(dsn) == migrations.SCHEMA_FILE.read_text(), (
+        "migrations/schema.sql is out of date: run `pipenv run migrate snapshot` and commit it"
+    )
+
+
+def test_every_advisory_lock_key_is_the_one_infra_locks_names(dsn):
+    migrate(dsn)
+    bodies = fetch(
+        dsn,
+        "SELECT proname, pg_get_functiondef(oid) FROM pg_proc "
+        "WHERE pronamespace = 'public'::regnamespace AND pg_get_functiondef(oid) LIKE '%%pg_advisory%%'",
+    )
+    # One function takes the revision lock; every change calls it.
+    assert [(name, f"pg_advisory_xact_lock({locks.REVISIONS})" in body) for name, body in bodies] == [
+        ("lock_revisions", True)
+    ]
+    assert locks.MIGRATIONS != locks.REVISIONS
+    assert "pg_advisory_lock(%s)" in Path(migrations.__file__).read_text()  # the runner's, by the name
+
+
+def test_a_no_transaction_migration_runs_what_a_transaction_cannot(dsn, migration_dir):
+    (migration_dir / "0900_concurrent_indexes.sql").write_text(
+        "-- migrate: no-transaction\n"
+        "-- Built without blocking writes; repeatable, as a no-transaction file must be.\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS changes_actor_idx ON changes (actor);\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS changes_at_idx ON changes (at);\n"
+    )
+    applied = migrate(dsn, migration_dir)
+    assert applied[-1].version == 900 and not applied[-1].in_transaction
+    indexes = fetch(dsn, "SELECT indexname FROM pg_indexes WHERE indexname IN ('changes_actor_idx', 'changes_at_idx')")
+    assert sorted(indexes) == [("changes_actor_idx",), ("changes_at_idx",)]
+    assert fetch(dsn, "SELECT version FROM migrations WHERE version = 900") == [(900,)]
+
+
+def test_a_failing_no_transaction_migration_is_not_recorded_and_says_what_stayed(dsn, migration_dir):
+    (migration_dir / "0900_half.sql").write_text(
+        "-- migrate: no-transaction\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS changes_actor_idx ON changes (actor);\n"
+        "CREATE INDEX CONCURRENTLY no_such_idx ON no_such_table (x);\n"
+    )
+    with pytest.raises(MigrationError, match=r"statement 2 of 2; those before it stay applied"):
+        migrate(dsn, migration_dir)
+    assert fetch(dsn, "SELECT count(*) FROM migrations WHERE version = 900") == [(0,)]
+    assert fetch(dsn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'changes_actor_idx'") == [(1,)]
+
+
+def test_statements_are_split_outside_quotes_comments_and_function_bodies():
+    sql = (
+        "SELECT ';' AS \"a;b\";\n"
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $body$ SELECT 1; $body$;\n"
+        "-- a comment; not a statement\n"
+        "/* nor; this */ SELECT 2\n"
+    )
+    assert migrations.split_statements(sql) == [
+        "SELECT ';' AS \"a;b\";",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $body$ SELECT 1; $body$;",
+        "-- a comment; not a statement\n/* nor; this */ SELECT 2",
+    ]

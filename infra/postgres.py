@@ -477,3 +477,32 @@ def provide_database(settings: "Settings", *, join_running: bool = False) -> Ite
     finally:
         server.stop()
         log.info("embedded PostgreSQL stopped")
+
+
+# -- throwaway clusters (the tests, the schema snapshot) ---------------------------------
+
+
+def start_throwaway(*, durable: bool = False, pg_bin: Path | None = None) -> LocalPostgres:
+    """A new cluster in a new temporary directory; `stop_throwaway` removes both."""
+    root = Path(tempfile.mkdtemp(prefix="config-service-pg-"))
+    server = LocalPostgres(root, free_port(), find_binaries(pg_bin), durable=durable)
+    try:
+        server.start()
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    return server
+
+
+def stop_throwaway(server: LocalPostgres) -> None:
+    server.stop()
+    shutil.rmtree(server.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_cluster(pg_bin: Path | None = None) -> Iterator[LocalPostgres]:
+    server = start_throwaway(pg_bin=pg_bin)
+    try:
+        yield server
+    finally:
+        stop_throwaway(server)

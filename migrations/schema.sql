@@ -1,0 +1,391 @@
+-- The schema after every migration, as migrations.schema() prints it. Do not edit: run
+-- `pipenv run migrate snapshot` after adding a migration and commit the result with it.
+
+-- sequences
+
+CREATE SEQUENCE revisions AS bigint;
+
+-- tables
+
+CREATE TABLE applications (
+    id character varying(26) NOT NULL,
+    name character varying(256) NOT NULL,
+    comments character varying(1024),
+    version integer NOT NULL,
+    revision bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE changes (
+    revision bigint NOT NULL,
+    at timestamp with time zone NOT NULL,
+    actor text,
+    request_id text,
+    action text NOT NULL,
+    kind text NOT NULL,
+    id character varying(26) NOT NULL,
+    application_id character varying(26) NOT NULL,
+    name character varying(256) NOT NULL,
+    version integer NOT NULL
+);
+
+CREATE TABLE configuration_versions (
+    configuration_id character varying(26) NOT NULL,
+    version integer NOT NULL,
+    revision bigint NOT NULL,
+    application_id character varying(26) NOT NULL,
+    name character varying(256) NOT NULL,
+    comments character varying(1024),
+    config jsonb NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    actor text
+);
+
+CREATE TABLE configurations (
+    id character varying(26) NOT NULL,
+    application_id character varying(26) NOT NULL,
+    name character varying(256) NOT NULL,
+    comments character varying(1024),
+    config jsonb NOT NULL,
+    version integer NOT NULL,
+    revision bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE migrations (
+    version integer NOT NULL,
+    name text NOT NULL,
+    checksum character(64) NOT NULL,
+    applied_at timestamp with time zone NOT NULL DEFAULT now(),
+    duration_ms integer NOT NULL
+);
+
+CREATE TABLE tokens (
+    id character varying(26) NOT NULL,
+    name character varying(256) NOT NULL,
+    scope text NOT NULL,
+    applications character varying(26)[],
+    secret_hash character(64) NOT NULL,
+    created_at timestamp with time zone NOT NULL DEFAULT clock_timestamp(),
+    revoked_at timestamp with time zone
+);
+
+-- constraints
+
+ALTER TABLE applications ADD CONSTRAINT applications_id_check CHECK (((id)::text ~ '^[0-7][0-9A-HJKMNP-TV-Z]{25}$'::text));
+
+ALTER TABLE applications ADD CONSTRAINT applications_name_check CHECK (((name)::text <> ''::text));
+
+ALTER TABLE applications ADD CONSTRAINT applications_name_key UNIQUE (name);
+
+ALTER TABLE applications ADD CONSTRAINT applications_pkey PRIMARY KEY (id);
+
+ALTER TABLE changes ADD CONSTRAINT changes_action_check CHECK ((action = ANY (ARRAY['created'::text, 'updated'::text, 'deleted'::text, 'restored'::text])));
+
+ALTER TABLE changes ADD CONSTRAINT changes_kind_check CHECK ((kind = ANY (ARRAY['application'::text, 'configuration'::text])));
+
+ALTER TABLE changes ADD CONSTRAINT changes_pkey PRIMARY KEY (revision);
+
+ALTER TABLE configuration_versions ADD CONSTRAINT configuration_versions_pkey PRIMARY KEY (configuration_id, version);
+
+ALTER TABLE configurations ADD CONSTRAINT configurations_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications(id);
+
+ALTER TABLE configurations ADD CONSTRAINT configurations_application_id_name_key UNIQUE (application_id, name);
+
+ALTER TABLE configurations ADD CONSTRAINT configurations_config_check CHECK ((jsonb_typeof(config) = 'object'::text));
+
+ALTER TABLE configurations ADD CONSTRAINT configurations_id_check CHECK (((id)::text ~ '^[0-7][0-9A-HJKMNP-TV-Z]{25}$'::text));
+
+ALTER TABLE configurations ADD CONSTRAINT configurations_name_check CHECK (((name)::text <> ''::text));
+
+ALTER TABLE configurations ADD CONSTRAINT configurations_pkey PRIMARY KEY (id);
+
+ALTER TABLE migrations ADD CONSTRAINT migrations_pkey PRIMARY KEY (version);
+
+ALTER TABLE tokens ADD CONSTRAINT tokens_id_check CHECK (((id)::text ~ '^[0-7][0-9A-HJKMNP-TV-Z]{25}$'::text));
+
+ALTER TABLE tokens ADD CONSTRAINT tokens_name_check CHECK ((btrim((name)::text) <> ''::text));
+
+ALTER TABLE tokens ADD CONSTRAINT tokens_pkey PRIMARY KEY (id);
+
+ALTER TABLE tokens ADD CONSTRAINT tokens_scope_check CHECK ((scope = ANY (ARRAY['read'::text, 'write'::text, 'admin'::text])));
+
+ALTER TABLE tokens ADD CONSTRAINT tokens_secret_hash_key UNIQUE (secret_hash);
+
+-- indexes
+
+CREATE INDEX changes_application_id_revision_idx ON public.changes USING btree (application_id, revision);
+
+CREATE INDEX configurations_application_id_idx ON public.configurations USING btree (application_id, id);
+
+CREATE UNIQUE INDEX tokens_active_name_key ON public.tokens USING btree (name) WHERE (revoked_at IS NULL);
+
+-- functions
+
+CREATE OR REPLACE FUNCTION public.announce_change(entry changes)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+    SELECT pg_notify('config_changes', json_build_object(
+        'revision', entry.revision,
+        'at', to_char(entry.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'actor', entry.actor,
+        'request_id', entry.request_id,
+        'action', entry.action,
+        'kind', entry.kind,
+        'id', entry.id,
+        'application_id', entry.application_id,
+        'name', entry.name,
+        'version', entry.version
+    )::text)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.announce_token_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM pg_notify('config_changes', json_build_object('token', COALESCE(NEW.id, OLD.id))::text);
+    RETURN NULL;
+END
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.application_etag(app_id character varying, app_revision bigint)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+AS $function$
+    SELECT app_revision || '-' || left(md5(coalesce(string_agg(c.id, ',' ORDER BY c.id COLLATE "C"), '')), 12)
+    FROM configurations c
+    WHERE c.application_id = app_id
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.change_setting(name text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+AS $function$
+    SELECT nullif(current_setting('config_service.' || name, true), '')
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.jsonb_merge_patch(target jsonb, patch jsonb)
+ RETURNS jsonb
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+    SELECT CASE
+        WHEN jsonb_typeof(patch) IS DISTINCT FROM 'object' THEN patch
+        ELSE (
+            SELECT coalesce(jsonb_object_agg(key, value), '{}'::jsonb)
+            FROM (
+                SELECT t.key, t.value
+                FROM jsonb_each(CASE WHEN jsonb_typeof(target) = 'object' THEN target ELSE '{}' END) t
+                WHERE NOT patch ? t.key
+                UNION ALL
+                SELECT p.key, jsonb_merge_patch(
+                    CASE WHEN jsonb_typeof(target) = 'object' THEN target -> p.key END, p.value)
+                FROM jsonb_each(patch) p
+                WHERE jsonb_typeof(p.value) <> 'null'
+            ) merged
+        )
+    END
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.lock_revisions()
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+    SELECT pg_advisory_xact_lock(7201164812)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.next_revision()
+ RETURNS bigint
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    -- Re-entrant: after the first change of a transaction this is a local lookup.
+    PERFORM lock_revisions();
+    RETURN nextval('revisions');
+END
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.record_application_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    entry changes;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.id <> OLD.id THEN
+        RAISE EXCEPTION 'an application keeps its id' USING ERRCODE = 'check_violation';
+    END IF;
+    entry.revision := next_revision();
+    entry.at := clock_timestamp();
+    entry.actor := change_setting('actor');
+    entry.request_id := change_setting('request_id');
+    entry.kind := 'application';
+    IF TG_OP = 'DELETE' THEN
+        entry.action := 'deleted';
+        entry.id := OLD.id;
+        entry.name := OLD.name;
+        entry.version := OLD.version;
+    ELSE
+        IF TG_OP = 'INSERT' THEN
+            NEW.version := 1;
+            NEW.created_at := entry.at;
+            entry.action := coalesce(change_setting('action'), 'created');
+        ELSE
+            NEW.version := OLD.version + 1;
+            NEW.created_at := OLD.created_at;
+            entry.action := coalesce(change_setting('action'), 'updated');
+        END IF;
+        NEW.revision := entry.revision;
+        NEW.updated_at := entry.at;
+        entry.id := NEW.id;
+        entry.name := NEW.name;
+        entry.version := NEW.version;
+    END IF;
+    entry.application_id := entry.id;
+    INSERT INTO changes VALUES (entry.*);
+    PERFORM announce_change(entry);
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.record_configuration_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    entry changes;
+BEGIN
+    IF TG_OP = 'UPDATE' AND (NEW.id <> OLD.id OR NEW.application_id <> OLD.application_id) THEN
+        RAISE EXCEPTION 'a configuration keeps its id and its application' USING ERRCODE = 'check_violation';
+    END IF;
+    entry.revision := next_revision();
+    entry.at := clock_timestamp();
+    entry.actor := change_setting('actor');
+    entry.request_id := change_setting('request_id');
+    entry.kind := 'configuration';
+    IF TG_OP = 'DELETE' THEN
+        entry.action := 'deleted';
+        entry.id := OLD.id;
+        entry.application_id := OLD.application_id;
+        entry.name := OLD.name;
+        entry.version := OLD.version;
+    ELSE
+        IF TG_OP = 'INSERT' THEN
+            -- A configuration restored after its deletion continues its own history.
+            SELECT max(version), min(created_at) INTO NEW.version, NEW.created_at
+            FROM configuration_versions WHERE configuration_id = NEW.id;
+            NEW.version := coalesce(NEW.version, 0) + 1;
+            NEW.created_at := coalesce(NEW.created_at, entry.at);
+            entry.action := coalesce(change_setting('action'), 'created');
+        ELSE
+            NEW.version := OLD.version + 1;
+            NEW.created_at := OLD.created_at;
+            entry.action := coalesce(change_setting('action'), 'updated');
+        END IF;
+        NEW.revision := entry.revision;
+        NEW.updated_at := entry.at;
+        INSERT INTO configuration_versions
+            (configuration_id, version, revision, application_id, name, comments, config, created_at, actor)
+        VALUES
+            (NEW.id, NEW.version, entry.revision, NEW.application_id, NEW.name, NEW.comments, NEW.config,
+             entry.at, entry.actor);
+        entry.id := NEW.id;
+        entry.application_id := NEW.application_id;
+        entry.name := NEW.name;
+        entry.version := NEW.version;
+    END IF;
+    INSERT INTO changes VALUES (entry.*);
+    PERFORM announce_change(entry);
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.refuse_rewriting_history()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.refuse_unrecorded_truncate()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    RAISE EXCEPTION 'TRUNCATE of % is not recorded in the change feed: use DELETE', TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.run_commands(statements text[], actors text[], request_ids text[], actions text[])
+ RETURNS TABLE(ordinal integer, outcome jsonb, error_code text, error_constraint text, error_message text)
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    -- The revision lock, once, first: commands of other transactions wait here, not midway.
+    PERFORM lock_revisions();
+    FOR i IN 1 .. coalesce(array_length(statements, 1), 0) LOOP
+        ordinal := i;
+        outcome := NULL;
+        error_code := NULL;
+        error_constraint := NULL;
+        error_message := NULL;
+        PERFORM set_config('config_service.actor', coalesce(actors[i], ''), true),
+                set_config('config_service.request_id', coalesce(request_ids[i], ''), true),
+                set_config('config_service.action', coalesce(actions[i], ''), true);
+        BEGIN
+            EXECUTE statements[i] INTO outcome;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS
+                error_code = RETURNED_SQLSTATE,
+                error_constraint = CONSTRAINT_NAME,
+                error_message = MESSAGE_TEXT;
+        END;
+        RETURN NEXT;
+    END LOOP;
+    PERFORM set_config('config_service.actor', '', true),
+            set_config('config_service.request_id', '', true),
+            set_config('config_service.action', '', true);
+END
+$function$
+;
+
+-- triggers
+
+CREATE TRIGGER applications_no_truncate BEFORE TRUNCATE ON public.applications FOR EACH STATEMENT EXECUTE FUNCTION refuse_unrecorded_truncate();
+
+CREATE TRIGGER applications_record BEFORE INSERT OR DELETE OR UPDATE ON public.applications FOR EACH ROW EXECUTE FUNCTION record_application_change();
+
+CREATE TRIGGER changes_append_only BEFORE DELETE OR UPDATE ON public.changes FOR EACH ROW EXECUTE FUNCTION refuse_rewriting_history();
+
+CREATE TRIGGER changes_no_truncate BEFORE TRUNCATE ON public.changes FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewriting_history();
+
+CREATE TRIGGER configuration_versions_append_only BEFORE DELETE OR UPDATE ON public.configuration_versions FOR EACH ROW EXECUTE FUNCTION refuse_rewriting_history();
+
+CREATE TRIGGER configuration_versions_no_truncate BEFORE TRUNCATE ON public.configuration_versions FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewriting_history();
+
+CREATE TRIGGER configurations_no_truncate BEFORE TRUNCATE ON public.configurations FOR EACH STATEMENT EXECUTE FUNCTION refuse_unrecorded_truncate();
+
+CREATE TRIGGER configurations_record BEFORE INSERT OR DELETE OR UPDATE ON public.configurations FOR EACH ROW EXECUTE FUNCTION record_configuration_change();
+
+CREATE TRIGGER tokens_announce AFTER INSERT OR DELETE OR UPDATE ON public.tokens FOR EACH ROW EXECUTE FUNCTION announce_token_change();
