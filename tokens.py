@@ -15,12 +15,13 @@ import psycopg2
 from psycopg2.extras import RealDictCursor
 
 import migrations
+from commands.bus import run_on
 from commands.errors import Conflict, InvalidCommand, NotFound
-from commands.tokens import SCOPES, CreateToken, RevokeToken, create_token, revoke_token
+from commands.tokens import CreateToken, RevokeToken
+from infra.access import SCOPES
 from infra.database import connect_kwargs
 from infra.postgres import PostgresError, provide_database
 from infra.settings import SettingsError, load_settings
-from infra.writes import Origin, execute_batch
 from queries.tokens import list_tokens
 
 
@@ -62,15 +63,14 @@ def _run(args: argparse.Namespace, cur) -> int:
         return 0
     if args.action == "create":
         applications = tuple(args.applications) if args.applications else None
-        command = (create_token, CreateToken(args.name, args.scope, applications), Origin())
+        command = CreateToken(args.name, args.scope, applications)
     else:
-        command = (revoke_token, RevokeToken(name=args.name), Origin())
-    ((row, error),) = execute_batch(cur, [command])
-    if isinstance(error, (Conflict, InvalidCommand, NotFound)):
+        command = RevokeToken(name=args.name)
+    try:
+        row = run_on(cur, command).row
+    except (Conflict, InvalidCommand, NotFound) as error:
         print(f"token: {error}", file=sys.stderr)
         return 1
-    if error is not None:
-        raise error
     if args.action == "create":
         print(row["secret"])
         print(

@@ -1,4 +1,11 @@
-"""The app factory and its lifespan: the one place where the service is wired together."""
+"""The app factory and its lifespan: the one place where the service is wired together.
+
+write: route -> command -> CommandBus (commands/bus.py) -> the write lane -> Committed
+       -> ReadSide.committed (queries/follow.py): this instance shows it at once
+every change, by whoever: the database records it and announces it (migrations/0003)
+       -> ChangeListener (infra/listener.py) -> ReadSide.announced: every instance follows
+read:  route -> the read model (queries/read_model.py), or a query (queries/) -> view
+"""
 
 import asyncio
 import logging
@@ -6,16 +13,15 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import APIRouter, FastAPI
-from starlette.middleware.errors import ServerErrorMiddleware
 
 import migrations
 from api import applications, changes, config, configurations, health, tokens, versions
-from api.auth import AuthMiddleware, FailureLimiter, announce_mode, auth_mode, document_security
-from api.config import ClientPathMiddleware
+from api.auth import PUBLIC, AuthMiddleware, FailureLimiter, announce_mode, auth_mode, document_security
 from api.console import mount_console
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.services import Services
+from commands.bus import CommandBus
 from infra.database import Database, describe
 from infra.listener import ChangeListener
 from infra.settings import Settings
@@ -61,10 +67,12 @@ def create_app(settings: Settings) -> FastAPI:
                 applied = await loop.run_in_executor(None, migrations.migrate, settings.database_url)
                 log.info("migrations: %d applied at start", len(applied))
             side = ReadSide(db, settings.read_cache_max_bytes, active_tokens)
+            bus = CommandBus(db)
+            bus.subscribe(side.committed)  # this instance's own changes, before their answer
             listener = ChangeListener(
                 settings.database_url,
                 CHANGES_CHANNEL,
-                on_payloads=side.announced,
+                on_payloads=side.announced,  # everyone's changes, in commit order
                 on_listening=side.listening,
                 position=side.catch_up,
                 connect_timeout=settings.db_connect_timeout,
@@ -75,9 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await asyncio.wait_for(side.reads.ready.wait(), settings.db_startup_wait)
             except TimeoutError:
                 log.warning("read model not loaded after %.0fs; serving from the database", settings.db_startup_wait)
-            app.state.services = Services(
-                db=db, reads=side.reads, feed=side.feed, tokens=side.tokens, refresh_tokens=side.refresh_tokens
-            )
+            app.state.services = Services(db=db, bus=bus, reads=side.reads, feed=side.feed, tokens=side.tokens)
             announce_mode(settings, mode, side.tokens.has_admin())
             try:
                 yield
@@ -94,35 +100,39 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     mode = auth_mode(settings)
-    # The last added runs first: request ids and the body limit, then who is asking, then
-    # the client path's shortcut to its routes.
+    # The last added runs first: request ids, the body limit and errors, then who is asking.
     limiter = FailureLimiter(settings.auth_failure_limit, block=settings.auth_failure_block)
-    app.add_middleware(ClientPathMiddleware)
     app.add_middleware(AuthMiddleware, mode=mode, tokens=active_tokens, limiter=limiter)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    if mode == "tokens":
-        document_security(app)
+    document_security(app, mode)
     api = APIRouter(prefix=API_PREFIX)
-    api.include_router(applications.router)
-    api.include_router(configurations.router)
-    api.include_router(versions.router)
-    api.include_router(changes.router)
-    api.include_router(config.router)
-    api.include_router(tokens.router)
+    for router in (applications, configurations, versions, changes, config, tokens):
+        api.include_router(router.router)
     app.include_router(api)
     app.include_router(health.router)
     mount_console(app)
+    # The framework's own routes (the OpenAPI document and its pages) are open to anyone.
+    for route in app.routes:
+        if getattr(route, "path", None) in (
+            app.openapi_url,
+            app.docs_url,
+            app.redoc_url,
+            app.swagger_ui_oauth2_redirect_url,
+        ):
+            route.access = PUBLIC[0]
     _hot_routes_first(app)
     return app
 
 
 class _App(FastAPI):
     def build_middleware_stack(self):
-        # Starlette puts its ServerErrorMiddleware outside everything; the request context
-        # middleware inside it already turns any error into the one error shape, so it would
-        # only cost every request (and every held watch) a frame.
-        stack = super().build_middleware_stack()
-        return stack.app if isinstance(stack, ServerErrorMiddleware) else stack
+        # Starlette wraps the app in ServerErrorMiddleware and ExceptionMiddleware; the request
+        # context middleware already answers every error with the app's handlers, so they
+        # would only cost every request (and every held watch) frames.
+        app = self.router
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 # What client services read most, in the order a request is matched against the routes.

@@ -1,14 +1,19 @@
 """Who may do what, decided here and nowhere else.
 
-With AUTH=tokens every /api request carries `Authorization: Bearer <secret>`. The middleware
-finds the token in memory (queries/tokens.py: no database round trip), answers 401 for a
-missing, malformed, unknown or revoked one, 429 to an address that keeps failing, and 403
-when the token's scope is not enough for the route (`required_scope`). The request then
-carries its `Principal`; a token limited to some applications finds every other one as if
-it did not exist, which the routes apply through `Principal.sees` and `limits` (reads) and
-the commands' `applications` (writes, in the statement itself).
+Authentication, for every /api request (`AuthMiddleware`): with AUTH=tokens a request carries
+`Authorization: Bearer <secret>`; the token is found in memory (queries/tokens.py: no database
+round trip), else 401, and an address that keeps failing gets 429. The request then carries
+its `Principal`. With AUTH=off everyone is an unlimited admin with no name.
 
-With AUTH=off everyone is an unlimited admin with no name.
+Authorization, declared where each route is declared: `dependencies=needs("write")` (or
+`PUBLIC`), enforced for the route that matched by api/routing.py, which refuses at import a
+route that declares nothing. The declaration is FastAPI's `Security` requirement on the
+bearer scheme, so the OpenAPI document states each operation's scope:
+`"security": [{"bearerAuth": ["write"]}]`.
+
+A token limited to some applications finds every other one as if it did not exist: the read
+side applies the limit to every view it hands out, the write side to every statement
+(infra/access.py); a route only passes on who asks (`api.services.among`, `caller`).
 """
 
 import ipaddress
@@ -17,51 +22,69 @@ import math
 import time
 from collections import OrderedDict, deque
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
+from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import ErrorBody, send_error
+from infra.access import allows
 from infra.settings import Settings
-from queries.tokens import Scope as TokenScope
 from queries.tokens import Token, TokenTable
 
 log = logging.getLogger("api")
 
-RANK = {"read": 0, "write": 1, "admin": 2}
 LOOPBACK_NAMES = ("localhost",)
 FIRST_TOKEN = "pipenv run token create --name admin --scope admin"
-
 
 # Who a request acts as: a token's name, scope and applications (ids; None: all). The token
 # as held (queries/tokens.py) is used as it is: nothing is built per request.
 Principal = Token
-
-
-def may(who: Principal, scope: TokenScope) -> bool:
-    return RANK[who.scope] >= RANK[scope]
-
-
-def limits_of(who: Principal) -> tuple[str, ...] | None:
-    """The applications a change by `who` may touch, for the commands."""
-    return None if who.applications is None else tuple(sorted(who.applications))
-
-
 EVERYONE = Principal(name=None, scope="admin")
+
+BEARER = HTTPBearer(
+    scheme_name="bearerAuth", description="An API token (cfs_...): `pipenv run token create`", auto_error=False
+)
+
+
+class Needs(params.Security):
+    """A route's declaration: the scope a token needs, and whether it must be limited to no
+    application (what would otherwise tell a limited token of the others)."""
+
+    def __init__(self, scope: str, every_application: bool = False) -> None:
+        super().__init__(BEARER, scopes=[scope])
+        self.scope = scope
+        self.every_application = every_application
+
+    def refusal(self, who: Principal) -> str | None:
+        """Why `who` may not call the route; None when it may."""
+        if not allows(who.scope, self.scope):
+            return f"this needs a token with the {self.scope} scope; {who.name!r} has {who.scope}"
+        if self.every_application and who.applications is not None:
+            return "this needs a token that is not limited to some applications"
+        return None
+
+
+def _anyone() -> None:
+    """Open to every caller: no token is asked for."""
+
+
+class Public(params.Depends):
+    """A route's declaration that anyone may call it, token or not."""
+
+    def __init__(self) -> None:
+        super().__init__(_anyone)
+
+
+def needs(scope: str, *, every_application: bool = False) -> list[params.Depends]:
+    """What a route declares in `dependencies=`: the scope it needs."""
+    return [Needs(scope, every_application)]
+
+
+PUBLIC = [Public()]
 
 
 def principal(request: Request) -> Principal:
     return request.scope.get("state", {}).get("principal", EVERYONE)
-
-
-def limits(request: Request) -> tuple[str, ...] | None:
-    """The applications the request's token is limited to (ids); None: every one."""
-    return limits_of(principal(request))
-
-
-def sees(request: Request, application_id: str | None) -> bool:
-    """Whether the request's token may know of this application at all."""
-    applications = principal(request).applications
-    return applications is None or application_id in applications
 
 
 def auth_mode(settings: Settings) -> str:
@@ -78,20 +101,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def required_scope(method: str, path: str) -> tuple[TokenScope, bool]:
-    """The scope a route needs, and whether it needs a token limited to no application."""
-    if path.startswith("/api/v1/tokens"):
-        return ("read", False) if path.rstrip("/") == "/api/v1/tokens/current" else ("admin", True)
-    if method in ("GET", "HEAD"):
-        return "read", False
-    path = path.rstrip("/")
-    if path == "/api/v1/applications" and method == "POST":
-        return "admin", True  # a new application is outside every limit
-    if method == "DELETE" and path.startswith("/api/v1/applications/") and path.count("/") == 4:
-        return "admin", False
-    return "write", False
 
 
 class FailureLimiter:
@@ -138,7 +147,7 @@ class FailureLimiter:
 
 
 class AuthMiddleware:
-    """Runs on every /api request: kept to a few dictionary lookups and one hash."""
+    """Who is asking, for every /api request: kept to a few dictionary lookups and one hash."""
 
     def __init__(self, app: ASGIApp, mode: str, tokens: TokenTable, limiter: FailureLimiter | None = None) -> None:
         self.app = app
@@ -177,21 +186,6 @@ class AuthMiddleware:
             challenge = 'Bearer realm="config-service"' + ("" if secret is None else ', error="invalid_token"')
             await send_error(send, 401, message, rid, {"WWW-Authenticate": challenge})
             return
-        method, path = scope["method"], scope["path"]
-        if method == "GET" and not path.startswith("/api/v1/tokens"):
-            state["principal"] = who  # every token may read
-            await self.app(scope, receive, send)
-            return
-        needed, unlimited = required_scope(method, path)
-        rid = state.get("request_id", "")
-        if not may(who, needed):
-            await send_error(
-                send, 403, f"this needs a token with the {needed} scope; {who.name!r} has {who.scope}", rid
-            )
-            return
-        if unlimited and who.applications is not None:
-            await send_error(send, 403, "this needs a token that is not limited to some applications", rid)
-            return
         state["principal"] = who
         await self.app(scope, receive, send)
 
@@ -206,9 +200,10 @@ AUTH_ERRORS = {
 }
 
 
-def document_security(app: FastAPI) -> None:
-    """The OpenAPI document declares the bearer scheme on every /api route (so /docs can send
-    a token), and the answers a token can get."""
+def document_security(app: FastAPI, mode: str) -> None:
+    """The OpenAPI document as access control is set: with tokens, each /api operation states
+    the scope it needs (from its declaration) and the answers a token can get; with AUTH=off,
+    no operation asks for a token."""
     build = app.openapi
 
     def openapi() -> dict:
@@ -216,18 +211,27 @@ def document_security(app: FastAPI) -> None:
             return app.openapi_schema
         schema = build()
         components = schema.setdefault("components", {})
-        components.setdefault("securitySchemes", {})["bearerAuth"] = {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "An API token (cfs_...): `pipenv run token create`",
-        }
+        if mode != "tokens":
+            components.pop("securitySchemes", None)
+            for item in schema["paths"].values():
+                for operation in item.values():
+                    operation.pop("security", None)
+            return schema
         components.setdefault("schemas", {}).setdefault("ErrorBody", ErrorBody.model_json_schema())
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-        for path, item in schema["paths"].items():
-            if not path.startswith("/api/"):
+        for route in app.routes:
+            access = getattr(route, "access", None)
+            item = schema["paths"].get(getattr(route, "path_format", None))
+            if not isinstance(access, Needs) or item is None:
                 continue
-            for operation in item.values():
-                operation["security"] = [{"bearerAuth": []}]
+            for method in route.methods:
+                operation = item[method.lower()]
+                # OpenAPI 3.1 allows role names for any scheme: the scope the route declares.
+                operation["security"] = [{BEARER.scheme_name: [access.scope]}]
+                if access.every_application:
+                    operation["description"] = (
+                        operation.get("description", "") + "\n\nNeeds a token limited to no application."
+                    ).strip()
                 for status, (description, headers) in AUTH_ERRORS.items():
                     operation["responses"].setdefault(
                         status,

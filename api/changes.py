@@ -6,13 +6,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import TypeAdapter
 
-from api.applications import LINK
-from api.auth import principal
+from api.auth import needs
 from api.errors import responses
-from api.services import json_response, services
+from api.openapi import LINK
+from api.responses import json_response
+from api.routing import Route
+from api.services import among, services
 from queries.views import ChangeView
 
-router = APIRouter(tags=["changes"])
+router = APIRouter(tags=["changes"], route_class=Route)
 
 _CHANGES = TypeAdapter(list[ChangeView])
 
@@ -21,6 +23,7 @@ _CHANGES = TypeAdapter(list[ChangeView])
     "/changes",
     response_model=list[ChangeView],
     responses={200: {"headers": LINK}, **responses(422, 503)},
+    dependencies=needs("read"),
     summary="Every accepted change after a revision, oldest first; optionally waiting for the next",
 )
 async def list_changes(
@@ -32,7 +35,7 @@ async def list_changes(
         Query(ge=1, le=60, description="Seconds to hold the request while there is nothing newer (then [])"),
     ] = None,
 ) -> Response:
-    changes = await services(request).feed.read(after, limit, wait, principal(request).applications)
+    changes = await services(request).feed.read(after, limit, wait, among(request))
     headers = None
     if len(changes) == limit:
         headers = {"Link": f'<{request.url.path}?after={changes[-1].revision}&limit={limit}>; rel="next"'}

@@ -5,67 +5,70 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import Response
 
-from api.applications import CONDITIONAL_CHANGE, CONDITIONAL_GET, LINK, MERGE_PATCH
-from api.auth import limits, sees
+from api.auth import needs
 from api.conditional import ETAG_HEADER, if_match
 from api.errors import error_response, responses
-from api.resource_route import ResourceRoute
+from api.openapi import CONDITIONAL_CHANGE, CONDITIONAL_GET, LINK, MERGE_PATCH, NOT_MODIFIED, location
+from api.responses import json_response, one_way_to_page, page_response, view_response
+from api.routing import Route
 from api.schemas import ConfigurationCreate, ConfigurationPatch, ConfigurationUpdate, Limit, Offset
-from api.services import json_response, one_way_to_page, origin, page_response, services, view_response
-from commands import configurations as handlers
+from api.services import among, caller, services
 from commands.configurations import (
     CreateConfiguration,
     DeleteConfiguration,
     PatchConfiguration,
     UpdateConfiguration,
 )
+from infra.events import Committed
 from infra.ids import UlidParam
 from queries.views import ConfigurationView
 
-router = APIRouter(prefix="/configurations", tags=["configurations"], route_class=ResourceRoute)
+router = APIRouter(prefix="/configurations", tags=["configurations"], route_class=Route)
 
 ConfigurationId = Annotated[UlidParam, Path(description="The configuration's id")]
-LOCATION = {"Location": {"description": "URL of the new configuration", "schema": {"type": "string"}}}
 
 
 def _ulid(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def configuration_answer(done: Committed, status: int = 200, headers: dict | None = None) -> Response:
+    """The configuration as the change left it, with its ETag."""
+    return json_response(ConfigurationView(**done.row), status, headers, etag=str(done.revision))
+
+
 @router.post(
     "",
     status_code=201,
     response_model=ConfigurationView,
-    responses={201: {"headers": {**LOCATION, **ETAG_HEADER}}, **responses(409, 413, 415, 422, 503)},
+    responses={201: {"headers": {**location("configuration"), **ETAG_HEADER}}, **responses(409, 413, 415, 422, 503)},
+    dependencies=needs("write"),
     summary="Create a configuration of an application",
 )
 async def create_configuration(body: ConfigurationCreate, request: Request) -> Response:
-    svc = services(request)
-    cmd = CreateConfiguration(str(body.application_id), body.name, body.config, body.comments, limits(request))
-    view = ConfigurationView(**await svc.db.command(handlers.create_configuration, cmd, origin(request)))
-    svc.written(view.revision, view.id, view.name, view.application_id)
-    location = f"{request.url.path}/{view.id}"
-    return json_response(view, 201, {"Location": location}, etag=view.etag)
+    cmd = CreateConfiguration(str(body.application_id), body.name, body.config, body.comments)
+    done = await services(request).bus.dispatch(cmd, caller(request))
+    return configuration_answer(done, 201, {"Location": f"{request.url.path}/{done.id}"})
 
 
 @router.put(
     "/{id}",
     response_model=ConfigurationView,
     responses={200: {"headers": ETAG_HEADER}, **responses(404, 409, 412, 413, 415, 422, 503)},
+    dependencies=needs("write"),
     openapi_extra=CONDITIONAL_CHANGE,
     summary="Replace a configuration's name, comments and config",
 )
 async def update_configuration(id: ConfigurationId, body: ConfigurationUpdate, request: Request) -> Response:
-    cmd = UpdateConfiguration(
-        id, body.name, body.config, body.comments, _ulid(body.application_id), if_match(request), limits(request)
-    )
-    return await _change(request, handlers.update_configuration, cmd)
+    cmd = UpdateConfiguration(id, body.name, body.config, body.comments, _ulid(body.application_id), if_match(request))
+    return configuration_answer(await services(request).bus.dispatch(cmd, caller(request)))
 
 
 @router.patch(
     "/{id}",
     response_model=ConfigurationView,
     responses={200: {"headers": ETAG_HEADER}, **responses(404, 409, 412, 413, 415, 422, 503)},
+    dependencies=needs("write"),
     openapi_extra=CONDITIONAL_CHANGE,
     summary="Change part of a configuration (JSON merge patch, RFC 7396), e.g. one key of its document",
 )
@@ -80,43 +83,34 @@ async def patch_configuration(
         config_patch=body.config,
         application_id=_ulid(body.application_id),
         if_match=if_match(request),
-        applications=limits(request),
     )
-    return await _change(request, handlers.patch_configuration, cmd)
-
-
-async def _change(request: Request, handler, cmd) -> Response:
-    svc = services(request)
-    view = ConfigurationView(**await svc.db.command(handler, cmd, origin(request)))
-    svc.written(view.revision, view.id, view.name, view.application_id)
-    return json_response(view, etag=view.etag)
+    return configuration_answer(await services(request).bus.dispatch(cmd, caller(request)))
 
 
 @router.delete(
     "/{id}",
     status_code=204,
     responses=responses(404, 412, 422, 503),
+    dependencies=needs("write"),
     openapi_extra=CONDITIONAL_CHANGE,
     summary="Delete a configuration (its history stays, and a restore brings it back)",
 )
 async def delete_configuration(id: ConfigurationId, request: Request) -> Response:
-    svc = services(request)
-    cmd = DeleteConfiguration(id, if_match(request), limits(request))
-    row = await svc.db.command(handlers.delete_configuration, cmd, origin(request))
-    svc.written(row["revision"], row["id"], None, row["application_id"], deleted=True)
+    await services(request).bus.dispatch(DeleteConfiguration(id, if_match(request)), caller(request))
     return Response(status_code=204)
 
 
 @router.get(
     "/{id}",
     response_model=ConfigurationView,
-    responses={200: {"headers": ETAG_HEADER}, 304: {"description": "Not modified"}, **responses(404, 422, 503)},
+    responses={200: {"headers": ETAG_HEADER}, **NOT_MODIFIED, **responses(404, 422, 503)},
+    dependencies=needs("read"),
     openapi_extra=CONDITIONAL_GET,
     summary="A configuration",
 )
 async def get_configuration(id: ConfigurationId, request: Request) -> Response:
-    entry = await services(request).reads.configuration(id)
-    if entry is None or not sees(request, entry.application_id):
+    entry = await services(request).reads.configuration(id, among(request))
+    if entry is None:
         return error_response(request, 404, f"configuration {id} does not exist")
     return view_response(request, entry)
 
@@ -124,11 +118,8 @@ async def get_configuration(id: ConfigurationId, request: Request) -> Response:
 @router.get(
     "",
     response_model=list[ConfigurationView],
-    responses={
-        200: {"headers": {**LINK, **ETAG_HEADER}},
-        304: {"description": "Not modified"},
-        **responses(404, 422, 503),
-    },
+    responses={200: {"headers": {**LINK, **ETAG_HEADER}}, **NOT_MODIFIED, **responses(404, 422, 503)},
+    dependencies=needs("read"),
     summary="An application's configurations, a page at a time (as /applications/{id}/configurations)",
 )
 async def list_configurations(
@@ -140,9 +131,7 @@ async def list_configurations(
 ) -> Response:
     one_way_to_page(request)
     reads = services(request).reads
-    entry = (
-        await reads.configuration_page(application_id, limit, after, offset) if sees(request, application_id) else None
-    )
+    entry = await reads.configuration_page(application_id, limit, after, offset, among(request))
     if entry is None:
         return error_response(request, 404, f"application {application_id} does not exist")
     return page_response(request, entry)

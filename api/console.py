@@ -4,11 +4,13 @@ No build step: plain HTML, CSS and JavaScript modules, served as they are, with 
 that keep the page to its own origin (no third-party scripts, no framing).
 """
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from api.auth import PUBLIC
+from api.routing import Route
 from infra.settings import PROJECT_ROOT
 
 CONSOLE_DIR = PROJECT_ROOT / "console"
@@ -34,11 +36,19 @@ class _ConsoleFiles(StaticFiles):
         await super().__call__(scope, receive, send_with_headers)
 
 
-def mount_console(app: FastAPI) -> None:
-    # Relative redirects: an absolute one would name this host, which breaks behind a proxy.
-    @app.get("/", include_in_schema=False)
-    @app.get("/ui", include_in_schema=False)
-    async def to_console() -> RedirectResponse:
-        return RedirectResponse("/ui/", status_code=307)
+router = APIRouter(route_class=Route, include_in_schema=False, dependencies=PUBLIC)
 
+
+# Relative redirects: an absolute one would name this host, which breaks behind a proxy.
+@router.get("/")
+@router.get("/ui")
+async def to_console(request: Request) -> RedirectResponse:
+    return RedirectResponse("/ui/", status_code=307)
+
+
+def mount_console(app: FastAPI) -> None:
+    """The console's files at /ui/ (static files: anyone may fetch them; the API they call
+    asks for a token), and / and /ui sending browsers there."""
+    app.include_router(router)
     app.mount("/ui", _ConsoleFiles(directory=CONSOLE_DIR, html=True), name="console")
+    app.routes[-1].access = PUBLIC[0]

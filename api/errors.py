@@ -183,6 +183,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, 503, message, code=code, headers={"Retry-After": retry_after})
 
 
+def handler_for(app, exc: Exception):
+    """The app's handler for this exception (the nearest of its classes), or None."""
+    for cls in type(exc).__mro__:
+        handler = app.exception_handlers.get(cls)
+        if handler is not None:
+            return handler
+    return None
+
+
 async def send_error(send, status: int, message: str, rid: str, headers: dict | None = None) -> None:
     """An error answered by a middleware, before any route: the same shape as the others."""
     body = error_body(status, message, rid=rid)

@@ -7,12 +7,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from api.auth import PUBLIC
 from api.errors import RETRY_AFTER_HEADER, UNAVAILABLE, ErrorBody, request_id
-from api.services import json_response, services
+from api.responses import json_response
+from api.routing import Route
+from api.services import services
 from infra.database import DatabaseUnavailable, Overloaded
 
 log = logging.getLogger("api")
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=Route)
 
 READ_MODEL_STATES = (
     "'live': following every change, views held are current; 'stale': not following (the "
@@ -44,6 +47,7 @@ def _ping(cur) -> None:
     "/health",
     response_model=HealthOut,
     responses={503: {"model": HealthUnavailable, "description": "Not ready", "headers": RETRY_AFTER_HEADER}},
+    dependencies=PUBLIC,
     summary="Liveness, database reachability and the read model's state",
 )
 async def health(request: Request) -> Response:

@@ -1,4 +1,9 @@
-"""The one middleware every request passes: request ids, the body limit, and the last-resort 500.
+"""The one middleware every request passes: request ids, the body limit, and errors.
+
+Every error a route, the router or a middleware inside this one raises is answered here, by
+the app's exception handlers (api/errors.py), in the one error shape; anything they do not
+know is a bug: a 500, logged once with the request id. (Starlette's own error middlewares are
+left out of the stack: api/app.py.)
 
 Plain ASGI, not BaseHTTPMiddleware: it sits on the hot path of every read.
 """
@@ -9,10 +14,10 @@ import logging
 import os
 import re
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import send_error
+from api.errors import handler_for, send_error
 
 log = logging.getLogger("api")
 
@@ -66,8 +71,13 @@ class RequestContextMiddleware:
             receive = self._limited(receive)
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            # Everything expected is mapped to a status before here; this is a bug.
+        except Exception as exc:
+            handler = None if started else handler_for(scope["app"], exc)
+            if handler is not None:
+                response = await handler(Request(scope, receive, send_with_id), exc)
+                await response(scope, receive, send_with_id)
+                return
+            # Everything expected has a handler; this is a bug.
             log.exception("500 on %s %s [request_id=%s]", scope["method"], scope["path"], rid)
             if not started:
                 await send_error(send_with_id, 500, "internal error; quote the request id when reporting it", rid)

@@ -12,8 +12,7 @@ from typing import Annotated, Any
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
 
-from infra.ids import Ulid, UlidText
-from infra.timestamps import Timestamp
+from infra.ids import Ulid
 
 MAX_CONFIG_DEPTH = 64
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -94,15 +93,6 @@ class ApplicationPatch(_Body):
     @classmethod
     def _kept(cls, value: object) -> object:
         return _cannot_be_removed(value)
-
-
-class ApplicationOut(BaseModel):
-    id: UlidText
-    name: str
-    comments: str | None
-    version: int
-    created_at: Timestamp
-    updated_at: Timestamp
 
 
 class ConfigurationCreate(_Body):

@@ -1,7 +1,6 @@
-"""/api/v1/tokens: API tokens, managed by unlimited admin tokens (api/auth.py); and
-/tokens/current, which any token may ask: who am I?"""
+"""/api/v1/tokens: API tokens, managed by unlimited admin tokens; and /tokens/current, which
+any token may ask: who am I?"""
 
-import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
@@ -9,18 +8,17 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.convertors import Convertor, register_url_convertor
 
-from api.auth import principal
+from api.auth import needs, principal
 from api.errors import responses
-from api.resource_route import ResourceRoute
+from api.responses import json_response
+from api.routing import Route
 from api.schemas import Name, _Body
-from api.services import Services, json_response, services
-from commands import tokens as handlers
+from api.services import caller, services
 from commands.tokens import CreateToken, RevokeToken
-from infra.database import DatabaseUnavailable, Overloaded
+from infra.access import Scope
 from infra.ids import UlidParam
-from queries.tokens import Scope, TokenView, list_tokens
-
-log = logging.getLogger("api")
+from queries.tokens import TokenView, list_tokens
+from queries.views import json_array
 
 
 class _UlidSegment(Convertor):
@@ -37,7 +35,9 @@ class _UlidSegment(Convertor):
 
 register_url_convertor("ulid", _UlidSegment())
 
-router = APIRouter(prefix="/tokens", tags=["tokens"], route_class=ResourceRoute)
+router = APIRouter(prefix="/tokens", tags=["tokens"], route_class=Route)
+# Tokens are managed by admins whose own token is limited to no application.
+ADMIN = needs("admin", every_application=True)
 
 TokenId = Annotated[UlidParam, Path(description="The token's id")]
 
@@ -67,23 +67,30 @@ class Whoami(BaseModel):
     status_code=201,
     response_model=TokenCreated,
     responses=responses(409, 413, 415, 422, 503),
+    dependencies=ADMIN,
     summary="Create a token (its secret is in this answer only)",
 )
 async def create_token(body: TokenCreate, request: Request) -> Response:
-    svc = services(request)
     applications = None if body.applications is None else tuple(body.applications)
-    row = await svc.db.command(handlers.create_token, CreateToken(body.name, body.scope, applications))
-    await _refresh(svc)  # usable here at once; other instances hear of it
-    return json_response(TokenCreated(**row), 201)
+    done = await services(request).bus.dispatch(CreateToken(body.name, body.scope, applications), caller(request))
+    return json_response(TokenCreated(**done.row), 201)  # in force here at once; announced to the others
 
 
-@router.get("", response_model=list[TokenView], responses=responses(503), summary="The active tokens (no secrets)")
+@router.get(
+    "",
+    response_model=list[TokenView],
+    responses=responses(503),
+    dependencies=ADMIN,
+    summary="The active tokens (no secrets)",
+)
 async def get_tokens(request: Request) -> Response:
     tokens = await services(request).db.query(list_tokens)
-    return json_response(b"[" + b",".join(token.model_dump_json().encode() for token in tokens) + b"]")
+    return json_response(json_array([token.model_dump_json().encode() for token in tokens]))
 
 
-@router.get("/current", response_model=Whoami, summary="The token this request was made with")
+@router.get(
+    "/current", response_model=Whoami, dependencies=needs("read"), summary="The token this request was made with"
+)
 async def current_token(request: Request) -> Response:
     who = principal(request)
     applications = None
@@ -95,20 +102,12 @@ async def current_token(request: Request) -> Response:
 
 
 @router.delete(
-    "/{id:ulid}", status_code=204, responses=responses(404, 422, 503), summary="Revoke a token, on every instance"
+    "/{id:ulid}",
+    status_code=204,
+    responses=responses(404, 422, 503),
+    dependencies=ADMIN,
+    summary="Revoke a token, on every instance",
 )
 async def revoke_token(id: TokenId, request: Request) -> Response:
-    svc = services(request)
-    await svc.db.command(handlers.revoke_token, RevokeToken(id=id))
-    await _refresh(svc)
+    await services(request).bus.dispatch(RevokeToken(id=id), caller(request))
     return Response(status_code=204)
-
-
-async def _refresh(svc: Services) -> None:
-    """Reads the tokens again after a change that is committed: if that read fails, the change
-    still stands (and a new secret must still reach its maker, once), and the change's
-    announcement brings the tokens here when the database is back."""
-    try:
-        await svc.refresh_tokens()
-    except (DatabaseUnavailable, Overloaded):
-        log.warning("tokens changed; reading them again failed, the announcement will bring them")

@@ -5,21 +5,21 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from api.applications import CONDITIONAL_CHANGE, CONDITIONAL_GET, LINK
-from api.auth import limits
+from api.auth import needs
 from api.conditional import ETAG_HEADER, if_match
-from api.configurations import ConfigurationId
+from api.configurations import ConfigurationId, configuration_answer
 from api.errors import error_response, responses
-from api.resource_route import ResourceRoute
+from api.openapi import CONDITIONAL_CHANGE, CONDITIONAL_GET, LINK, NOT_MODIFIED
+from api.responses import one_way_to_page, page_response, view_response
+from api.routing import Route
 from api.schemas import Limit, Offset
-from api.services import json_response, one_way_to_page, origin, page_response, services, view_response
-from commands import configurations as handlers
+from api.services import among, caller, services
 from commands.configurations import RestoreConfiguration
-from queries.read_model import Entry, digest
+from queries.read_model import Entry
 from queries.versions import get_version, list_versions
-from queries.views import ConfigurationView, VersionView
+from queries.views import ConfigurationView, VersionView, digest, json_array
 
-router = APIRouter(prefix="/configurations/{id}/versions", tags=["history"], route_class=ResourceRoute)
+router = APIRouter(prefix="/configurations/{id}/versions", tags=["history"], route_class=Route)
 
 INT4 = 2**31 - 1
 VersionNumber = Annotated[int, Path(description="A version number (1 is the first)")]
@@ -28,11 +28,8 @@ VersionNumber = Annotated[int, Path(description="A version number (1 is the firs
 @router.get(
     "",
     response_model=list[VersionView],
-    responses={
-        200: {"headers": {**LINK, **ETAG_HEADER}},
-        304: {"description": "Not modified"},
-        **responses(404, 422, 503),
-    },
+    responses={200: {"headers": {**LINK, **ETAG_HEADER}}, **NOT_MODIFIED, **responses(404, 422, 503)},
+    dependencies=needs("read"),
     openapi_extra=CONDITIONAL_GET,
     summary="Every version of a configuration, newest first, a page at a time (kept after deletion)",
 )
@@ -46,24 +43,25 @@ async def list_configuration_versions(
     offset: Offset = 0,
 ) -> Response:
     one_way_to_page(request)
-    page = await services(request).db.query(list_versions, id, limit, after, offset, limits(request))
+    page = await services(request).db.query(list_versions, id, limit, after, offset, among(request))
     if page is None:
         return error_response(request, 404, f"configuration {id} does not exist")
-    body = b"[" + b",".join(item.model_dump_json().encode() for item in page.items) + b"]"
+    body = json_array([item.model_dump_json().encode() for item in page.items])
     return page_response(request, Entry(body, digest(body), next_after=page.next_after))
 
 
 @router.get(
     "/{version}",
     response_model=VersionView,
-    responses={200: {"headers": ETAG_HEADER}, 304: {"description": "Not modified"}, **responses(404, 422, 503)},
+    responses={200: {"headers": ETAG_HEADER}, **NOT_MODIFIED, **responses(404, 422, 503)},
+    dependencies=needs("read"),
     openapi_extra=CONDITIONAL_GET,
     summary="One version of a configuration",
 )
 async def get_configuration_version(id: ConfigurationId, version: VersionNumber, request: Request) -> Response:
     view = None
     if 1 <= version <= INT4:
-        view = await services(request).db.query(get_version, id, version, limits(request))
+        view = await services(request).db.query(get_version, id, version, among(request))
     if view is None:
         return error_response(request, 404, f"configuration {id} has no version {version}")
     return view_response(request, Entry(view.model_dump_json().encode(), view.etag))
@@ -73,14 +71,12 @@ async def get_configuration_version(id: ConfigurationId, version: VersionNumber,
     "/{version}/restore",
     response_model=ConfigurationView,
     responses={200: {"headers": ETAG_HEADER}, **responses(404, 409, 412, 422, 503)},
+    dependencies=needs("write"),
     openapi_extra=CONDITIONAL_CHANGE,
     summary="Make a version's name, comments and config current again, as a new version",
 )
 async def restore_configuration_version(id: ConfigurationId, version: VersionNumber, request: Request) -> Response:
     if not 1 <= version <= INT4:
         return error_response(request, 404, f"configuration {id} has no version {version}")
-    svc = services(request)
-    cmd = RestoreConfiguration(id, version, if_match(request), limits(request))
-    view = ConfigurationView(**await svc.db.command(handlers.restore_configuration, cmd, origin(request)))
-    svc.written(view.revision, view.id, view.name, view.application_id)
-    return json_response(view, etag=view.etag)
+    cmd = RestoreConfiguration(id, version, if_match(request))
+    return configuration_answer(await services(request).bus.dispatch(cmd, caller(request)))

@@ -1,11 +1,13 @@
-"""Create, change and delete applications. Each handler returns its command as one statement
-(infra/writes.py); the database records the change (migrations/0003)."""
+"""Create, change and delete applications: each handler returns its command as one statement
+(infra/writes.py) whose outcome is the committed event."""
 
 from dataclasses import dataclass, field
 
+from commands.bus import handles
 from commands.errors import Conflict, Forbidden, NotFound
-from commands.limits import Applications, applications_param, visible_sql
 from commands.preconditions import IfMatch, check, if_match_param, if_match_sql
+from infra.access import visible_sql
+from infra.events import Committed
 from infra.ids import new_id
 from infra.writes import SqlError, Statement
 
@@ -25,7 +27,6 @@ class UpdateApplication:
     name: str
     comments: str | None = None
     if_match: IfMatch = None
-    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,6 @@ class PatchApplication:
     comments: str | None = None
     set_comments: bool = False  # whether `comments` (perhaps None) replaces the current ones
     if_match: IfMatch = None
-    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,6 @@ class DeleteApplication:
 
     id: str
     if_match: IfMatch = None
-    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
 # The row as the write side answers it: every column, and the ETag of its view.
@@ -79,7 +78,11 @@ WITH a AS (
       AND (%(applications)s::text[] IS NULL OR %(name)s::text IS NULL OR a.name = %(name)s)
     RETURNING a.*
 )
-SELECT jsonb_build_object('row', (SELECT {APPLICATION_JSON} FROM a), 'current', {CURRENT})
+SELECT jsonb_build_object(
+    'row', (SELECT {APPLICATION_JSON} FROM a),
+    'current', {CURRENT},
+    'limited', %(applications)s::text[] IS NOT NULL
+)
 """
 
 DELETE_APPLICATION = f"""
@@ -88,7 +91,7 @@ WITH a AS (
     WHERE a.id = %(id)s AND {VISIBLE}
       AND {if_match_sql("application_etag(a.id, a.revision)")}
       AND NOT EXISTS (SELECT 1 FROM configurations c WHERE c.application_id = %(id)s)
-    RETURNING a.id, currval('revisions') AS revision  -- the trigger drew it for this delete
+    RETURNING a.id, a.name, currval('revisions') AS revision  -- the trigger drew it for this delete
 )
 SELECT jsonb_build_object(
     'row', (SELECT to_jsonb(a) FROM a),
@@ -98,18 +101,26 @@ SELECT jsonb_build_object(
 """
 
 
+def committed(row: dict, action: str) -> Committed:
+    """An application's change as its statement returned the row."""
+    removed = action == "deleted"
+    return Committed(
+        row["revision"], "application", action, row["id"], row["id"], row["name"], None if removed else row
+    )
+
+
+@handles(CreateApplication)
 def create_application(cmd: CreateApplication) -> Statement:
     params = {"id": cmd.id, "name": cmd.name, "comments": cmd.comments}
-    return Statement(INSERT_APPLICATION, params, _row, on_error=_name_taken(cmd.name))
+    return Statement(INSERT_APPLICATION, params, lambda row: committed(row, "created"), on_error=_name_taken(cmd.name))
 
 
+@handles(UpdateApplication)
 def update_application(cmd: UpdateApplication) -> Statement:
-    patch = PatchApplication(
-        cmd.id, cmd.name, cmd.comments, set_comments=True, if_match=cmd.if_match, applications=cmd.applications
-    )
-    return patch_application(patch)
+    return patch_application(PatchApplication(cmd.id, cmd.name, cmd.comments, True, cmd.if_match))
 
 
+@handles(PatchApplication)
 def patch_application(cmd: PatchApplication) -> Statement:
     params = {
         "id": cmd.id,
@@ -117,30 +128,26 @@ def patch_application(cmd: PatchApplication) -> Statement:
         "comments": cmd.comments,
         "set_comments": cmd.set_comments,
         "if_match": if_match_param(cmd.if_match),
-        "applications": applications_param(cmd.applications),
     }
 
-    def outcome(value: dict) -> dict:
+    def outcome(value: dict) -> Committed:
         if value["row"] is not None:
-            return value["row"]
+            return committed(value["row"], "updated")
         _check_current(cmd.id, cmd.if_match, value["current"])
-        if cmd.applications is not None and cmd.name is not None and value["current"]["name"] != cmd.name:
+        if value["limited"] and cmd.name is not None and value["current"]["name"] != cmd.name:
             raise Forbidden("a token limited to some applications may not rename one")
         raise NotFound(f"application {cmd.id} does not exist")  # deleted meanwhile
 
     return Statement(UPDATE_APPLICATION, params, outcome, on_error=_name_taken(cmd.name))
 
 
+@handles(DeleteApplication)
 def delete_application(cmd: DeleteApplication) -> Statement:
-    params = {
-        "id": cmd.id,
-        "if_match": if_match_param(cmd.if_match),
-        "applications": applications_param(cmd.applications),
-    }
+    params = {"id": cmd.id, "if_match": if_match_param(cmd.if_match)}
 
-    def outcome(value: dict) -> dict:
+    def outcome(value: dict) -> Committed:
         if value["row"] is not None:
-            return value["row"]
+            return committed(value["row"], "deleted")
         _check_current(cmd.id, cmd.if_match, value["current"])
         raise _still_has_configurations(cmd.id, value["configurations"])
 
@@ -151,10 +158,6 @@ def delete_application(cmd: DeleteApplication) -> Statement:
         return None
 
     return Statement(DELETE_APPLICATION, params, outcome, on_error=on_error)
-
-
-def _row(value: dict) -> dict:
-    return value
 
 
 def _check_current(id: str, if_match: IfMatch, current: dict | None) -> None:

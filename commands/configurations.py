@@ -1,16 +1,19 @@
 """Create, change, delete and restore configurations (named JSON documents of an application).
 
-Each handler returns its command as one statement (infra/writes.py); the database records
-the change, with its new version, in the history and the change feed (migrations/0003).
+Each handler returns its command as one statement (infra/writes.py) whose outcome is the
+committed event; the database records the change, with its new version, in the history and
+the change feed (migrations/0003).
 """
 
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from commands.bus import handles
 from commands.errors import Conflict, InvalidCommand, NotFound
-from commands.limits import Applications, applications_param, visible_sql
 from commands.preconditions import IfMatch, check, if_match_param, if_match_sql
+from infra.access import visible_sql
+from infra.events import Committed
 from infra.ids import new_id
 from infra.writes import SqlError, Statement
 
@@ -21,7 +24,6 @@ class CreateConfiguration:
     name: str
     config: dict[str, Any]
     comments: str | None = None
-    applications: Applications = None  # the applications it may touch (a limited token's)
     id: str = field(default_factory=new_id)
 
 
@@ -35,7 +37,6 @@ class UpdateConfiguration:
     comments: str | None = None
     application_id: str | None = None
     if_match: IfMatch = None
-    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,6 @@ class PatchConfiguration:
     config_patch: dict[str, Any] | None = None  # None: the document is unchanged
     application_id: str | None = None
     if_match: IfMatch = None
-    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,6 @@ class DeleteConfiguration:
 
     id: str
     if_match: IfMatch = None
-    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,6 @@ class RestoreConfiguration:
     id: str
     version: int
     if_match: IfMatch = None
-    applications: Applications = None  # the applications it may touch (a limited token's)
 
 
 # The configuration as it is now, for the outcome to explain why nothing changed; outside a
@@ -111,7 +109,7 @@ DELETE_CONFIGURATION = f"""
 WITH c AS (
     DELETE FROM configurations c
     WHERE c.id = %(id)s AND {IF_MATCH} AND {VISIBLE}
-    RETURNING c.id, c.application_id, currval('revisions') AS revision  -- drawn by the trigger
+    RETURNING c.id, c.application_id, c.name, currval('revisions') AS revision  -- drawn by the trigger
 )
 SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURRENT})
 """
@@ -144,6 +142,21 @@ SELECT jsonb_build_object(
 """
 
 
+def committed(row: dict, action: str) -> Committed:
+    """A configuration's change as its statement returned the row."""
+    removed = action == "deleted"
+    return Committed(
+        row["revision"],
+        "configuration",
+        action,
+        row["id"],
+        row["application_id"],
+        row["name"],
+        None if removed else row,
+    )
+
+
+@handles(CreateConfiguration)
 def create_configuration(cmd: CreateConfiguration) -> Statement:
     params = {
         "id": cmd.id,
@@ -151,7 +164,6 @@ def create_configuration(cmd: CreateConfiguration) -> Statement:
         "name": cmd.name,
         "comments": cmd.comments,
         "config": _json(cmd.config),
-        "applications": applications_param(cmd.applications),
     }
 
     def on_error(error: SqlError) -> Exception | None:
@@ -159,18 +171,20 @@ def create_configuration(cmd: CreateConfiguration) -> Statement:
             return _no_application(cmd.application_id)
         return _name_taken(cmd.name, error)
 
-    def outcome(value: dict | None) -> dict:
+    def outcome(value: dict | None) -> Committed:
         if value is None:  # outside the token's applications: as if there were no such one
             raise _no_application(cmd.application_id)
-        return value
+        return committed(value, "created")
 
     return Statement(INSERT_CONFIGURATION, params, outcome, on_error=on_error)
 
 
+@handles(UpdateConfiguration)
 def update_configuration(cmd: UpdateConfiguration) -> Statement:
     return _change(cmd, config=_json(cmd.config), set_comments=True)
 
 
+@handles(PatchConfiguration)
 def patch_configuration(cmd: PatchConfiguration) -> Statement:
     return _change(cmd, config_patch=_json(cmd.config_patch), set_comments=cmd.set_comments)
 
@@ -191,12 +205,11 @@ def _change(
         "config_patch": config_patch,
         "application_id": cmd.application_id,
         "if_match": if_match_param(cmd.if_match),
-        "applications": applications_param(cmd.applications),
     }
 
-    def outcome(value: dict) -> dict:
+    def outcome(value: dict) -> Committed:
         if value["row"] is not None:
-            return value["row"]
+            return committed(value["row"], "updated")
         current = _existing(cmd.id, value["current"])
         if cmd.application_id is not None and current["application_id"] != cmd.application_id:
             raise InvalidCommand("application_id", "a configuration cannot move to another application")
@@ -206,16 +219,13 @@ def _change(
     return Statement(UPDATE_CONFIGURATION, params, outcome, on_error=lambda error: _name_taken(cmd.name, error))
 
 
+@handles(DeleteConfiguration)
 def delete_configuration(cmd: DeleteConfiguration) -> Statement:
-    params = {
-        "id": cmd.id,
-        "if_match": if_match_param(cmd.if_match),
-        "applications": applications_param(cmd.applications),
-    }
+    params = {"id": cmd.id, "if_match": if_match_param(cmd.if_match)}
 
-    def outcome(value: dict) -> dict:
+    def outcome(value: dict) -> Committed:
         if value["row"] is not None:
-            return value["row"]
+            return committed(value["row"], "deleted")
         current = _existing(cmd.id, value["current"])
         check(cmd.if_match, current["etag"], f"configuration {cmd.id}")
         raise NotFound(f"configuration {cmd.id} does not exist")  # deleted meanwhile
@@ -223,17 +233,13 @@ def delete_configuration(cmd: DeleteConfiguration) -> Statement:
     return Statement(DELETE_CONFIGURATION, params, outcome)
 
 
+@handles(RestoreConfiguration)
 def restore_configuration(cmd: RestoreConfiguration) -> Statement:
-    params = {
-        "id": cmd.id,
-        "version": cmd.version,
-        "if_match": if_match_param(cmd.if_match),
-        "applications": applications_param(cmd.applications),
-    }
+    params = {"id": cmd.id, "version": cmd.version, "if_match": if_match_param(cmd.if_match)}
 
-    def outcome(value: dict) -> dict:
+    def outcome(value: dict) -> Committed:
         if value["row"] is not None:
-            return value["row"]
+            return committed(value["row"], "restored")
         if not value["known"]:
             raise NotFound(f"configuration {cmd.id} does not exist")
         if not value["source"]:

@@ -1,25 +1,14 @@
-"""Create and revoke API tokens. A secret is made here, shown once (in the result), and
-stored only as its SHA-256."""
+"""Create and revoke API tokens. A secret is made here, shown once (in the committed row),
+and stored only as its hash (infra/access.py)."""
 
-import hashlib
-import secrets
 from dataclasses import dataclass, field
 
+from commands.bus import handles
 from commands.errors import Conflict, InvalidCommand, NotFound
+from infra.access import SCOPES, new_secret, secret_hash
+from infra.events import Committed
 from infra.ids import new_id
 from infra.writes import SqlError, Statement
-
-SCOPES = ("read", "write", "admin")
-SECRET_PREFIX = "cfs_"
-
-
-def new_secret() -> str:
-    """256 random bits, with a prefix that makes a leaked secret easy to recognise."""
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
-
-
-def secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -39,20 +28,22 @@ class RevokeToken:
     name: str | None = None
 
 
+# With the application ids and the secret's hash: what an instance needs to accept the token.
 TOKEN_JSON = """jsonb_build_object(
     'id', t.id, 'name', t.name, 'scope', t.scope, 'created_at', t.created_at,
-    'applications', (SELECT jsonb_agg(a.name ORDER BY a.name) FROM applications a WHERE a.id = ANY(t.applications))
+    'applications', (SELECT jsonb_agg(a.name ORDER BY a.name) FROM applications a WHERE a.id = ANY(t.applications)),
+    'application_ids', t.applications, 'secret_hash', t.secret_hash
 )"""
 
 INSERT_TOKEN = f"""
 WITH wanted AS (
-    SELECT DISTINCT unnest(%(applications)s::text[]) AS name
+    SELECT DISTINCT unnest(%(limited_to)s::text[]) AS name
 ), found AS (
     SELECT w.name, a.id FROM wanted w LEFT JOIN applications a ON a.name = w.name
 ), t AS (
     INSERT INTO tokens (id, name, scope, applications, secret_hash)
     SELECT %(id)s, %(name)s, %(scope)s,
-           CASE WHEN %(applications)s::text[] IS NULL THEN NULL
+           CASE WHEN %(limited_to)s::text[] IS NULL THEN NULL
                 ELSE ARRAY(SELECT id FROM found ORDER BY id) END,
            %(secret_hash)s
     WHERE NOT EXISTS (SELECT 1 FROM found WHERE id IS NULL)
@@ -67,10 +58,11 @@ SELECT jsonb_build_object(
 REVOKE_TOKEN = """
 UPDATE tokens t SET revoked_at = clock_timestamp()
 WHERE revoked_at IS NULL AND (t.id = %(id)s OR t.name = %(name)s)
-RETURNING jsonb_build_object('id', t.id, 'name', t.name)
+RETURNING jsonb_build_object('id', t.id, 'name', t.name, 'secret_hash', t.secret_hash)
 """
 
 
+@handles(CreateToken)
 def create_token(cmd: CreateToken) -> Statement:
     if cmd.scope not in SCOPES:
         raise InvalidCommand("scope", f"must be one of {', '.join(SCOPES)}")
@@ -78,15 +70,15 @@ def create_token(cmd: CreateToken) -> Statement:
         "id": cmd.id,
         "name": cmd.name,
         "scope": cmd.scope,
-        "applications": None if cmd.applications is None else list(cmd.applications),
+        "limited_to": None if cmd.applications is None else list(cmd.applications),
         "secret_hash": secret_hash(cmd.secret),
     }
 
-    def outcome(value: dict) -> dict:
+    def outcome(value: dict) -> Committed:
         if value["row"] is None:
             unknown = ", ".join(repr(name) for name in value["unknown"])
             raise InvalidCommand("applications", f"no application named {unknown}")
-        return {**value["row"], "secret": cmd.secret}
+        return Committed(None, "token", "created", cmd.id, None, cmd.name, {**value["row"], "secret": cmd.secret})
 
     def on_error(error: SqlError) -> Exception | None:
         if error.code == "23505" and error.constraint == "tokens_active_name_key":
@@ -96,11 +88,12 @@ def create_token(cmd: CreateToken) -> Statement:
     return Statement(INSERT_TOKEN, params, outcome, on_error=on_error)
 
 
+@handles(RevokeToken)
 def revoke_token(cmd: RevokeToken) -> Statement:
-    def outcome(value: dict | None) -> dict:
+    def outcome(value: dict | None) -> Committed:
         if value is None:
             which = f"named {cmd.name!r}" if cmd.name is not None else cmd.id
             raise NotFound(f"no active token {which}")
-        return value
+        return Committed(None, "token", "revoked", value["id"], None, value["name"], value)
 
     return Statement(REVOKE_TOKEN, {"id": cmd.id, "name": cmd.name}, outcome)

@@ -35,11 +35,9 @@ from psycopg2.extensions import parse_dsn
 from psycopg2.extras import RealDictCursor
 from psycopg2.pool import ThreadedConnectionPool
 
-from infra.writes import Handler, Origin, RetryAlone, Work, execute_batch
+from infra.writes import ANYONE, Caller, Outcome, RetryAlone, Statement, Work, execute_batch
 
 log = logging.getLogger(__name__)
-
-ANONYMOUS = Origin()
 
 T = TypeVar("T")
 # Errors of the connection or the server (gone, timed out, deadlocked), not of the statement:
@@ -245,26 +243,26 @@ class Database:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    # -- the two ways in: queries in autocommit, commands in transactions ------------------
+    # -- the two ways in: queries in autocommit, commands' statements in transactions -------
 
     async def query(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(cur, *args)` on an autocommit connection, in the read lane."""
         return await self._reads.run(self.run_query, fn, *args)
 
-    async def command(self, handler: Handler, command: Any, origin: Origin = ANONYMOUS) -> Any:
-        """Carry out `command` atomically, in the write lane; its result, or its domain error.
-        It may share its transaction (never its fate) with other commands."""
-        return await self._writes.run((handler, command, origin))
+    async def write(self, statement: Statement, caller: Caller = ANYONE) -> Any:
+        """Carry out a command's statement atomically, in the write lane; its committed event,
+        or its domain error. It may share its transaction (never its fate) with others."""
+        return await self._writes.run((statement, caller))
 
-    def run_command(self, handler: Handler, command: Any, origin: Origin = ANONYMOUS) -> Any:
-        """`command`, in the calling thread, in a transaction of its own."""
-        ((result, error),) = self.run_batch([(handler, command, origin)])
+    def run_write(self, statement: Statement, caller: Caller = ANYONE) -> Any:
+        """`write`, in the calling thread, in a transaction of its own."""
+        ((result, error),) = self.run_batch([(statement, caller)])
         if error is not None:
             raise error
         return result
 
-    def run_batch(self, work: list[Work]) -> list[tuple[Any, Exception | None]]:
-        """Commands in one transaction; each command's (result, error)."""
+    def run_batch(self, work: list[Work]) -> list[Outcome]:
+        """Statements in one transaction; each one's (event, error)."""
         try:
             outcomes = self.run_query(execute_batch, work)
         except DatabaseUnavailable as exc:
@@ -280,7 +278,7 @@ class Database:
             for item, (result, error) in zip(work, outcomes, strict=True)
         ]
 
-    def _alone(self, item: Work) -> tuple[Any, Exception | None]:
+    def _alone(self, item: Work) -> Outcome:
         try:
             ((result, error),) = self.run_query(execute_batch, [item])
         except Exception as exc:

@@ -1,7 +1,7 @@
 """Identifiers: ULIDs (python-ulid behind pydantic_extra_types), always 26 Crockford characters."""
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -54,3 +54,10 @@ UlidText = Annotated[str, WithJsonSchema(ULID_JSON_SCHEMA)]
 # A ULID in a path or query parameter: FastAPI takes only scalar types there, so it is
 # checked by the same rule and kept as its canonical text.
 UlidParam = Annotated[str, BeforeValidator(_ulid_text), WithJsonSchema(ULID_JSON_SCHEMA)]
+
+
+def is_ulid_param(annotation: Any) -> bool:
+    """Whether a parameter's annotation is `UlidParam` (perhaps with more metadata)."""
+    if get_origin(annotation) is not Annotated:
+        return False
+    return any(isinstance(m, BeforeValidator) and m.func is _ulid_text for m in get_args(annotation)[1:])

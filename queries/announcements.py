@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from infra.events import Committed
 from queries.views import ChangeView
 
 log = logging.getLogger(__name__)
@@ -33,3 +34,8 @@ def parse_announcements(payloads: list[str]) -> Announced | None:
             log.warning("an announcement that is not a change: %.200r; dropping every held view", payload)
             return None
     return announced
+
+
+def committed_of(change: ChangeView) -> Committed:
+    """An announced change (a feed entry) as the event the read side applies: without its row."""
+    return Committed(change.revision, change.kind, change.action, change.id, change.application_id, change.name)

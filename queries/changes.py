@@ -2,14 +2,15 @@
 
 from psycopg2.extensions import cursor as Cursor
 
+from infra.access import Among, among_param, visible_sql
 from queries.views import ChangeView
 
 # The primary key makes a page after any revision cost the same.
-CHANGES_AFTER = """
+CHANGES_AFTER = f"""
 SELECT revision, at, actor, request_id, action, kind, id, application_id, name, version
 FROM changes
 WHERE revision > %(after)s
-  AND (%(applications)s::text[] IS NULL OR application_id = ANY(%(applications)s::text[]))
+  AND {visible_sql("application_id")}
 ORDER BY revision
 LIMIT %(limit)s
 """
@@ -17,9 +18,9 @@ LIMIT %(limit)s
 LATEST_REVISION = "SELECT coalesce(max(revision), 0) AS revision FROM changes"
 
 
-def list_changes(cur: Cursor, after: int, limit: int, applications: tuple[str, ...] | None = None) -> list[ChangeView]:
-    """Changes after revision `after`, oldest first; with `applications`, only theirs."""
-    params = {"after": after, "limit": limit, "applications": None if applications is None else list(applications)}
+def list_changes(cur: Cursor, after: int, limit: int, among: Among = None) -> list[ChangeView]:
+    """Changes after revision `after`, oldest first; with `among`, only those applications'."""
+    params = {"after": after, "limit": limit, "applications": among_param(among)}
     cur.execute(CHANGES_AFTER, params)
     return [ChangeView(**row) for row in cur.fetchall()]
 

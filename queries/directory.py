@@ -7,7 +7,7 @@ model is live a name it does not know does not exist, and nothing asks the datab
 Everything here runs on the event loop thread.
 """
 
-from queries.views import ChangeView
+from infra.events import Committed
 
 
 def _key(application_id: str, name: str) -> str:
@@ -35,6 +35,11 @@ class Directory:
 
     def configuration_id(self, application_id: str, name: str) -> str | None:
         return self._configurations.get(_key(application_id, name))
+
+    def configurations_of(self, application_id: str) -> list[tuple[str, str]]:
+        """(name, id) of every configuration of the application, in no order."""
+        keys = self._configuration_keys
+        return [(keys[id][1], id) for id in self._by_application.get(application_id, ())]
 
     # -- changes ----------------------------------------------------------------------
 
@@ -79,7 +84,7 @@ class Directory:
             if not siblings:
                 del self._by_application[application_id]
 
-    def apply(self, change: ChangeView) -> None:
+    def apply(self, change: Committed) -> None:
         if change.kind == "application":
             if change.action == "deleted":
                 self.remove_application(change.id)

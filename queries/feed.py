@@ -125,8 +125,7 @@ class ChangeFeed:
             next_change = self._next  # taken first: a change during the read is not missed
             changes = self._held_after(after, limit, applications)
             if changes is None:
-                among = None if applications is None else tuple(sorted(applications))
-                changes = await self._db.query(list_changes, after, limit, among)
+                changes = await self._db.query(list_changes, after, limit, applications)
             remaining = deadline - time.monotonic()
             if changes or remaining <= 0 or self._ending:
                 return changes

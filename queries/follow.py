@@ -1,6 +1,9 @@
-"""What follows the database's announcements, wired to the listener: the read model, the
-change feed's tail, and the active tokens. Callbacks run on the event loop thread, except
-`catch_up`, which runs in the listener's thread."""
+"""Everything that follows the changes: the read model, the change feed's tail and the active
+tokens. Every change reaches them through `apply`, whether this instance committed it (the
+command bus hands over its event: `committed`) or the database announced it (the listener
+hands over its payloads: `announced`). Callbacks run on the event loop thread, except
+`catch_up`, which runs in the listener's thread.
+"""
 
 import asyncio
 import logging
@@ -8,7 +11,8 @@ import logging
 from psycopg2.extensions import connection as Connection
 
 from infra.database import Database
-from queries.announcements import parse_announcements
+from infra.events import Committed
+from queries.announcements import committed_of, parse_announcements
 from queries.feed import ChangeFeed
 from queries.read_model import ReadModel
 from queries.snapshot import Gap, Snapshot
@@ -25,6 +29,8 @@ class ReadSide:
         self.tokens = tokens
         self._token_reload: asyncio.Task | None = None
         self._reload_again = False
+
+    # -- what the listener hands over -----------------------------------------------------
 
     def catch_up(self, conn: Connection) -> Snapshot | Gap:
         return self.reads.catch_up(conn)
@@ -44,14 +50,29 @@ class ReadSide:
             self.reads.forget_views()
             self.reload_tokens()
             return
-        self.reads.apply(announced.changes)
         self.feed.extend(announced.changes)
+        self.apply([committed_of(change) for change in announced.changes], announced=True)
         if announced.tokens_changed:
             self.reload_tokens()
 
-    async def refresh_tokens(self) -> None:
-        """Read the active tokens again now (after a token was made or revoked here)."""
-        self.tokens.replace(await self._db.query(active_tokens))
+    # -- what the command bus hands over --------------------------------------------------
+
+    def committed(self, event: Committed) -> None:
+        """A change this instance committed: later reads here must show it, before its
+        announcement comes."""
+        self.apply([event], announced=False)
+
+    # -- the one place ----------------------------------------------------------------------
+
+    def apply(self, events: list[Committed], *, announced: bool) -> None:
+        self.reads.apply(events, announced=announced)
+        if announced:
+            return  # the feed took the entries themselves; token changes are read again
+        for event in events:
+            if event.kind == "token":
+                self.tokens.committed(event)
+            else:
+                self.feed.written(event.revision)
 
     def reload_tokens(self) -> None:
         """Read the active tokens again, soon; one reload at a time, the last one after the

@@ -1,21 +1,33 @@
 """The read side as the API sees it: each view as ready-to-send JSON bytes, held in memory.
 
-Views (an application, a configuration, an application's bundle, a page of a list) are kept
-in a size-bounded LRU, each with its ETag, and the names of every application and
-configuration in a `Directory`. The database announces each change (migrations/0003); the
-read model follows them in revision order, dropping the views a change affects, and a write
-on this instance drops them at once, before it answers.
+What is held: every name (a `Directory`) and every application's own fields (a record),
+loaded whole at start; and views, each as its JSON with its ETag, in a byte-bounded LRU:
+configurations, applications, bundles (an application with all its configurations) and
+pages of lists.
 
-- At start, when the listener first connects, everything is read in bulk at one revision
-  (queries/snapshot.py): names, and views up to the bound. Until then the instance is not
-  healthy.
-- While listening ("live"), what is held is current; what is not is read from the database
-  (one query per view however many readers ask) and kept.
-- When the listener loses its connection (the database is away, or the network blinked),
-  held views may miss changes: every route reads the database, except the client path
-  (`configuration_by_name`, `bundle`), which keeps answering what is held, marked stale.
-  When the listener is back, the changes of the gap are replayed from the change feed, so
-  only what changed is dropped.
+How it follows the changes (`apply`: every change reaches it there, queries/follow.py):
+
+- A change this instance committed comes with the row its write left: the configuration's
+  view (or the application's record) is installed at once, before the write answers.
+- A change made elsewhere (another instance, psql) is announced without its row: the views a
+  batch of announcements touched are read again with one statement for the whole batch
+  (queries/refresh.py), and their readers wait for that statement instead of each reading on
+  their own.
+- Views made of others are put together from memory when next read, without the database:
+  an application's view (its record and its configuration ids) and a bundle (its record and
+  its configurations' views). Pages of lists, which any change may reorder, are dropped and
+  read again when asked for.
+
+At start, when the listener first connects, everything is read in bulk at one revision
+(queries/snapshot.py); until then the instance is not healthy. While listening ("live"),
+what is held is current; what is not is read from the database (one query per view however
+many readers ask) and kept. When the listener loses its connection, held views may miss
+changes: every route reads the database, except the client path (`configuration_by_name`,
+`bundle`), which keeps answering what is held, marked stale. When the listener is back, the
+changes of the gap are replayed from the change feed, so only what changed is read again.
+
+A token limited to some applications finds every other one as if it did not exist: every
+read here takes the reader's limit (`among`) and applies `infra.access.visible`.
 
 Everything here runs on the event loop thread, so it needs no locks.
 """
@@ -23,33 +35,53 @@ Everything here runs on the event loop thread, so it needs no locks.
 import asyncio
 import logging
 from collections import OrderedDict, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
 
 from psycopg2.extensions import connection as Connection
 from pydantic import BaseModel
 
+from infra.access import Among, visible
 from infra.database import Database
+from infra.events import Committed
+from queries.announcements import committed_of
 from queries.applications import get_application, list_applications
 from queries.by_name import Missing, bundle_by_id, bundle_by_name, configuration_by_name
 from queries.configurations import get_configuration, list_configurations
 from queries.directory import Directory
+from queries.refresh import Refreshed, refresh
 from queries.snapshot import ENTRY_OVERHEAD, Gap, Snapshot, catch_up
-from queries.views import ChangeView, ConfigurationView, Page, digest, render_bundle
+from queries.views import (
+    ApplicationRecord,
+    ConfigurationView,
+    Page,
+    application_etag,
+    digest,
+    json_array,
+    render_bundle,
+)
+from queries.watchers import Watchers
 
 log = logging.getLogger(__name__)
 
-_PAGE = "l:"
+# Keys of the held views: a prefix by kind, then what names the view.
+APPLICATION = "a:"  # + application id
+CONFIGURATION = "c:"  # + configuration id
+BUNDLE = "b:"  # + application id
+APPLICATION_PAGE = "l:"  # + the page's parameters
+CONFIGURATION_PAGE = "p:"  # + application id + ":" + the page's parameters
 
 
 class Entry(NamedTuple):
     """A held view: its JSON, its ETag, the application it belongs to (what a token limited to
-    some applications may see), and for a list page the key the next page starts after."""
+    some applications may see), for a list page the key the next page starts after, and for
+    a configuration the revision of the latest change it shows."""
 
     body: bytes
     etag: str
     application_id: str | None = None
     next_after: str | None = None
+    revision: int | None = None
 
 
 class ClientRead(NamedTuple):
@@ -57,6 +89,22 @@ class ClientRead(NamedTuple):
 
     found: Entry | Missing
     stale: bool
+
+
+class Record(NamedTuple):
+    """An application's own fields as its view's JSON, in two parts: `head` (`{"id":..,"name":..,
+    "comments":..,"version":N`, unclosed: a bundle's application is `head + b"}"`) and `times`
+    (`,"created_at":..,"updated_at":..`), which its view puts before its configuration ids."""
+
+    head: bytes
+    times: bytes
+    revision: int
+
+
+def record_of(row: dict) -> Record:
+    body = ApplicationRecord(**row).model_dump_json().encode()
+    cut = body.rfind(b',"created_at":"')  # quotes inside JSON strings are escaped: only one
+    return Record(body[:cut], body[cut:-1], row["revision"])
 
 
 class ReadModel:
@@ -73,14 +121,13 @@ class ReadModel:
         # Keys of held pages of each application's configuration list.
         self._configuration_pages: defaultdict[str, set[str]] = defaultdict(set)
         self.directory = Directory()
+        self._records: dict[str, Record] = {}  # every application's own fields, by id
         self.listening = False  # following the announcements: what is held is current
         self.loaded = False  # a snapshot was loaded: the directory knows every name
-        self.revision: int | None = None  # the latest change followed
+        self.revision: int | None = None  # the latest announced change followed
         self.ready = asyncio.Event()  # set once the first snapshot is loaded
-        # Watchers of each application's views, woken when any of them changes: a future
-        # each (a watch holds nothing else, so that one instance holds ten thousand).
-        self._watchers: dict[str, set[asyncio.Future]] = {}
-        self._ending = False  # shutting down: watches answer at once
+        self.watchers = Watchers()
+        self._refreshing: set[asyncio.Task] = set()
 
     @property
     def state(self) -> str:
@@ -88,7 +135,7 @@ class ReadModel:
             return "loading"
         return "live" if self.listening else "stale"
 
-    # -- following the database -------------------------------------------------------
+    # -- following the changes --------------------------------------------------------
 
     def catch_up(self, conn: Connection) -> Snapshot | Gap:
         """What to read when listening (re)starts. Runs in the listener's thread, before any
@@ -99,44 +146,137 @@ class ReadModel:
 
     def resume(self, caught_up: Snapshot | Gap) -> None:
         """Listening again, with what `catch_up` read."""
+        self.listening = True
         if isinstance(caught_up, Snapshot):
             self._install(caught_up)
         else:
-            self.apply(caught_up.changes)
+            self.apply([committed_of(change) for change in caught_up.changes], announced=True)
             self.revision = max(self.revision or 0, caught_up.revision)
-        self.listening = True
-        self._wake_all()  # watchers of what changed meanwhile look again
+        self.watchers.wake_all()  # watchers of what changed meanwhile look again
 
     def pause(self) -> None:
         """The listener lost its connection: keep what is held, but it may go stale."""
         self.listening = False
         self._fills.clear()  # what is being read now is kept by no one
 
-    def apply(self, changes: list[ChangeView]) -> None:
-        """Changes announced by the database (made here, on another instance, or in psql)."""
-        for change in changes:
-            if self.revision is not None and change.revision <= self.revision:
-                continue  # already read in the snapshot, or replayed from the gap
-            self.revision = change.revision
-            self.directory.apply(change)
-            if change.kind == "configuration":
-                self.configuration_changed(change.id, change.application_id)
+    def apply(self, events: Iterable[Committed], *, announced: bool) -> None:
+        """Changes, in the order they committed: `announced` by the database (made here,
+        elsewhere or in psql; without rows), or committed by this instance (with rows, perhaps
+        before the announcements of earlier changes made elsewhere)."""
+        stale_configurations: list[str] = []
+        stale_applications: list[str] = []
+        for event in events:
+            if event.kind == "token":
+                continue
+            if self.revision is not None and event.revision <= self.revision:
+                # Replayed already; or this instance's own change, whose announcement came
+                # first (perhaps with later changes, which this older news must not undo).
+                continue
+            if announced:
+                self.revision = event.revision
+            self.directory.apply(event)
+            if event.kind == "configuration":
+                self._configuration_changed(event, stale_configurations)
             else:
-                self.application_changed(change.id)
+                self._application_changed(event, stale_applications)
+        if (stale_configurations or stale_applications) and self.listening:
+            self._refresh(stale_configurations, stale_applications)
 
     def forget_views(self) -> None:
         """Something was announced that cannot be followed: no view held can be trusted."""
         self._clear()
+        self._records.clear()
+
+    def _configuration_changed(self, event: Committed, stale: list[str]) -> None:
+        key = CONFIGURATION + event.id
+        if event.removed:
+            self._forget(key)
+        elif event.row is not None:
+            held = self._held.get(key)
+            if held is None or held.revision < event.revision:  # a view never goes back
+                self._keep(key, _entry(ConfigurationView(**event.row)))
+        else:
+            held = self._held.get(key)
+            if held is None or held.revision < event.revision:
+                self._forget(key)
+                stale.append(event.id)
+        application_id = event.application_id
+        self._forget(BUNDLE + application_id)
+        if event.action != "updated":  # the application's configuration ids may have changed
+            self._forget(APPLICATION + application_id)
+        self._forget_configuration_pages(application_id)
+        self._forget_list_pages()
+        self.watchers.wake(application_id)
+
+    def _application_changed(self, event: Committed, stale: list[str]) -> None:
+        record = self._records.get(event.id)
+        if event.removed:
+            self._records.pop(event.id, None)
+        elif event.row is not None:
+            if self.max_bytes > 0 and (record is None or record.revision < event.revision):
+                self._records[event.id] = record_of(event.row)
+        elif record is None or record.revision < event.revision:
+            self._records.pop(event.id, None)
+            stale.append(event.id)
+        self._forget(APPLICATION + event.id)
+        self._forget(BUNDLE + event.id)
+        self._forget_configuration_pages(event.id)
+        self._forget_list_pages()
+        self.watchers.wake(event.id)
+
+    def _refresh(self, configuration_ids: list[str], application_ids: list[str]) -> None:
+        """Read the views these changes touched again, in one statement; readers of them wait
+        for it meanwhile."""
+        loop = asyncio.get_running_loop()
+        fills: dict[tuple[str, str], asyncio.Future] = {}
+        for prefix, ids in ((CONFIGURATION, configuration_ids), (APPLICATION, application_ids)):
+            for id in ids:
+                self._forget(prefix + id)
+                fills[prefix, id] = self._fills[prefix + id] = loop.create_future()
+        task = loop.create_task(self._refreshed(fills, configuration_ids, application_ids))
+        self._refreshing.add(task)  # held until done: the loop keeps only a weak reference
+        task.add_done_callback(self._refreshing.discard)
+
+    async def _refreshed(
+        self, fills: dict[tuple[str, str], asyncio.Future], configuration_ids: list[str], application_ids: list[str]
+    ) -> None:
+        try:
+            found: Refreshed = await self._db.query(refresh, configuration_ids, application_ids)
+        except BaseException as exc:
+            for (prefix, id), fill in fills.items():
+                self._end_fill(prefix + id, fill)
+                _fail(fill, exc)
+            if not isinstance(exc, Exception):
+                raise
+            # Its readers got the error; the next ones read on their own.
+            log.info("reading %d changed views again failed: %s", len(fills), exc)
+            return
+        for id, row in found.applications.items():
+            record = self._records.get(id)
+            if record is None or record.revision < row["revision"]:
+                self._records[id] = record_of(row)
+        for (prefix, id), fill in fills.items():
+            if prefix == CONFIGURATION:
+                view = found.configurations.get(id)
+                entry = None if view is None else _entry(view)
+            else:
+                entry = self._assemble_application(id)
+            if self._end_fill(prefix + id, fill) and entry is not None and self.listening:
+                self._keep(prefix + id, entry)
+            fill.set_result(entry)
 
     def _install(self, snapshot: Snapshot) -> None:
         self._clear()
         self.directory.clear()
-        for id, name in snapshot.applications:
-            self.directory.set_application(id, name)
-        for id, application_id, name in snapshot.configurations:
+        self._records.clear()
+        for row in snapshot.applications:
+            self.directory.set_application(row["id"], row["name"])
+            if self.max_bytes > 0:
+                self._records[row["id"]] = record_of(row)
+        for id, application_id, name, revision, body in snapshot.configurations:
             self.directory.set_configuration(id, application_id, name)
-        for key, body, etag, application_id in snapshot.views:
-            self._keep(key, Entry(body, etag, application_id))
+            if body is not None:
+                self._keep(CONFIGURATION + id, Entry(body, str(revision), application_id, revision=revision))
         self.revision = snapshot.revision
         self.loaded = True
         self.ready.set()
@@ -150,74 +290,53 @@ class ReadModel:
             snapshot.seconds,
         )
 
-    # -- what a write on this instance changed ------------------------------------------
-
-    def application_changed(self, id: str, name: str | None = None, deleted: bool = False) -> None:
-        """The application changed (here or elsewhere): later reads must see it."""
-        if deleted:
-            self.directory.remove_application(id)
-        elif name is not None:
-            self.directory.set_application(id, name)
-        self._forget("a:" + id)
-        self._forget("b:" + id)
-        self._forget_configuration_pages(id)
-        self._forget_list_pages()
-        self._wake(id)
-
-    def configuration_changed(
-        self, id: str, application_id: str, name: str | None = None, deleted: bool = False
-    ) -> None:
-        """The configuration changed, and with it its application's views and pages."""
-        if deleted:
-            self.directory.remove_configuration(id)
-        elif name is not None:
-            self.directory.set_configuration(id, application_id, name)
-        self._forget("c:" + id)
-        self._forget("a:" + application_id)
-        self._forget("b:" + application_id)
-        self._forget_configuration_pages(application_id)
-        self._forget_list_pages()
-        self._wake(application_id)
-
     # -- reads by id ----------------------------------------------------------------------
 
-    async def application(self, id: str) -> Entry | None:
-        return await self._read("a:" + id, self._load_view, get_application, id)
+    async def application(self, id: str, among: Among = None) -> Entry | None:
+        if not visible(among, id):
+            return None
+        key = APPLICATION + id
+        if self.listening and key not in self._held and key not in self._fills:
+            entry = self._assemble_application(id)
+            if entry is not None:
+                self._keep(key, entry)
+                return entry
+        return await self._read(key, self._load_view, get_application, id)
 
-    async def configuration(self, id: str) -> Entry | None:
-        return await self._read("c:" + id, self._load_view, get_configuration, id)
+    async def configuration(self, id: str, among: Among = None) -> Entry | None:
+        entry = await self._read(CONFIGURATION + id, self._load_view, get_configuration, id)
+        return entry if entry is not None and visible(among, entry.application_id) else None
 
     async def application_page(
-        self,
-        limit: int,
-        after: str | None,
-        offset: int = 0,
-        search: str | None = None,
-        applications: tuple[str, ...] | None = None,
+        self, limit: int, after: str | None, offset: int = 0, search: str | None = None, among: Among = None
     ) -> Entry:
-        """A page of the application list as a JSON array (of `applications` only, if given)."""
-        among = "*" if applications is None else digest(",".join(applications).encode())
-        key = f"{_PAGE}{limit}:{after or ''}:{offset}:{among}:{search or ''}"
-        return await self._read(key, self._load_page, list_applications, limit, after, offset, search, applications)
+        """A page of the application list as a JSON array (of those the reader may see)."""
+        limited = "*" if among is None else digest(",".join(sorted(among)).encode())
+        key = f"{APPLICATION_PAGE}{limit}:{after or ''}:{offset}:{limited}:{search or ''}"
+        return await self._read(key, self._load_page, list_applications, limit, after, offset, search, among)
 
     async def configuration_page(
-        self, application_id: str, limit: int, after: str | None, offset: int = 0
+        self, application_id: str, limit: int, after: str | None, offset: int = 0, among: Among = None
     ) -> Entry | None:
         """A page of an application's configurations; None if there is no such application."""
-        key = f"p:{application_id}:{limit}:{after or ''}:{offset}"
+        if not visible(among, application_id):
+            return None
+        key = f"{CONFIGURATION_PAGE}{application_id}:{limit}:{after or ''}:{offset}"
         return await self._read(key, self._load_page, list_configurations, application_id, limit, after, offset)
 
     # -- the client path: by name, and served stale rather than not at all --------------
 
-    async def configuration_by_name(self, application: str, name: str) -> ClientRead:
+    async def configuration_by_name(self, application: str, name: str, among: Among = None) -> ClientRead:
         stale = not self.listening
         application_id = self.directory.application_id(application) if self.loaded else None
         if application_id is not None:
+            if not visible(among, application_id):
+                return ClientRead(Missing("application"), stale)
             id = self.directory.configuration_id(application_id, name)
             if id is not None:
-                entry = self._held_entry("c:" + id) if stale else None
+                entry = self._held_entry(CONFIGURATION + id) if stale else None
                 if entry is None:
-                    entry = await self._read("c:" + id, self._load_view, get_configuration, id)
+                    entry = await self._read(CONFIGURATION + id, self._load_view, get_configuration, id)
                 if entry is not None:
                     return ClientRead(entry, stale)
             elif not stale:
@@ -226,22 +345,35 @@ class ReadModel:
             return ClientRead(Missing("application"), stale)
         # Not known here for certain: the database decides.
         found = await self._db.query(configuration_by_name, application, name)
-        return ClientRead(_configuration_entry(found), stale)
+        owner = found.application_id
+        if owner is not None and not visible(among, owner):
+            return ClientRead(Missing("application"), stale)
+        return ClientRead(found if isinstance(found, Missing) else _entry(found), stale)
 
-    async def bundle(self, application: str) -> ClientRead:
+    async def bundle(self, application: str, among: Among = None) -> ClientRead:
         """The application (its id, name, comments, version) and all its configurations by name."""
         stale = not self.listening
         application_id = self.directory.application_id(application) if self.loaded else None
         if application_id is not None:
-            entry = self._held_entry("b:" + application_id) if stale else None
+            if not visible(among, application_id):
+                return ClientRead(Missing("application"), stale)
+            key = BUNDLE + application_id
+            entry = self._held_entry(key)
+            if entry is None and key not in self._fills:
+                # From the views held: while stale, the last ones known here.
+                entry = self._assemble_bundle(application_id)
+                if entry is not None and not stale:
+                    self._keep(key, entry)
             if entry is None:
-                entry = await self._read("b:" + application_id, self._load_bundle, bundle_by_id, application_id)
+                entry = await self._read(key, self._load_bundle, bundle_by_id, application_id)
             if entry is not None:
                 return ClientRead(entry, stale)
         elif self.loaded and not stale:
             return ClientRead(Missing("application"), stale)
         entry = await self._load_bundle(bundle_by_name, application)
-        return ClientRead(Missing("application") if entry is None else entry, stale)
+        if entry is None or not visible(among, entry.application_id):
+            return ClientRead(Missing("application"), stale)
+        return ClientRead(entry, stale)
 
     async def watch(
         self,
@@ -252,46 +384,42 @@ class ReadModel:
     ) -> ClientRead:
         """`read()` once what it finds is no longer `unchanged` (or is gone), or after `seconds`
         as it is. Waiting holds nothing but a future: no connection, no worker."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while True:
-            # Registered before reading, so that a change during the read is not missed.
-            key = self.directory.application_id(application) or ""
-            wakeup = loop.create_future()
-            self._watchers.setdefault(key, set()).add(wakeup)
-            try:
-                answer = await read()
-                remaining = deadline - loop.time()
-                if isinstance(answer.found, Missing) or not unchanged(answer.found) or remaining <= 0 or self._ending:
-                    return answer
-                timer = loop.call_later(remaining, _settle, wakeup, False)
-                try:
-                    changed = await wakeup
-                finally:
-                    timer.cancel()
-                if not changed or self._ending:
-                    return answer  # its time has passed: as it was, with no read that could fail
-            finally:
-                watchers = self._watchers.get(key)
-                if watchers is not None:
-                    watchers.discard(wakeup)
-                    if not watchers:
-                        del self._watchers[key]
+        return await self.watchers.watch(
+            lambda: self.directory.application_id(application) or "",
+            read,
+            lambda answer: isinstance(answer.found, Missing) or not unchanged(answer.found),
+            seconds,
+        )
 
     def end_watches(self) -> None:
         """Shutting down: every watch answers now, as if its time had passed."""
-        self._ending = True
-        self._wake_all()
+        self.watchers.end()
 
-    def _wake(self, application_id: str) -> None:
-        for wakeup in self._watchers.pop(application_id, ()):
-            _settle(wakeup)
+    # -- views put together from memory ---------------------------------------------------
 
-    def _wake_all(self) -> None:
-        watchers, self._watchers = self._watchers, {}
-        for group in watchers.values():
-            for wakeup in group:
-                _settle(wakeup)
+    def _assemble_application(self, id: str) -> Entry | None:
+        """The application's view from its record and its configuration ids, when held."""
+        record = self._records.get(id) if self.loaded else None
+        if record is None:
+            return None
+        ids = sorted(id for _, id in self.directory.configurations_of(id))
+        body = record.head + record.times + b',"configuration_ids":' + json_array([f'"{i}"'.encode() for i in ids])
+        return Entry(body + b"}", application_etag(record.revision, ids), id)
+
+    def _assemble_bundle(self, id: str) -> Entry | None:
+        """The bundle from the record and every configuration's view, when all are held."""
+        record = self._records.get(id) if self.loaded else None
+        if record is None:
+            return None
+        bodies = []
+        for name, configuration_id in self.directory.configurations_of(id):
+            key = CONFIGURATION + configuration_id
+            entry = self._held.get(key)
+            if entry is None or key in self._fills:
+                return None
+            bodies.append((name, entry.body))
+        body = render_bundle(record.head + b"}", [body for _, body in sorted(bodies)])
+        return Entry(body, digest(body), id)
 
     # -- filling and holding --------------------------------------------------------------
 
@@ -303,7 +431,7 @@ class ReadModel:
         page = await self._db.query(query, *args)
         if page is None:
             return None
-        body = b"[" + b",".join(item.model_dump_json().encode() for item in page.items) + b"]"
+        body = json_array([item.model_dump_json().encode() for item in page.items])
         return Entry(body, digest(body), next_after=page.next_after)
 
     async def _load_bundle(self, query: Callable, key: str) -> Entry | None:
@@ -336,11 +464,7 @@ class ReadModel:
             entry = await load(*args)
         except BaseException as exc:
             self._end_fill(key, fill)
-            if isinstance(exc, asyncio.CancelledError):
-                fill.cancel()
-            else:
-                fill.set_exception(exc)
-                fill.exception()  # the joiners (if any) get it; nobody else needs to
+            _fail(fill, exc)
             raise
         if self._end_fill(key, fill) and entry is not None and self.listening:
             self._keep(key, entry)
@@ -360,22 +484,22 @@ class ReadModel:
         self._forget(key)
         self._held[key] = entry
         self._bytes += len(entry.body) + ENTRY_OVERHEAD
-        if key.startswith(_PAGE):
+        if key.startswith(APPLICATION_PAGE):
             self._pages.add(key)
-        elif key.startswith("p:"):
+        elif key.startswith(CONFIGURATION_PAGE):
             self._configuration_pages[key.split(":", 2)[1]].add(key)
         while self._bytes > self.max_bytes and self._held:
             self._forget(next(iter(self._held)))
 
     def _forget_configuration_pages(self, application_id: str) -> None:
-        prefix = f"p:{application_id}:"
+        prefix = f"{CONFIGURATION_PAGE}{application_id}:"
         keys = [*self._configuration_pages.pop(application_id, ()), *(k for k in self._fills if k.startswith(prefix))]
         for key in keys:
             self._forget(key)
 
     def _forget_list_pages(self) -> None:
         # Any application may show on any page, with its configurations' count and latest change.
-        for key in [*self._pages, *(key for key in self._fills if key.startswith(_PAGE))]:
+        for key in [*self._pages, *(key for key in self._fills if key.startswith(APPLICATION_PAGE))]:
             self._forget(key)
 
     def _forget(self, key: str) -> None:
@@ -383,9 +507,9 @@ class ReadModel:
         entry = self._held.pop(key, None)
         if entry is not None:
             self._bytes -= len(entry.body) + ENTRY_OVERHEAD
-            if key.startswith(_PAGE):
+            if key.startswith(APPLICATION_PAGE):
                 self._pages.discard(key)
-            elif key.startswith("p:"):
+            elif key.startswith(CONFIGURATION_PAGE):
                 application_id = key.split(":", 2)[1]
                 pages = self._configuration_pages.get(application_id)
                 if pages is not None:
@@ -406,16 +530,16 @@ class ReadModel:
         return len(self._held), self._bytes
 
 
-def _settle(wakeup: asyncio.Future, changed: bool = True) -> None:
-    if not wakeup.done():
-        wakeup.set_result(changed)
-
-
-def _configuration_entry(found: ConfigurationView | Missing) -> Entry | Missing:
-    return found if isinstance(found, Missing) else _entry(found)
+def _fail(fill: asyncio.Future, exc: BaseException) -> None:
+    if isinstance(exc, asyncio.CancelledError):
+        fill.cancel()
+    else:
+        fill.set_exception(exc)
+        fill.exception()  # the joiners (if any) get it; nobody else needs to
 
 
 def _entry(view: BaseModel) -> Entry:
     """A configuration's or an application's view as held."""
-    application_id = getattr(view, "application_id", None) or view.id
-    return Entry(view.model_dump_json().encode(), view.etag, application_id)
+    if isinstance(view, ConfigurationView):
+        return Entry(view.model_dump_json().encode(), view.etag, view.application_id, revision=view.revision)
+    return Entry(view.model_dump_json().encode(), view.etag, view.id)

@@ -2,12 +2,11 @@
 connection right after LISTEN, so that every change after it will be announced:
 
 - cold (nothing loaded yet), or after a gap too long to replay: a `Snapshot` of everything,
-  read in one REPEATABLE READ transaction at one revision: every name, and the views
-  rendered as they are sent, as many as `max_bytes` allows (configurations first: they are
-  what client services read);
+  read in one REPEATABLE READ transaction at one revision: every configuration's name and, as
+  far as `max_bytes` allows, its view rendered as it is sent; every application's own fields;
 - after a short gap: the `Gap`, the feed entries of the changes missed, to replay.
 
-Set-based SQL: three streamed statements, whatever the number of views.
+Set-based SQL: two streamed statements, whatever the number of views.
 """
 
 import time
@@ -15,11 +14,11 @@ from dataclasses import dataclass, field
 
 from psycopg2.extensions import connection as Connection
 
-from queries.applications import APPLICATION_VIEWS
+from queries.applications import APPLICATION_RECORDS
 from queries.changes import CHANGES_AFTER, LATEST_REVISION
 from queries.configurations import CONFIGURATION_COLUMNS
 from queries.tokens import active_tokens
-from queries.views import ApplicationBrief, ApplicationView, ChangeView, ConfigurationView, digest, render_bundle
+from queries.views import ChangeView, ConfigurationView
 
 # A gap longer than this is not replayed change by change: everything is read again.
 MAX_REPLAY = 10_000
@@ -32,10 +31,9 @@ ALL_CONFIGURATIONS = f"SELECT {CONFIGURATION_COLUMNS} FROM configurations"
 @dataclass
 class Snapshot:
     revision: int
-    # (key, body, etag, application id) of the views held, in the order they were read
-    views: list[tuple[str, bytes, str, str]] = field(default_factory=list)
-    applications: list[tuple[str, str]] = field(default_factory=list)  # (id, name)
-    configurations: list[tuple[str, str, str]] = field(default_factory=list)  # (id, application id, name)
+    # (id, application id, name, revision, body): body None when it did not fit the bound
+    configurations: list[tuple[str, str, str, int, bytes | None]] = field(default_factory=list)
+    applications: list[dict] = field(default_factory=list)  # each application's own fields
     complete: bool = True  # every view fitted within the bound
     seconds: float = 0.0  # how long reading it took
     tokens: dict = field(default_factory=dict)  # the active tokens, by their secret's hash
@@ -80,41 +78,18 @@ def load_snapshot(conn: Connection, max_bytes: int) -> Snapshot:
             cur.execute(LATEST_REVISION)
             snapshot = Snapshot(cur.fetchone()["revision"])
         budget = max_bytes
-
-        def keep(key: str, body: bytes, etag: str, application_id: str) -> bool:
-            nonlocal budget
-            if len(body) + ENTRY_OVERHEAD > budget:
-                snapshot.complete = False
-                return False
-            snapshot.views.append((key, body, etag, application_id))
-            budget -= len(body) + ENTRY_OVERHEAD
-            return True
-
-        held: dict[str, list[tuple[str, bytes]]] = {}  # application id -> (name, body) held
+        # Configurations first: they are what client services read.
         for row in _stream(conn, ALL_CONFIGURATIONS):
-            snapshot.configurations.append((row["id"], row["application_id"], row["name"]))
+            body = None
             if budget > ENTRY_OVERHEAD:
-                view = ConfigurationView.model_construct(**row)
-                body = view.model_dump_json().encode()
-                if keep("c:" + view.id, body, view.etag, view.application_id):
-                    held.setdefault(view.application_id, []).append((view.name, body))
-            else:
-                snapshot.complete = False
-        applications = list(_stream(conn, APPLICATION_VIEWS))
-        snapshot.applications = [(row["id"], row["name"]) for row in applications]
-        # Then bundles (each needs every configuration of its application held), then
-        # application views, as far as the bound allows.
-        for row in applications:
-            configurations = held.get(row["id"], [])
-            if len(configurations) == len(row["configuration_ids"]):
-                brief = ApplicationBrief.model_construct(**{k: row[k] for k in ApplicationBrief.model_fields})
-                body = render_bundle(brief.model_dump_json().encode(), [b for _, b in sorted(configurations)])
-                keep("b:" + row["id"], body, digest(body), row["id"])
-            else:
-                snapshot.complete = False
-        for row in applications:
-            view = ApplicationView.model_construct(**row)
-            keep("a:" + view.id, view.model_dump_json().encode(), view.etag, view.id)
+                body = ConfigurationView.model_construct(**row).model_dump_json().encode()
+                if len(body) + ENTRY_OVERHEAD > budget:
+                    body = None
+                else:
+                    budget -= len(body) + ENTRY_OVERHEAD
+            snapshot.complete &= body is not None
+            snapshot.configurations.append((row["id"], row["application_id"], row["name"], row["revision"], body))
+        snapshot.applications = list(_stream(conn, APPLICATION_RECORDS))
         conn.commit()
         snapshot.seconds = time.monotonic() - started
     except BaseException:

@@ -1,15 +1,14 @@
 """API tokens as readers see them: the list (never a secret), and the active ones held in
 memory by their secret's hash, so that checking a token costs no database round trip."""
 
-import hashlib
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from psycopg2.extensions import cursor as Cursor
 from pydantic import BaseModel, ConfigDict, Field
 
+from infra.access import Among, Scope, secret_hash
+from infra.events import Committed
 from infra.timestamps import Timestamp
-
-Scope = Literal["read", "write", "admin"]
 
 TOKEN_VIEWS = """
 SELECT t.id, t.name, t.scope, t.created_at,
@@ -41,7 +40,7 @@ class Token(NamedTuple):
 
     name: str | None
     scope: Scope
-    applications: frozenset[str] | None = None  # ids; None: every application
+    applications: Among = None  # ids; None: every application
     token_id: str | None = None
 
 
@@ -74,8 +73,20 @@ class TokenTable:
     def replace(self, tokens: dict[str, Token]) -> None:
         self._by_hash = tokens
 
+    def committed(self, event: Committed) -> None:
+        """A token this instance made or revoked: in force here at once (the announcement
+        brings it to the other instances)."""
+        row = event.row
+        tokens = dict(self._by_hash)
+        if event.removed:
+            tokens.pop(row["secret_hash"], None)
+        else:
+            applications = None if row["application_ids"] is None else frozenset(row["application_ids"])
+            tokens[row["secret_hash"]] = Token(row["name"], row["scope"], applications, row["id"])
+        self._by_hash = tokens
+
     def find(self, secret: bytes) -> Token | None:
-        return self._by_hash.get(hashlib.sha256(secret).hexdigest())
+        return self._by_hash.get(secret_hash(secret))
 
     def has_admin(self) -> bool:
         return any(t.scope == "admin" and t.applications is None for t in self._by_hash.values())

@@ -17,7 +17,9 @@ class _View(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class _Application(_View):
+class ApplicationRecord(_View):
+    """An application's own fields: what a write of it answers."""
+
     id: UlidText
     name: str
     comments: str | None
@@ -26,7 +28,7 @@ class _Application(_View):
     updated_at: Timestamp
 
 
-class ApplicationSummary(_Application):
+class ApplicationSummary(ApplicationRecord):
     """One application in the list, with what an overview shows of its configurations."""
 
     configuration_count: int
@@ -35,7 +37,7 @@ class ApplicationSummary(_Application):
     )
 
 
-class ApplicationView(_Application):
+class ApplicationView(ApplicationRecord):
     """An application with the ids of all its configurations, in id (creation) order."""
 
     configuration_ids: list[UlidText]
@@ -120,10 +122,23 @@ class ConfigurationBundle(_View):
     configurations: list[ConfigurationView]
 
 
+def application_etag(revision: int, configuration_ids: list[str]) -> str:
+    """An application's ETag: its revision and a digest of its configuration ids (they are part
+    of its view). The same as the database's application_etag(), which the write side checks
+    If-Match against (migrations/0006)."""
+    ids = ",".join(sorted(configuration_ids)).encode()
+    return f"{revision}-{hashlib.md5(ids, usedforsecurity=False).hexdigest()[:12]}"
+
+
+def json_array(items: list[bytes]) -> bytes:
+    """A JSON array of items already rendered as JSON."""
+    return b"[" + b",".join(items) + b"]"
+
+
 def render_bundle(application: bytes, configurations: list[bytes]) -> bytes:
     """A bundle's JSON from its parts' JSON: the same bytes as ConfigurationBundle would dump,
     so a bundle put together from held views and one read whole are the same."""
-    return b'{"application":' + application + b',"configurations":[' + b",".join(configurations) + b"]}"
+    return b'{"application":' + application + b',"configurations":' + json_array(configurations) + b"}"
 
 
 def digest(body: bytes) -> str:

@@ -1,7 +1,9 @@
 """Helpers shared by the test suites."""
 
+from commands.bus import CommandBus
 from infra.database import Database
 from infra.settings import Settings
+from infra.writes import ANYONE, Caller
 from queries.views import ChangeView
 
 
@@ -40,3 +42,12 @@ def announcement(
         name=name,
         version=version,
     )
+
+
+def perform(db: Database, command: object, caller: Caller = ANYONE) -> dict:
+    """Carry out a command through the bus, alone; the row its write left (for a deletion,
+    what its event says of it)."""
+    done = CommandBus(db).run(command, caller)
+    if done.row is not None:
+        return done.row
+    return {"id": done.id, "application_id": done.application_id, "name": done.name, "revision": done.revision}

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from bench.service_process import ServiceProcess
 from infra.postgres import free_port
-from infra.service_process import ServiceProcess
 from infra.settings import PROJECT_ROOT, Settings
 
 from config_client import ConfigClient

@@ -6,9 +6,9 @@ import json
 import threading
 
 import pytest
+from bench.service_process import ServiceProcess
 from conftest import start_throwaway_postgres, stop_throwaway_postgres
 from infra.postgres import free_port
-from infra.service_process import ServiceProcess
 
 from client.tests.support import FakeService, wait_for
 from config_client import AsyncConfigClient, ConfigClient, Unavailable

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from infra.service_process import ServiceProcess
+from bench.service_process import ServiceProcess
 
 from client.tests.support import FakeService
 from config_client import ConfigClient

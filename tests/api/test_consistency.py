@@ -78,7 +78,8 @@ def test_a_write_on_one_instance_is_seen_on_the_other_within_a_second(instances,
 def test_a_new_configuration_shows_in_the_other_instances_application_view(instances, config, unique):
     one, two = instances
     app_url = f"{APPS}/{config['application_id']}"
-    assert two.get(app_url).json()["configuration_ids"] == [config["id"]]
+    # Another instance shows changes as it hears of them (within a second), not before.
+    wait_until(lambda: two.get(app_url).json()["configuration_ids"] == [config["id"]], timeout=1)
 
     body = {"application_id": config["application_id"], "name": unique(), "config": {}}
     new_id = one.post(CONFIGS, json=body).json()["id"]

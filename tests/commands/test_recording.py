@@ -6,8 +6,9 @@ import time
 
 import psycopg2
 
-from commands.applications import CreateApplication, create_application
-from commands.configurations import CreateConfiguration, create_configuration
+from commands.applications import CreateApplication
+from commands.configurations import CreateConfiguration
+from tests.support import perform
 
 
 def sql(database_url: str, statement: str, params: tuple = ()) -> list[tuple]:
@@ -21,8 +22,8 @@ def sql(database_url: str, statement: str, params: tuple = ()) -> list[tuple]:
 
 
 def test_a_change_made_in_psql_is_recorded_too(db, database_url, unique):
-    app = db.run_command(create_application, CreateApplication(unique("app")))
-    config = db.run_command(create_configuration, CreateConfiguration(app["id"], unique(), {"v": 1}))
+    app = perform(db, CreateApplication(unique("app")))
+    config = perform(db, CreateConfiguration(app["id"], unique(), {"v": 1}))
 
     sql(database_url, "UPDATE configurations SET config = '{\"v\": 2}' WHERE id = %s", (config["id"],))
     sql(database_url, "DELETE FROM configurations WHERE id = %s", (config["id"],))
@@ -42,9 +43,9 @@ def test_a_change_made_in_psql_is_recorded_too(db, database_url, unique):
 
 
 def test_moving_a_configuration_or_changing_an_id_is_refused_by_the_database(db, database_url, unique):
-    app = db.run_command(create_application, CreateApplication(unique("app")))
-    other = db.run_command(create_application, CreateApplication(unique("other")))
-    config = db.run_command(create_configuration, CreateConfiguration(app["id"], unique(), {}))
+    app = perform(db, CreateApplication(unique("app")))
+    other = perform(db, CreateApplication(unique("other")))
+    config = perform(db, CreateConfiguration(app["id"], unique(), {}))
 
     for statement, params in (
         ("UPDATE configurations SET application_id = %s WHERE id = %s", (other["id"], config["id"])),
@@ -61,7 +62,7 @@ def test_revisions_become_visible_in_commit_order_under_concurrent_writers(db, d
     """Eight writers on eight connections, each committing small transactions; a follower reads
     `revision > last seen` over and over. Had any revision become visible after a higher one,
     the follower would have skipped it, and it would be missing from what it saw."""
-    app = db.run_command(create_application, CreateApplication(unique("app")))
+    app = perform(db, CreateApplication(unique("app")))
     (start,) = sql(database_url, "SELECT coalesce(max(revision), 0) FROM changes")[0]
     stop = threading.Event()
     errors: list[BaseException] = []

@@ -4,11 +4,13 @@ import hashlib
 
 import psycopg2
 
-from commands.tokens import SECRET_PREFIX, CreateToken, create_token
+from commands.tokens import CreateToken
+from infra.access import SECRET_PREFIX
+from tests.support import perform
 
 
 def test_a_secret_is_256_random_bits_stored_only_as_its_sha256(db, database_url, unique):
-    made = db.run_command(create_token, CreateToken(unique("t"), "read"))
+    made = perform(db, CreateToken(unique("t"), "read"))
     secret = made["secret"]
     assert secret.startswith(SECRET_PREFIX) and len(secret.removeprefix(SECRET_PREFIX)) >= 43  # 256 bits, base64
 

@@ -5,10 +5,11 @@ import asyncio
 
 import pytest
 
-from commands.applications import CreateApplication, UpdateApplication, create_application, update_application
+from commands.applications import CreateApplication, UpdateApplication
+from commands.bus import statement_of
 from commands.errors import Conflict
-from infra.writes import Origin, Statement
-from tests.support import database
+from infra.writes import Caller, Statement
+from tests.support import database, perform
 
 
 def names_stored(db, names: list[str]) -> set[str]:
@@ -28,7 +29,7 @@ def feed_entries(db, ids: list[str]) -> list[dict]:
 
 
 def batch(names: list[str]) -> list:
-    return [(create_application, CreateApplication(name), Origin()) for name in names]
+    return [(statement_of(CreateApplication(name)), Caller()) for name in names]
 
 
 def test_a_batch_without_faults_commits_every_command(db, unique):
@@ -36,13 +37,13 @@ def test_a_batch_without_faults_commits_every_command(db, unique):
     outcomes = db.run_batch(batch(names))
 
     assert [error for _, error in outcomes] == [None] * 5
-    assert [row["name"] for row, _ in outcomes] == names
+    assert [done.name for done, _ in outcomes] == names
     assert names_stored(db, names) == set(names)
 
 
 def test_a_command_at_fault_fails_alone_and_the_others_are_stored(db, unique):
     taken = unique("taken")
-    db.run_command(create_application, CreateApplication(taken))
+    perform(db, CreateApplication(taken))
     names = [unique(), taken, unique()]
 
     outcomes = db.run_batch(batch(names))
@@ -63,11 +64,11 @@ def test_commands_of_one_batch_see_each_others_changes_in_order(db, unique):
     renamed = unique("renamed")
     outcomes = db.run_batch(
         [
-            (create_application, created, Origin()),
-            (update_application, UpdateApplication(created.id, renamed), Origin()),
+            (statement_of(created), Caller()),
+            (statement_of(UpdateApplication(created.id, renamed)), Caller()),
         ]
     )
-    assert [row["version"] for row, _ in outcomes] == [1, 2]
+    assert [done.row["version"] for done, _ in outcomes] == [1, 2]
     assert names_stored(db, [renamed]) == {renamed}
 
 
@@ -75,21 +76,20 @@ def test_each_change_is_recorded_with_its_actor_and_request_id(db, unique):
     names = [unique() for _ in range(3)]
     outcomes = db.run_batch(
         [
-            (create_application, CreateApplication(name), Origin(actor=f"tool-{n}", request_id=f"req-{n}"))
+            (statement_of(CreateApplication(name)), Caller(actor=f"tool-{n}", request_id=f"req-{n}"))
             for n, name in enumerate(names)
         ]
     )
-    ids = [row["id"] for row, _ in outcomes]
+    ids = [done.id for done, _ in outcomes]
 
     entries = feed_entries(db, ids)
     assert [(e["id"], e["actor"], e["request_id"], e["action"], e["version"]) for e in entries] == [
         (id, f"tool-{n}", f"req-{n}", "created", 1) for n, id in enumerate(ids)
     ]
-    assert [e["revision"] for e in entries] == [row["revision"] for row, _ in outcomes]
+    assert [e["revision"] for e in entries] == [done.revision for done, _ in outcomes]
 
 
-def transaction_id(command: object) -> Statement:
-    return Statement("SELECT to_jsonb(txid_current())", {}, outcome=lambda value: value)
+TRANSACTION_ID = Statement("SELECT to_jsonb(txid_current())", {}, outcome=lambda value: value)
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def one_write_worker(database_url):
 
 def test_commands_that_wait_together_share_one_transaction(one_write_worker):
     async def many() -> list[int]:
-        return await asyncio.gather(*(one_write_worker.command(transaction_id, n) for n in range(20)))
+        return await asyncio.gather(*(one_write_worker.write(TRANSACTION_ID) for _ in range(20)))
 
     ids = asyncio.run(many())
     assert len(ids) == 20

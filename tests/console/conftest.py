@@ -23,7 +23,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserType, Page, Playwright, sync_playwright
 
-from infra.service_process import ServiceProcess
+from bench.service_process import ServiceProcess
 from infra.settings import PROJECT_ROOT
 
 CHROMIUM = os.environ.get("CONSOLE_CHROMIUM", "/usr/lib/chromium/chromium")

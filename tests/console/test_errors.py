@@ -8,9 +8,9 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from bench.service_process import ServiceProcess
 from conftest import start_throwaway_postgres, stop_throwaway_postgres
 from infra.postgres import LocalPostgres
-from infra.service_process import ServiceProcess
 from tests.console.conftest import Console, ConsoleWatch, create_token, sign_in, tolerated_statuses
 from tests.console.support import create_application, create_configuration
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from infra.service_process import ServiceProcess
+from bench.service_process import ServiceProcess
 from tests.console.conftest import Console, ConsoleWatch, tolerated_statuses
 from tests.console.support import create_application, create_configuration, update_configuration
 

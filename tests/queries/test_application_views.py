@@ -2,10 +2,11 @@
 
 import pytest
 
-from commands.applications import CreateApplication, create_application
-from commands.configurations import CreateConfiguration, create_configuration
+from commands.applications import CreateApplication
+from commands.configurations import CreateConfiguration
 from queries.applications import get_application, list_applications
 from queries.views import ApplicationView
+from tests.support import perform
 
 
 class CountingCursor:
@@ -33,14 +34,11 @@ def counted(fn):
 
 @pytest.fixture
 def application(db, unique) -> dict:
-    return db.run_command(create_application, CreateApplication(unique("app"), "comments"))
+    return perform(db, CreateApplication(unique("app"), "comments"))
 
 
 def test_application_view_lists_its_configuration_ids_in_id_order_with_one_statement(db, application, unique):
-    ids = [
-        db.run_command(create_configuration, CreateConfiguration(application["id"], unique(), {"n": n}))["id"]
-        for n in range(5)
-    ]
+    ids = [perform(db, CreateConfiguration(application["id"], unique(), {"n": n}))["id"] for n in range(5)]
 
     view, statements = db.run_query(counted(get_application), application["id"])
 
@@ -59,7 +57,7 @@ def test_application_view_lists_its_configuration_ids_in_id_order_with_one_state
 
 def test_the_etag_is_the_one_the_write_side_answered_and_changes_with_the_configuration_ids(db, application, unique):
     assert db.run_query(get_application, application["id"]).etag == application["etag"]
-    db.run_command(create_configuration, CreateConfiguration(application["id"], unique(), {}))
+    perform(db, CreateConfiguration(application["id"], unique(), {}))
     assert db.run_query(get_application, application["id"]).etag != application["etag"]
 
 
@@ -72,7 +70,7 @@ def test_unknown_application_has_no_view(db):
 
 
 def test_list_walks_every_application_in_id_order_page_by_page(db, unique):
-    mine = [db.run_command(create_application, CreateApplication(unique("listed")))["id"] for _ in range(7)]
+    mine = [perform(db, CreateApplication(unique("listed")))["id"] for _ in range(7)]
 
     seen, after, pages = [], None, 0
     while True:
@@ -91,7 +89,7 @@ def test_list_walks_every_application_in_id_order_page_by_page(db, unique):
 
 
 def test_list_page_after_the_last_id_is_empty_and_final(db, unique):
-    db.run_command(create_application, CreateApplication(unique()))
+    perform(db, CreateApplication(unique()))
     last = "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"
     page = db.run_query(list_applications, 10, last)
     assert page.items == [] and page.next_after is None
@@ -99,6 +97,6 @@ def test_list_page_after_the_last_id_is_empty_and_final(db, unique):
 
 def test_list_by_offset_skips_that_many(db, unique):
     for _ in range(3):
-        db.run_command(create_application, CreateApplication(unique("offset")))
+        perform(db, CreateApplication(unique("offset")))
     first_three = db.run_query(list_applications, 3).items
     assert db.run_query(list_applications, 2, None, 1).items == first_three[1:]

@@ -1,15 +1,16 @@
 """The configuration view."""
 
-from commands.applications import CreateApplication, create_application
-from commands.configurations import CreateConfiguration, create_configuration
+from commands.applications import CreateApplication
+from commands.configurations import CreateConfiguration
 from queries.configurations import get_configuration, list_configurations
 from queries.views import ConfigurationView
+from tests.support import perform
 
 
 def test_configuration_view_returns_the_document(db, unique):
-    app = db.run_command(create_application, CreateApplication(unique("app")))
+    app = perform(db, CreateApplication(unique("app")))
     config = {"feature": {"enabled": True, "ratio": 0.25}, "hosts": ["a", "b"], "big": 10**40}
-    created = db.run_command(create_configuration, CreateConfiguration(app["id"], unique(), config, "why"))
+    created = perform(db, CreateConfiguration(app["id"], unique(), config, "why"))
 
     view = db.run_query(get_configuration, created["id"])
 
@@ -32,8 +33,8 @@ def test_unknown_configuration_has_no_view(db):
 
 
 def test_an_applications_configurations_come_in_id_order_page_by_page(db, unique):
-    app = db.run_command(create_application, CreateApplication(unique("app")))
-    made = [db.run_command(create_configuration, CreateConfiguration(app["id"], unique(), {}))["id"] for _ in range(5)]
+    app = perform(db, CreateApplication(unique("app")))
+    made = [perform(db, CreateConfiguration(app["id"], unique(), {}))["id"] for _ in range(5)]
     ids = sorted(made)  # ULIDs made within one millisecond need not come in order
 
     first = db.run_query(list_configurations, app["id"], 3)
@@ -45,6 +46,6 @@ def test_an_applications_configurations_come_in_id_order_page_by_page(db, unique
 
 
 def test_an_application_without_configurations_has_an_empty_page_and_a_missing_one_none(db, unique):
-    app = db.run_command(create_application, CreateApplication(unique("app")))
+    app = perform(db, CreateApplication(unique("app")))
     assert db.run_query(list_configurations, app["id"], 10).items == []
     assert db.run_query(list_configurations, "01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4", 10) is None

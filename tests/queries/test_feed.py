@@ -8,12 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from commands.applications import CreateApplication, create_application
+from commands.applications import CreateApplication
 from queries.changes import latest_revision
 from queries.feed import ChangeFeed
 from queries.snapshot import Gap, Snapshot
 from queries.views import ChangeView
-from tests.support import announcement
+from tests.support import announcement, perform
 
 APP = "01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4"
 
@@ -24,7 +24,7 @@ def change(revision: int, name: str = "n", application_id: str = APP) -> ChangeV
 
 @pytest.fixture
 def latest(db, unique) -> int:
-    db.run_command(create_application, CreateApplication(unique()))
+    perform(db, CreateApplication(unique()))
     return db.run_query(latest_revision)
 
 
@@ -68,7 +68,7 @@ def test_a_write_of_this_instance_not_yet_announced_is_read_from_the_database(db
     async def scenario():
         feed = ChangeFeed(db)
         feed.resume(Snapshot(revision=latest))
-        row = db.run_command(create_application, CreateApplication(unique("mine")))
+        row = perform(db, CreateApplication(unique("mine")))
         feed.written(row["revision"])
         assert [c.id for c in await feed.read(latest, 10)] == [row["id"]]
 
@@ -171,7 +171,7 @@ def test_not_listening_waiting_readers_are_woken_by_one_poll_for_the_instance(db
         polled = queries - 50 * 2  # each reader read once, and once more at the poller's first look
         assert 0 < polled <= 4
 
-        await asyncio.to_thread(db.run_command, create_application, CreateApplication(unique()))
+        await asyncio.to_thread(perform, db, CreateApplication(unique()))
         pages = await asyncio.wait_for(asyncio.gather(*readers), 2)
         assert all([c.revision for c in page] == [latest + 1] for page in pages)
         feed.end_waits()

@@ -2,29 +2,27 @@
 
 import pytest
 
-from commands.applications import CreateApplication, create_application
+from commands.applications import CreateApplication
 from commands.configurations import (
     CreateConfiguration,
     DeleteConfiguration,
     UpdateConfiguration,
-    create_configuration,
-    delete_configuration,
-    update_configuration,
 )
-from infra.writes import Origin
+from infra.writes import Caller
 from queries.changes import latest_revision, list_changes
 from queries.versions import get_version, list_versions
+from tests.support import perform
 
 
 @pytest.fixture
 def configuration(db, unique) -> dict:
-    app = db.run_command(create_application, CreateApplication(unique("app")))
-    created = db.run_command(create_configuration, CreateConfiguration(app["id"], unique(), {"v": 1}))
+    app = perform(db, CreateApplication(unique("app")))
+    created = perform(db, CreateConfiguration(app["id"], unique(), {"v": 1}))
     for v in range(2, 6):
-        db.run_command(
-            update_configuration,
+        perform(
+            db,
             UpdateConfiguration(created["id"], created["name"], {"v": v}),
-            Origin(actor=f"admin-{v}"),
+            Caller(actor=f"admin-{v}"),
         )
     return created
 
@@ -54,7 +52,7 @@ def test_one_version_and_a_missing_one(db, configuration):
 
 
 def test_history_outlives_the_configuration(db, configuration):
-    db.run_command(delete_configuration, DeleteConfiguration(configuration["id"]))
+    perform(db, DeleteConfiguration(configuration["id"]))
     assert len(db.run_query(list_versions, configuration["id"], 10).items) == 5
     assert db.run_query(list_versions, "01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4", 10) is None
 

@@ -1,54 +1,78 @@
-"""A write of this instance tells its read model at once, before the database's announcement
-comes; when the announcement came first, the older news must not undo what followed it."""
+"""A write of this instance reaches its read side at once (the bus hands over the committed
+event), before the database's announcement comes; when the announcement came first, the
+older news must not undo what followed it."""
 
 import asyncio
 
-from api.services import Services
-from queries.feed import ChangeFeed
-from queries.read_model import ReadModel
+from infra.events import Committed
+from queries.announcements import committed_of
+from queries.follow import ReadSide
 from queries.snapshot import Snapshot
 from queries.tokens import TokenTable
-from queries.views import ChangeView
 from tests.support import announcement
 
 APP, CONFIG = "01M8A00000000000000000APP0", "01M8A00000000000000000CFG0"
+ROW = {
+    "id": CONFIG,
+    "application_id": APP,
+    "comments": None,
+    "config": {"k": "v"},
+    "version": 2,
+    "created_at": "2026-11-28T00:00:00+00:00",
+    "updated_at": "2026-11-28T00:00:01+00:00",
+}
 
 
-def announced(revision: int, name: str) -> ChangeView:
-    return announcement(revision, "configuration", CONFIG, APP, name, version=revision)
+def announced(revision: int, name: str) -> Committed:
+    return committed_of(announcement(revision, "configuration", CONFIG, APP, name, version=revision))
 
 
-async def nothing() -> None:
-    return None
+def written(revision: int, name: str) -> Committed:
+    row = {**ROW, "name": name, "revision": revision}
+    return Committed(revision, "configuration", "updated", CONFIG, APP, name, row)
 
 
-def services(db) -> Services:
-    reads = ReadModel(db, max_bytes=1 << 20)
-    reads.resume(Snapshot(revision=100))  # listening, loaded, as of revision 100
-    reads.directory.set_application(APP, "shop")
-    reads.directory.set_configuration(CONFIG, APP, "old")
-    return Services(db, reads, ChangeFeed(db), TokenTable(), nothing)
+def read_side(db) -> ReadSide:
+    side = ReadSide(db, max_bytes=1 << 20, tokens=TokenTable())
+    side.reads.resume(Snapshot(revision=100))  # listening, loaded, as of revision 100
+    side.reads.directory.set_application(APP, "shop")
+    side.reads.directory.set_configuration(CONFIG, APP, "old")
+    return side
 
 
 def test_a_write_already_announced_with_a_later_change_leaves_the_later_name(db):
     async def scenario():
-        svc = services(db)
+        side = read_side(db)
         # This instance renamed it to "new" at 101; another renamed it back at 102; both
         # announcements arrived before this instance's write route got its answer.
-        svc.reads.apply([announced(101, "new"), announced(102, "old")])
-        svc.written(101, CONFIG, "new", APP)
-        assert svc.reads.directory.configuration_id(APP, "old") == CONFIG
-        assert svc.reads.directory.configuration_id(APP, "new") is None
+        side.apply([announced(101, "new"), announced(102, "old")], announced=True)
+        side.committed(written(101, "new"))
+        assert side.reads.directory.configuration_id(APP, "old") == CONFIG
+        assert side.reads.directory.configuration_id(APP, "new") is None
 
     asyncio.run(scenario())
 
 
-def test_a_write_not_yet_announced_is_found_by_its_new_name_at_once(db):
+def test_a_write_not_yet_announced_is_found_by_its_new_name_at_once_and_its_view_is_held(db):
     async def scenario():
-        svc = services(db)
-        svc.written(101, CONFIG, "new", APP)
-        assert svc.reads.directory.configuration_id(APP, "new") == CONFIG
-        svc.reads.apply([announced(101, "new")])  # then its announcement: no change
-        assert svc.reads.directory.configuration_id(APP, "new") == CONFIG
+        side = read_side(db)
+        side.committed(written(101, "new"))
+        assert side.reads.directory.configuration_id(APP, "new") == CONFIG
+        held = await side.reads.configuration(CONFIG)  # no database read: the write's row is held
+        assert (held.etag, held.revision) == ("101", 101)
+        assert b'"name":"new"' in held.body
+        side.apply([announced(101, "new")], announced=True)  # then its announcement: no change
+        assert side.reads.directory.configuration_id(APP, "new") == CONFIG
+        assert await side.reads.configuration(CONFIG) is held
+
+    asyncio.run(scenario())
+
+
+def test_an_older_write_never_replaces_a_newer_view(db):
+    async def scenario():
+        side = read_side(db)
+        side.committed(written(102, "newer"))
+        side.committed(written(101, "older"))  # answered later, though committed first
+        assert (await side.reads.configuration(CONFIG)).revision == 102
 
     asyncio.run(scenario())

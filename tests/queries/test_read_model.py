@@ -9,32 +9,49 @@ import psycopg2
 import pytest
 from psycopg2.extras import RealDictCursor
 
-from commands.applications import CreateApplication, create_application
+from commands.applications import CreateApplication
 from commands.configurations import (
     CreateConfiguration,
     DeleteConfiguration,
     UpdateConfiguration,
-    create_configuration,
-    delete_configuration,
-    update_configuration,
 )
+from infra.events import Committed
+from queries.announcements import committed_of
 from queries.by_name import Missing
 from queries.changes import latest_revision
 from queries.read_model import ReadModel
 from queries.snapshot import Gap, Snapshot
-from queries.views import ChangeView
-from tests.support import announcement
+from tests.support import announcement, perform
 
 
-def announced(kind: str, id: str, application_id: str, revision: int = 10**12) -> ChangeView:
+def announced(kind: str, id: str, application_id: str, revision: int = 10**12) -> Committed:
     """What the listener hands over for a change."""
-    return announcement(revision, kind, id, application_id, version=2)
+    return committed_of(announcement(revision, kind, id, application_id, version=2))
+
+
+def written(kind: str, row: dict, action: str = "updated") -> Committed:
+    """What the command bus hands over for a change of this instance."""
+    application_id = row["id"] if kind == "application" else row["application_id"]
+    kept = None if action == "deleted" else row
+    return Committed(row["revision"], kind, action, row["id"], application_id, row["name"], kept)
+
+
+class CountingDb:
+    """The database, counting the queries the read model sends it."""
+
+    def __init__(self, db) -> None:
+        self._db = db
+        self.queries: list[str] = []
+
+    async def query(self, fn, *args):
+        self.queries.append(fn.__name__)
+        return await self._db.query(fn, *args)
 
 
 @pytest.fixture
 def configuration(db, unique) -> dict:
-    app = db.run_command(create_application, CreateApplication(unique("app")))
-    return db.run_command(create_configuration, CreateConfiguration(app["id"], unique(), {"v": 1}))
+    app = perform(db, CreateApplication(unique("app")))
+    return perform(db, CreateConfiguration(app["id"], unique(), {"v": 1}))
 
 
 @pytest.fixture
@@ -123,21 +140,24 @@ def test_a_snapshot_loads_every_name_and_every_view_that_fits(db, listener_conne
     assert (
         reads.directory.configuration_id(configuration["application_id"], configuration["name"]) == configuration["id"]
     )
-    assert f"c:{configuration['id']}" in reads._held and f"b:{configuration['application_id']}" in reads._held
+    assert f"c:{configuration['id']}" in reads._held
+    # An application's view and its bundle are put together from what the snapshot held.
+    assert reads._assemble_application(configuration["application_id"]) is not None
+    assert reads._assemble_bundle(configuration["application_id"]) is not None
 
     small = ReadModel(db, max_bytes=2000).catch_up(listener_connection)
     assert not small.complete
-    assert sum(len(body) + 200 for _, body, _, _ in small.views) <= 2000
-    kinds = [key[0] for key, _, _, _ in small.views]
-    assert kinds and kinds == sorted(kinds, key="cba".index)  # configurations first, then bundles, then applications
+    held = [body for *_, body in small.configurations if body is not None]
+    assert held and sum(len(body) + 200 for body in held) <= 2000
     assert len(small.configurations) == len(snapshot.configurations)  # every name, whatever the bound
+    assert len(small.applications) == len(snapshot.applications)
 
 
-def test_after_a_gap_only_what_changed_is_dropped(db, listener_connection, configuration, unique):
+def test_after_a_gap_only_what_changed_is_read_again(db, listener_connection, configuration, unique):
     app = configuration["application_id"]
-    kept = db.run_command(create_configuration, CreateConfiguration(app, unique("kept"), {}))
-    other = db.run_command(create_application, CreateApplication(unique("other")))
-    untouched = db.run_command(create_configuration, CreateConfiguration(other["id"], unique(), {}))
+    kept = perform(db, CreateConfiguration(app, unique("kept"), {}))
+    other = perform(db, CreateApplication(unique("other")))
+    untouched = perform(db, CreateConfiguration(other["id"], unique(), {}))
 
     async def scenario():
         reads = ReadModel(db, max_bytes=64 << 20)
@@ -145,15 +165,17 @@ def test_after_a_gap_only_what_changed_is_dropped(db, listener_connection, confi
         reads.pause()
         # Changes nobody announced to this instance.
         renamed = unique("renamed")
-        db.run_command(update_configuration, UpdateConfiguration(configuration["id"], renamed, {"v": 2}))
-        db.run_command(delete_configuration, DeleteConfiguration(kept["id"]))
+        perform(db, UpdateConfiguration(configuration["id"], renamed, {"v": 2}))
+        perform(db, DeleteConfiguration(kept["id"]))
 
         gap = reads.catch_up(listener_connection)
         assert isinstance(gap, Gap) and len(gap.changes) == 2
         reads.resume(gap)
 
-        assert f"c:{untouched['id']}" in reads._held and f"b:{other['id']}" in reads._held
-        assert f"c:{configuration['id']}" not in reads._held and f"b:{app}" not in reads._held
+        assert f"c:{untouched['id']}" in reads._held  # not read again
+        assert f"c:{configuration['id']}" in reads._fills  # read again, with everything the gap touched
+        assert b'"v":2' in (await reads.configuration(configuration["id"])).body  # joins that read
+        assert not reads._fills
         assert reads.directory.configuration_id(app, renamed) == configuration["id"]
         assert reads.directory.configuration_id(app, configuration["name"]) is None
         assert reads.directory.configuration_id(app, kept["name"]) is None
@@ -164,17 +186,58 @@ def test_after_a_gap_only_what_changed_is_dropped(db, listener_connection, confi
     run(scenario())
 
 
-def test_an_announcement_drops_the_view_and_its_applications_views(db, database_url, configuration):
+def test_announcements_refresh_the_views_they_touched_in_one_query(db, database_url, configuration, unique):
+    app = configuration["application_id"]
+    second = perform(db, CreateConfiguration(app, unique(), {"v": 1}))
+
     async def scenario():
-        reads = live(ReadModel(db, max_bytes=1 << 20), db)
+        counting = CountingDb(db)
+        reads = live(ReadModel(counting, max_bytes=1 << 20), db)
         await reads.configuration(configuration["id"])
-        await reads.application(configuration["application_id"])
-        assert reads.size[0] == 2
+        await reads.configuration(second["id"])
+        await reads.application(app)
+        assert reads.size[0] == 3
 
         set_config_behind_its_back(database_url, configuration["id"], 5)
-        reads.apply([announced("configuration", configuration["id"], configuration["application_id"])])
-        assert reads.size[0] == 0
-        assert b'"v":5' in (await reads.configuration(configuration["id"])).body
+        set_config_behind_its_back(database_url, second["id"], 6)
+        counting.queries.clear()
+        reads.apply(
+            [
+                announced("configuration", id, app, 10**12 + n)
+                for n, id in enumerate((configuration["id"], second["id"]))
+            ],
+            announced=True,
+        )
+        first, other = await asyncio.gather(reads.configuration(configuration["id"]), reads.configuration(second["id"]))
+        assert b'"v":5' in first.body and b'"v":6' in other.body
+        assert counting.queries == ["refresh"]  # one statement for the batch; the readers waited for it
+        # Its application's view, unchanged by an update, is still held.
+        assert (await reads.application(app)).etag.startswith(str(db.run_query(_revision_of, app)))
+        assert counting.queries == ["refresh"]
+
+    run(scenario())
+
+
+def _revision_of(cur, id: str) -> int:
+    cur.execute("SELECT revision FROM applications WHERE id = %s", (id,))
+    return cur.fetchone()["revision"]
+
+
+def test_an_application_view_is_put_together_from_memory_as_the_database_would(db, listener_connection, unique):
+    app = perform(db, CreateApplication(unique("app"), "with 'quotes' and \"more\""))
+    for _ in range(3):
+        perform(db, CreateConfiguration(app["id"], unique(), {}))
+
+    async def scenario():
+        reads = ReadModel(db, max_bytes=1 << 20)
+        reads.resume(reads.catch_up(listener_connection))
+        assembled = reads._assemble_application(app["id"])
+        from_database = await ReadModel(db, max_bytes=0).application(app["id"])
+        assert (assembled.body, assembled.etag) == (from_database.body, from_database.etag)
+        bundle = reads._assemble_bundle(app["id"])
+        name = db.run_query(_application_name, app["id"])
+        direct = await ReadModel(db, max_bytes=0).bundle(name)
+        assert (bundle.body, bundle.etag) == (direct.found.body, direct.found.etag)
 
     run(scenario())
 
@@ -184,7 +247,7 @@ def test_an_announcement_already_followed_is_ignored(db, configuration):
         reads = live(ReadModel(db, max_bytes=1 << 20), db)
         await reads.configuration(configuration["id"])
         old = announced("configuration", configuration["id"], configuration["application_id"], reads.revision)
-        reads.apply([old])  # e.g. read in the snapshot already
+        reads.apply([old], announced=True)  # e.g. read in the snapshot already
         assert reads.size[0] == 1
 
     run(scenario())
@@ -200,12 +263,17 @@ def test_a_change_during_a_fill_voids_the_fill(db, database_url, configuration):
                 cur.execute("LOCK TABLE configurations IN ACCESS EXCLUSIVE MODE")
             fill = asyncio.ensure_future(reads.configuration(configuration["id"]))
             await asyncio.sleep(0.2)
-            reads.configuration_changed(configuration["id"], configuration["application_id"])
+            reads.apply(
+                [announced("configuration", configuration["id"], configuration["application_id"])], announced=True
+            )
             blocker.rollback()
-            assert await fill is not None
+            filled = await fill
+            assert filled is not None
         finally:
             blocker.close()
-        assert reads.size[0] == 0  # what the fill read may predate the change: not kept
+        # What the fill read may predate the change: not kept. What is held was read after it.
+        refreshed = await reads.configuration(configuration["id"])
+        assert refreshed is not filled and reads._held[f"c:{configuration['id']}"] is refreshed
 
     run(scenario())
 
@@ -220,21 +288,21 @@ def test_list_pages_are_dropped_when_any_application_or_configuration_changes(db
             await reads.application_page(10, None)
             await reads.application_page(5, None, search="x")
             assert reads.size[0] == 2
-            reads.apply([change])
+            reads.apply([change], announced=True)
             assert reads.size[0] == 0
 
     run(scenario())
 
 
 def test_an_applications_configuration_pages_are_dropped_when_one_of_its_configurations_changes(db, unique):
-    app = db.run_command(create_application, CreateApplication(unique("app")))
-    other = db.run_command(create_application, CreateApplication(unique("other")))
+    app = perform(db, CreateApplication(unique("app")))
+    other = perform(db, CreateApplication(unique("other")))
 
     async def scenario():
         reads = live(ReadModel(db, max_bytes=1 << 20), db)
         await reads.configuration_page(app["id"], 10, None)
         await reads.configuration_page(other["id"], 10, None)
-        reads.apply([announced("configuration", "0" * 26, app["id"])])
+        reads.apply([announced("configuration", "0" * 26, app["id"])], announced=True)
         assert reads.size[0] == 1
         assert await reads.configuration_page(other["id"], 10, None) is reads._held[f"p:{other['id']}:10::0"]
 
@@ -242,11 +310,8 @@ def test_an_applications_configuration_pages_are_dropped_when_one_of_its_configu
 
 
 def test_held_views_stay_within_the_byte_bound(db, unique):
-    app = db.run_command(create_application, CreateApplication(unique("app")))
-    ids = [
-        db.run_command(create_configuration, CreateConfiguration(app["id"], unique(), {"pad": "x" * 1000}))["id"]
-        for _ in range(10)
-    ]
+    app = perform(db, CreateApplication(unique("app")))
+    ids = [perform(db, CreateConfiguration(app["id"], unique(), {"pad": "x" * 1000}))["id"] for _ in range(10)]
 
     async def scenario():
         reads = live(ReadModel(db, max_bytes=5000), db)
@@ -290,17 +355,15 @@ def test_a_watch_ends_when_the_view_changes_or_goes_or_its_time_passes(db, liste
         watching = asyncio.ensure_future(reads.watch(name, read, unchanged, 30))
         await asyncio.sleep(0.1)
         assert not watching.done()
-        changed = db.run_command(
-            update_configuration, UpdateConfiguration(configuration["id"], configuration["name"], {"v": 9})
-        )
-        reads.configuration_changed(configuration["id"], app, configuration["name"])  # as a write here does
+        changed = perform(db, UpdateConfiguration(configuration["id"], configuration["name"], {"v": 9}))
+        reads.apply([written("configuration", changed)], announced=False)  # as a write here does
         answer = await asyncio.wait_for(watching, 1)
         assert answer.found.etag == str(changed["revision"])
 
         gone = asyncio.ensure_future(reads.watch(name, read, lambda e: True, 30))
         await asyncio.sleep(0.1)
-        db.run_command(delete_configuration, DeleteConfiguration(configuration["id"]))
-        reads.configuration_changed(configuration["id"], app, deleted=True)
+        deleted = perform(db, DeleteConfiguration(configuration["id"]))
+        reads.apply([written("configuration", deleted, "deleted")], announced=False)
         assert (await asyncio.wait_for(gone, 1)).found == Missing("configuration")
 
     run(scenario())
@@ -310,14 +373,18 @@ def test_a_write_of_this_instance_is_found_by_name_before_its_announcement(db, l
     async def scenario():
         reads = ReadModel(db, max_bytes=1 << 20)
         reads.resume(reads.catch_up(listener_connection))
-        app = db.run_command(create_application, CreateApplication(unique("app")))
-        config = db.run_command(create_configuration, CreateConfiguration(app["id"], "c", {"v": 1}))
+        app = perform(db, CreateApplication(unique("app")))
+        config = perform(db, CreateConfiguration(app["id"], "c", {"v": 1}))
         assert (await reads.bundle(app["name"])).found == Missing("application")  # not announced here
 
-        reads.application_changed(app["id"], app["name"])  # as the write routes do
-        reads.configuration_changed(config["id"], app["id"], "c")
+        # As the command bus does: the rows the writes left, before any announcement.
+        reads.apply(
+            [written("application", app, "created"), written("configuration", config, "created")], announced=False
+        )
+        before = reads.size[0]
 
         assert b'"v":1' in (await reads.configuration_by_name(app["name"], "c")).found.body
         assert b'"c"' in (await reads.bundle(app["name"])).found.body
+        assert reads.size[0] == before + 1  # the bundle, put together from what the writes left
 
     run(scenario())

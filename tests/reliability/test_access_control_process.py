@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from infra.service_process import ServiceProcess
+from bench.service_process import ServiceProcess
 from infra.settings import PROJECT_ROOT
 
 API = "/api/v1"

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.service_process import ServiceProcess
+from bench.service_process import ServiceProcess
 
 SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")
 APPS = "/api/v1/applications"

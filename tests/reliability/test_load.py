@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from infra.service_process import ServiceProcess
+from bench.service_process import ServiceProcess
 from tests.reliability.load import Connection, drive, statuses
 from tests.support import app_settings
 

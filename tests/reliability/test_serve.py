@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.service_process import ServiceProcess
 from infra.postgres import free_port
-from infra.service_process import ServiceProcess
 
 
 def postgres_processes_using(path) -> list[str]:

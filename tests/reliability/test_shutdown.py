@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import psycopg2
 
+from bench.service_process import ServiceProcess
 from infra.postgres import embedded_url, free_port
-from infra.service_process import ServiceProcess
 
 
 def test_sigterm_lets_in_flight_requests_finish_and_exits_0(unique):

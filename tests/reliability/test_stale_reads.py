@@ -10,8 +10,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from bench.service_process import ServiceProcess
 from conftest import start_throwaway_postgres, stop_throwaway_postgres
-from infra.service_process import ServiceProcess
 from tests.reliability.load import Connection, drive, statuses
 
 APPS = "/api/v1/applications"

@@ -9,8 +9,8 @@ import httpx
 import psycopg2
 import pytest
 
+from bench.service_process import ServiceProcess
 from conftest import start_throwaway_postgres, stop_throwaway_postgres
-from infra.service_process import ServiceProcess
 from migrations import discover
 
 
