@@ -1,5 +1,9 @@
 """Helpers shared by the test suites."""
 
+import contextlib
+import os
+from pathlib import Path
+
 from infra.database import Database
 from infra.settings import Settings
 from queries.views import ChangeView
@@ -40,3 +44,17 @@ def announcement(
         name=name,
         version=version,
     )
+
+
+def postgres_processes_using(path) -> list[str]:
+    """PostgreSQL processes on a data folder under `path`, named on their command line or
+    found by their working directory (a server runs in its data folder, whatever its `-D`)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if "postgres" in args and (str(path) in args or os.readlink(proc / "cwd").startswith(str(path))):
+                found.append(args)
+    return found

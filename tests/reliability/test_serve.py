@@ -3,7 +3,6 @@
 import resource
 import shutil
 import signal
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -12,11 +11,7 @@ import pytest
 
 from infra.postgres import free_port
 from infra.service_process import ServiceProcess
-
-
-def postgres_processes_using(path) -> list[str]:
-    out = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "postgres" in line and str(path) in line]
+from tests.support import postgres_processes_using
 
 
 @pytest.fixture
