@@ -16,9 +16,8 @@ from tests.support import postgres_processes_using
 
 @pytest.fixture
 def data_dir():
-    # Not pytest's tmp_path: under root that is private, and the server user must reach it.
+    # Private (0700), as tmp_path is: the server user never passes through what holds the cluster.
     root = Path(tempfile.mkdtemp(prefix="config-service-serve-"))
-    root.chmod(0o755)
     yield root / "pgdata"
     shutil.rmtree(root, ignore_errors=True)
 

@@ -18,7 +18,6 @@ from tests.support import postgres_processes_using
 
 def test_sigterm_lets_in_flight_requests_finish_and_exits_0(unique):
     root = Path(tempfile.mkdtemp(prefix="config-service-shutdown-"))
-    root.chmod(0o755)  # the embedded server's user must reach its data directory
     pg_port = free_port()
     try:
         with ServiceProcess(pg_data_dir=root / "pgdata", pg_port=pg_port) as service:
