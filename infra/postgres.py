@@ -5,9 +5,14 @@ Binaries come from PG_BIN, from a PostgreSQL 16 already installed, or from the n
 run as root, so under root the server runs as an unprivileged user of its own; how its files
 are kept safe from that user is told in infra/postgres_files.py.
 
-It listens on 127.0.0.1 only and asks for a password (scram-sha-256): a generated one, kept
-in `<root>/password`, readable by the service's user only. A cluster made before passwords
-(trusting every local connection) gets one on its next start, its data kept.
+It listens on 127.0.0.1 only and asks for a password (scram-sha-256). Two roles:
+- `postgres`, the superuser, whose generated password (`<root>/password`) only serves to make
+  the cluster, the service's role and its database (and the test suites' databases);
+- `config_service`, which owns the database `config_service` and is no superuser: the service,
+  the migrations and the command-line tools connect as it (`<root>/service-password`).
+A cluster of an earlier version gets the role at its next start, its database and that
+database's objects handed over to it, data kept; one made before passwords (trusting every
+local connection) first gets a password.
 """
 
 import contextlib
@@ -38,6 +43,7 @@ import psycopg2
 from infra.postgres_files import (
     DATA,
     LOG,
+    SERVICE_PASSWORD,
     SUPERUSER_PASSWORD,
     PostgresError,
     log_tail,
@@ -48,6 +54,13 @@ from infra.postgres_files import (
     rewrite_server_file,
     server_user,
     write_secret,
+)
+from infra.postgres_roles import (
+    SERVICE_ROLE,
+    SUPERUSER,
+    prepare_service_role,
+    provide_service_database,
+    set_superuser_password,
 )
 
 if TYPE_CHECKING:
@@ -193,10 +206,24 @@ class LocalPostgres:
 
     @property
     def password_file(self) -> Path:
+        """The superuser's password: for making the cluster, the service's role and databases."""
         return self.root / SUPERUSER_PASSWORD
 
-    def url(self, database: str = "postgres") -> str:
+    @property
+    def service_password_file(self) -> Path:
+        return self.root / SERVICE_PASSWORD
+
+    def url(self, database: str = SERVICE_ROLE) -> str:
+        """The service's URL: its own role, not a superuser."""
         return embedded_url(self.root, self.port, database)
+
+    def superuser_url(self, database: str = "postgres") -> str:
+        password = read_secret(self.password_file)
+        if password is None:
+            raise PostgresError(
+                f"{self.password_file} is missing: restore it, or move the cluster in {self.root} away to start anew"
+            )
+        return f"postgresql://{SUPERUSER}:{quote(password, safe='')}@127.0.0.1:{self.port}/{database}"
 
     def start(self, timeout: float = 60.0) -> None:
         self._refuse_if_running()
@@ -208,6 +235,7 @@ class LocalPostgres:
             self._start(timeout, trusting)
             if trusting:
                 self._switch_to_passwords()
+            self._prepare_service_role()
         except BaseException:
             self.stop()
             raise
@@ -262,15 +290,8 @@ class LocalPostgres:
         return self._process is not None and self._process.poll() is None
 
     def create_database(self, name: str) -> str:
-        conn = psycopg2.connect(self.url(), connect_timeout=5)
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-                if cur.fetchone() is None:
-                    cur.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
-        finally:
-            conn.close()
+        """The service's URL of database `name`, made when missing and owned by its role."""
+        provide_service_database(self.superuser_url(), name)
         return self.url(name)
 
     def __enter__(self) -> "LocalPostgres":
@@ -295,7 +316,7 @@ class LocalPostgres:
             "-D",
             self._user.data_dir_argument(self.data_dir),
             "-U",
-            "postgres",
+            SUPERUSER,
             "--auth=scram-sha-256",
             "--pwfile=/dev/stdin",
             "-E",
@@ -330,9 +351,8 @@ class LocalPostgres:
         conn = psycopg2.connect(self._trusting_url(), connect_timeout=5)
         try:
             conn.autocommit = True
+            set_superuser_password(conn, password)
             with conn.cursor() as cur:
-                cur.execute("SET password_encryption = 'scram-sha-256'")
-                cur.execute("ALTER ROLE postgres PASSWORD %s", (password,))
                 hba = self.data_dir / "pg_hba.conf"
                 lines = read_server_file(hba).splitlines()
                 rewritten = [
@@ -344,6 +364,13 @@ class LocalPostgres:
         finally:
             conn.close()
         self._wait_until_ready(10)
+
+    def _prepare_service_role(self) -> None:
+        password = read_secret(self.service_password_file)
+        if password is None:  # a new cluster, or one of an earlier version
+            password = secrets.token_urlsafe(32)
+            write_secret(self.service_password_file, password)
+        prepare_service_role(self.superuser_url(), password)
 
     def running_elsewhere(self) -> tuple[int, int] | None:
         """(pid, port) of a server another process started on this cluster, if one runs."""
@@ -367,11 +394,11 @@ class LocalPostgres:
             )
 
     def _trusting_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
 
     def _wait_until_ready(self, timeout: float, trusting: bool = False) -> None:
         deadline = time.monotonic() + timeout
-        url = self._trusting_url() if trusting else self.url()
+        url = self._trusting_url() if trusting else self.superuser_url()
         while True:
             if self._process.poll() is not None:
                 raise PostgresError(f"PostgreSQL exited at start: {log_tail(self.log_file)}")
@@ -393,12 +420,15 @@ class LocalPostgres:
                 time.sleep(0.05)
 
 
-def embedded_url(root: Path, port: int, database: str = "config_service") -> str:
-    """The URL of an embedded server started with PG_DATA_DIR=root and PG_PORT=port."""
-    password = read_secret(root / SUPERUSER_PASSWORD)
+def embedded_url(root: Path, port: int, database: str = SERVICE_ROLE) -> str:
+    """The service's URL of an embedded server started with PG_DATA_DIR=root and PG_PORT=port:
+    its own role, with the password kept for it in the root folder."""
+    password = read_secret(root / SERVICE_PASSWORD)
     if password is None:
-        raise PostgresError(f"{root / SUPERUSER_PASSWORD} is missing: restore it, or move the cluster away")
-    return f"postgresql://postgres:{quote(password, safe='')}@127.0.0.1:{port}/{database}"
+        raise PostgresError(
+            f"{root / SERVICE_PASSWORD} is missing: the embedded server makes it when it starts (`pipenv run serve`)"
+        )
+    return f"postgresql://{SERVICE_ROLE}:{quote(password, safe='')}@127.0.0.1:{port}/{database}"
 
 
 def _stop_with_parent() -> None:
@@ -418,7 +448,7 @@ RELOCATED = Path("/var/lib/config-service")
 def provide_database(settings: "Settings", *, join_running: bool = False) -> Iterator[str]:
     """DATABASE_URL when set; otherwise the embedded server, started here and stopped after.
     With `join_running` (the command-line tools), an embedded server that `serve` already
-    runs is used as it is."""
+    runs is used as it is. The embedded server's URL is the service role's, never a superuser's."""
     if settings.database_url:
         yield settings.database_url
         return
@@ -431,12 +461,12 @@ def provide_database(settings: "Settings", *, join_running: bool = False) -> Ite
     running = server.running_elsewhere() if join_running else None
     if running is not None:
         server.port = running[1]
-        yield server.url("config_service")
+        yield server.url(SERVICE_ROLE)
         return
     server.start()
     log.info("embedded PostgreSQL %s on 127.0.0.1:%s, data in %s", PG_MAJOR, server.port, server.data_dir)
     try:
-        yield server.create_database("config_service")
+        yield server.create_database(SERVICE_ROLE)
     finally:
         server.stop()
         log.info("embedded PostgreSQL stopped")

@@ -6,7 +6,7 @@ existing `postgres`, else a dedicated system user `config-service-pg`, created h
 hand over any other file, so:
 
 - The cluster's root folder (PG_DATA_DIR) is the service user's, mode 0700. It holds the
-  server log and the superuser's password file, each created with O_CREAT | O_EXCL | O_NOFOLLOW at
+  server log and the two password files, each created with O_CREAT | O_EXCL | O_NOFOLLOW at
   0600 and always opened with O_NOFOLLOW: nothing is chmodded or chowned after the fact, and
   a symlink where one of them should be stops the start with one line.
 - Only the data folder (root/data) is the server user's, and that user cannot pass through
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 LOG = "postgres.log"
 SUPERUSER_PASSWORD = "password"
+SERVICE_PASSWORD = "service-password"
 DATA = "data"
 # All that a root folder of an earlier version held (it belonged to the server user then).
 EARLIER_LAYOUT = {DATA, LOG, SUPERUSER_PASSWORD, ".initdb-password"}
@@ -132,7 +133,7 @@ def prepare_root(root: Path, user: ServerUser) -> None:
     finally:
         os.close(fd)
     # From here on only the service user can change what the root folder holds.
-    for name in (LOG, SUPERUSER_PASSWORD, DATA):
+    for name in (LOG, SUPERUSER_PASSWORD, SERVICE_PASSWORD, DATA):
         if (root / name).is_symlink():
             raise _symlink_refused(root / name)
     with contextlib.suppress(FileNotFoundError):

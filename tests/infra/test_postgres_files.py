@@ -1,6 +1,7 @@
 """The embedded PostgreSQL's files when the service runs as root: the cluster's folder and its
 files stay the service user's, a planted symlink stops the start, the server runs as a user
-of its own, also on a cluster made by an earlier version."""
+of its own, and the service connects as a role that is no superuser, also on a cluster made
+by an earlier version."""
 
 import contextlib
 import os
@@ -19,11 +20,19 @@ import psycopg2
 import pytest
 
 from infra.ids import new_id
-from infra.postgres import LocalPostgres, PostgresError, find_binaries, free_port, provide_database
+from infra.postgres import (
+    SERVICE_ROLE,
+    LocalPostgres,
+    PostgresError,
+    embedded_url,
+    find_binaries,
+    free_port,
+    provide_database,
+)
 from infra.postgres_files import dedicated_user, server_user
 from infra.service_process import ServiceProcess
 from infra.settings import Settings
-from migrations import migrate
+from migrations import MIGRATIONS_DIR, discover, migrate
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the server switches users only under root")
 
@@ -58,8 +67,8 @@ def as_server_user(*argv: str) -> subprocess.CompletedProcess:
 def test_the_cluster_folder_is_the_service_users_and_only_the_data_folder_the_servers(root):
     with LocalPostgres(root, free_port(), find_binaries(), durable=False) as server:
         assert os.lstat(root).st_uid == os.geteuid() and mode(root) == 0o700
-        assert sorted(p.name for p in root.iterdir()) == ["data", "password", "postgres.log"]
-        for name in ("password", "postgres.log"):
+        assert sorted(p.name for p in root.iterdir()) == ["data", "password", "postgres.log", "service-password"]
+        for name in ("password", "postgres.log", "service-password"):
             status = os.lstat(root / name)
             assert stat.S_ISREG(status.st_mode), name
             assert (status.st_uid, mode(root / name), status.st_nlink) == (os.geteuid(), 0o600, 1), name
@@ -71,12 +80,12 @@ def test_the_cluster_folder_is_the_service_users_and_only_the_data_folder_the_se
         if server_user().switches:
             assert server_user().name not in ("root", "nobody")
             # The server writes its log, yet its user cannot open anything in the folder.
-            for name in ("postgres.log", "password"):
+            for name in ("postgres.log", "password", "service-password"):
                 refused = as_server_user("cat", str(root / name))
                 assert refused.returncode != 0 and "Permission denied" in refused.stderr, name
 
 
-@pytest.mark.parametrize("name", ["postgres.log", "password", "data"])
+@pytest.mark.parametrize("name", ["postgres.log", "password", "service-password", "data"])
 def test_a_symlink_where_a_file_of_the_cluster_should_be_stops_the_start_and_its_target_stays_as_it_was(
     root, outside, name
 ):
@@ -137,6 +146,47 @@ def test_serve_refuses_a_planted_log_symlink_in_one_line(root, outside):
     assert target.read_text() == "root's own\n" and os.lstat(target).st_uid == os.geteuid() and mode(target) == 0o600
 
 
+def service_role_of(dsn: str) -> tuple[str, bool, str]:
+    conn = psycopg2.connect(dsn, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT current_user, rolsuper, pg_get_userbyid(datdba) FROM pg_roles, pg_database "
+                "WHERE rolname = current_user AND datname = current_database()"
+            )
+            return cur.fetchone()
+    finally:
+        conn.close()
+
+
+def test_the_service_connects_as_a_role_that_owns_its_database_and_is_no_superuser(root):
+    settings = Settings(_env_file=None, pg_data_dir=root, pg_port=free_port())
+    with provide_database(settings) as dsn:
+        assert service_role_of(dsn) == (SERVICE_ROLE, False, SERVICE_ROLE)
+        assert [m.filename for m in migrate(dsn)] == [m.filename for m in discover()]
+        assert (root / "password").read_text().strip() not in dsn
+        # The command-line tools, joining the running server, connect as the same role.
+        assert service_role_of(embedded_url(root, settings.pg_port)) == (SERVICE_ROLE, False, SERVICE_ROLE)
+        with provide_database(settings, join_running=True) as joined:
+            assert service_role_of(joined) == (SERVICE_ROLE, False, SERVICE_ROLE)
+
+
+def test_serve_connects_as_the_service_role(root):
+    pg_port = free_port()
+    with ServiceProcess(pg_data_dir=root, pg_port=pg_port) as service:
+        conn = psycopg2.connect(embedded_url(root, pg_port))
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'config_service' AND pid <> %s",
+                    (conn.get_backend_pid(),),
+                )
+                assert cur.fetchall() == [(SERVICE_ROLE,)]  # the service's pool and listener
+        finally:
+            conn.close()
+        assert service.stop() == 0
+
+
 # -- a cluster made by an earlier version ---------------------------------------------------
 
 
@@ -195,13 +245,18 @@ def make_earlier_cluster(root: Path, user: pwd.struct_passwd, bin_dir: Path) -> 
 
 @as_root
 @pytest.mark.parametrize("earlier_user", ["postgres", "nobody"])
-def test_a_cluster_of_an_earlier_version_is_taken_back_with_its_data(root, earlier_user):
+def test_a_cluster_of_an_earlier_version_is_taken_back_and_handed_to_the_role_with_its_data(root, earlier_user):
     try:
         user = pwd.getpwnam(earlier_user)
     except KeyError:
         pytest.skip(f"no {earlier_user} user here")
     bin_dir = find_binaries()
     make_earlier_cluster(root, user, bin_dir)
+    # Migrated by the superuser up to 0003: 0004 then builds an index on a table made by it.
+    earlier_migrations = root.parent / "earlier-migrations"
+    earlier_migrations.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("000[1-3]_*.sql")):
+        shutil.copy(path, earlier_migrations / path.name)
     app_id, app_name = new_id(), f"kept-{uuid.uuid4().hex[:8]}"
     with earlier_server(root, user, free_port(), bin_dir) as superuser_url:
         conn = psycopg2.connect(superuser_url)
@@ -210,7 +265,7 @@ def test_a_cluster_of_an_earlier_version_is_taken_back_with_its_data(root, earli
             cur.execute("CREATE DATABASE config_service TEMPLATE template0 ENCODING 'UTF8'")
         conn.close()
         database_url = superuser_url.rsplit("/", 1)[0] + "/config_service"
-        migrate(database_url)
+        migrate(database_url, earlier_migrations)
         conn = psycopg2.connect(database_url)
         with conn, conn.cursor() as cur:
             cur.execute("INSERT INTO applications (id, name) VALUES (%s, %s)", (app_id, app_name))
@@ -218,10 +273,21 @@ def test_a_cluster_of_an_earlier_version_is_taken_back_with_its_data(root, earli
 
     settings = Settings(_env_file=None, pg_data_dir=root, pg_port=free_port())
     with provide_database(settings) as dsn:
+        assert service_role_of(dsn) == (SERVICE_ROLE, False, SERVICE_ROLE)
+        assert [m.filename for m in migrate(dsn)] == [m.filename for m in discover()[3:]]
         conn = psycopg2.connect(dsn)
         with conn, conn.cursor() as cur:
             cur.execute("SELECT name FROM applications WHERE id = %s", (app_id,))
             assert cur.fetchone() == (app_name,)
+            cur.execute("INSERT INTO applications (id, name) VALUES (%s, %s)", (new_id(), f"new-{app_name}"))
+            # Tables, sequences and functions alike: nothing of the superuser's is left.
+            cur.execute(
+                "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                "        AND relowner <> current_user::regrole), "
+                "       (SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace "
+                "        AND proowner <> current_user::regrole)"
+            )
+            assert cur.fetchone() == (0, 0)
         conn.close()
 
     assert os.lstat(root).st_uid == os.geteuid() and mode(root) == 0o700
@@ -229,6 +295,12 @@ def test_a_cluster_of_an_earlier_version_is_taken_back_with_its_data(root, earli
     assert (os.lstat(root / "postgres.log").st_uid, mode(root / "postgres.log")) == (os.geteuid(), 0o600)
     assert (root / "postgres.log").read_text().startswith("a line from an earlier start\n")
     assert not (root / ".initdb-password").exists()
+    with provide_database(settings) as dsn:  # and stays so
+        conn = psycopg2.connect(dsn)
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM applications WHERE name LIKE %s", (f"%{app_name}",))
+            assert cur.fetchone() == (2,)
+        conn.close()
 
 
 # -- who runs the server ----------------------------------------------------------------

@@ -37,7 +37,7 @@ def refused_without_password(server: LocalPostgres) -> bool:
 def test_a_new_cluster_asks_for_the_password_kept_for_the_service_user_only(root):
     with LocalPostgres(root, free_port(), find_binaries(), durable=False) as server:
         assert refused_without_password(server)
-        conn = psycopg2.connect(server.url(), connect_timeout=3)
+        conn = psycopg2.connect(server.superuser_url(), connect_timeout=3)
         try:
             with conn.cursor() as cur:
                 # scram-sha-256: the password is stored and checked as a salted verifier.
@@ -78,7 +78,7 @@ def test_a_trusting_cluster_is_switched_to_a_password_and_keeps_its_data(root):
 
     with LocalPostgres(root, free_port(), bin_dir, durable=False) as server:
         assert refused_without_password(server)
-        conn = psycopg2.connect(server.url())
+        conn = psycopg2.connect(server.superuser_url())
         with conn.cursor() as cur:
             cur.execute("SELECT n FROM kept")
             assert cur.fetchone() == (42,)
