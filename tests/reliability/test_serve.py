@@ -3,7 +3,6 @@
 import resource
 import shutil
 import signal
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -12,18 +11,13 @@ import pytest
 
 from bench.service_process import ServiceProcess
 from infra.postgres import free_port
-
-
-def postgres_processes_using(path) -> list[str]:
-    out = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "postgres" in line and str(path) in line]
+from tests.support import postgres_processes_using
 
 
 @pytest.fixture
 def data_dir():
-    # Not pytest's tmp_path: under root that is private, and the server user must reach it.
+    # Private (0700), as tmp_path is: the server user never passes through what holds the cluster.
     root = Path(tempfile.mkdtemp(prefix="config-service-serve-"))
-    root.chmod(0o755)
     yield root / "pgdata"
     shutil.rmtree(root, ignore_errors=True)
 

@@ -3,7 +3,6 @@ stops cleanly, and the process exits 0."""
 
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -14,11 +13,11 @@ import psycopg2
 
 from bench.service_process import ServiceProcess
 from infra.postgres import embedded_url, free_port
+from tests.support import postgres_processes_using
 
 
 def test_sigterm_lets_in_flight_requests_finish_and_exits_0(unique):
     root = Path(tempfile.mkdtemp(prefix="config-service-shutdown-"))
-    root.chmod(0o755)  # the embedded server's user must reach its data directory
     pg_port = free_port()
     try:
         with ServiceProcess(pg_data_dir=root / "pgdata", pg_port=pg_port) as service:
@@ -49,8 +48,7 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_0(unique):
         log = service.log()
         assert "embedded PostgreSQL stopped" in log
         assert "Traceback" not in log
-        ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
-        assert str(root) not in ps
+        assert postgres_processes_using(root) == []
 
         # The five writes were committed before the database stopped.
         with ServiceProcess(pg_data_dir=root / "pgdata", pg_port=pg_port) as again:
