@@ -13,6 +13,7 @@ from api import applications, changes, config, configurations, health, tokens, v
 from api.auth import AuthMiddleware, FailureLimiter, announce_mode, auth_mode, document_security
 from api.config import ClientPathMiddleware
 from api.console import mount_console
+from api.docs import mount_docs
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.services import Services
@@ -91,6 +92,8 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0.0",
         summary="Applications and their named JSON configurations",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN: api/docs.py serves them instead
+        redoc_url=None,
     )
     install_error_handlers(app)
     mode = auth_mode(settings)
@@ -112,6 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api)
     app.include_router(health.router)
     mount_console(app)
+    mount_docs(app)
     _hot_routes_first(app)
     return app
 
