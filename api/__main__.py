@@ -9,6 +9,7 @@ import contextlib
 import logging
 import resource
 import signal
+import ssl
 import sys
 
 import psycopg2
@@ -29,6 +30,11 @@ def main() -> int:
         settings = load_settings()
     except SettingsError as exc:
         print(f"config-service: {exc}", file=sys.stderr)
+        return 2
+    try:
+        _check_tls_files(settings)
+    except OSError as exc:  # ssl.SSLError is one
+        print(f"config-service: cannot serve HTTPS with TLS_CERT_FILE and TLS_KEY_FILE: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
     _raise_open_file_limit()
@@ -58,7 +64,16 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
         log_config=None,
         timeout_graceful_shutdown=settings.shutdown_grace,
         server_header=False,
+        ssl_certfile=settings.tls_cert_file,  # both or neither (infra/settings.py)
+        ssl_keyfile=settings.tls_key_file,
     )
+
+
+def _check_tls_files(settings: Settings) -> None:
+    """Load the certificate and key as uvicorn will, before the database starts: an unreadable
+    file or a key that does not match is one line at start, not a traceback after it."""
+    if settings.tls_cert_file is not None:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
 
 
 class _Server(uvicorn.Server):

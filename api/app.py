@@ -18,6 +18,7 @@ import migrations
 from api import applications, changes, config, configurations, health, tokens, versions
 from api.auth import PUBLIC, AuthMiddleware, FailureLimiter, announce_mode, auth_mode, document_security
 from api.console import mount_console
+from api.docs import mount_docs
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.services import Services
@@ -97,6 +98,8 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0.0",
         summary="Applications and their named JSON configurations",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN: api/docs.py serves them instead
+        redoc_url=None,
     )
     install_error_handlers(app)
     mode = auth_mode(settings)
@@ -111,14 +114,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api)
     app.include_router(health.router)
     mount_console(app)
-    # The framework's own routes (the OpenAPI document and its pages) are open to anyone.
+    mount_docs(app)
+    # The framework's own route, the OpenAPI document, is open to anyone.
     for route in app.routes:
-        if getattr(route, "path", None) in (
-            app.openapi_url,
-            app.docs_url,
-            app.redoc_url,
-            app.swagger_ui_oauth2_redirect_url,
-        ):
+        if getattr(route, "path", None) == app.openapi_url:
             route.access = PUBLIC[0]
     _hot_routes_first(app)
     return app

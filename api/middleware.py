@@ -1,4 +1,5 @@
-"""The one middleware every request passes: request ids, the body limit, and errors.
+"""The one middleware every request passes: request ids, the body limit, the API's answer
+headers, and errors.
 
 Every error a route, the router or a middleware inside this one raises is answered here, by
 the app's exception handlers (api/errors.py), in the one error shape; anything they do not
@@ -24,6 +25,9 @@ log = logging.getLogger("api")
 _CLIENT_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
 _PREFIX = os.urandom(4).hex()
 _counter = itertools.count(1)
+# On every /api answer: configurations may hold what no shared or browser cache should keep, and
+# a browser must not guess a type other than the one the answer declares.
+API_HEADERS = ((b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"))
 
 
 class BodyTooLarge(HTTPException):
@@ -42,7 +46,8 @@ class RequestContextMiddleware:
             return
 
         path = scope["path"]
-        if path.startswith("/api/") and path.endswith("/"):
+        is_api = path.startswith("/api/")
+        if is_api and path.endswith("/"):
             # Served, not redirected: a redirect names this host, which breaks behind a proxy.
             scope["path"] = path.rstrip("/")
         rid, length, content_type, authorization = _read_headers(scope)
@@ -50,13 +55,14 @@ class RequestContextMiddleware:
         state["request_id"] = rid
         state["authorization"] = authorization  # for api/auth.py: one pass over the headers
         id_header = (b"x-request-id", rid.encode())
+        added = (id_header, *API_HEADERS) if is_api else (id_header,)
         started = False
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", ()), id_header]
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         if length is not None and length > self.max_body_bytes:

@@ -3,7 +3,8 @@
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,9 @@ class Settings(BaseSettings):
     auth_failure_limit: int = Field(20, ge=1, le=1_000_000)
     auth_failure_block: Seconds = 30.0
     access_log: bool = False
+    # HTTPS: a PEM certificate (chain) and its private key. Both or neither (plain HTTP).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
     # Executor workers per lane; the pool holds one connection per worker, so a request never
     # meets an exhausted pool. Reads: 2 measured fastest on 2 cores. Writes: one worker
@@ -71,10 +75,24 @@ class Settings(BaseSettings):
             return value.strip().lower() or None
         return value
 
-    @field_validator("database_url", "pg_bin", mode="before")
+    @field_validator("database_url", "pg_bin", "tls_cert_file", "tls_key_file", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "Settings":
+        # One alone is a mistake to report, not a reason to serve plain HTTP.
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            given, missing = (
+                ("TLS_CERT_FILE", "TLS_KEY_FILE") if self.tls_key_file is None else ("TLS_KEY_FILE", "TLS_CERT_FILE")
+            )
+            raise PydanticCustomError(
+                "tls_pair",
+                "{missing} is not set but {given} is: HTTPS needs both, plain HTTP neither",
+                {"missing": missing, "given": given},
+            )
+        return self
 
 
 class SettingsError(Exception):
@@ -89,7 +107,9 @@ def load_settings(**overrides: object) -> Settings:
 
 
 def _describe(error: dict) -> str:
-    name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+    if not error["loc"]:  # a rule over several settings: its message names them
+        return f"invalid settings: {error['msg']}"
+    name = str(error["loc"][0]).upper()
     # Never echo DATABASE_URL back: it may carry a password.
     shown = "" if name == "DATABASE_URL" else f"={error.get('input')!r}"
     return f"invalid setting {name}{shown}: {error['msg']}"

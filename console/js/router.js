@@ -1,6 +1,7 @@
 // Hash routes (so deep links work on a static server): which screen the address shows, and the
 // life of the open screen (its requests are cancelled when it closes).
 
+import { currentRoute } from "./address.js";
 import { isAbort } from "./api.js";
 import { clearNotices, h, sleep } from "./dom.js";
 import { errorScreen } from "./messages.js";
@@ -18,18 +19,6 @@ const ROUTES = [
   [new RegExp(`^/configurations/${ID}$`), configurationScreen],
   [new RegExp(`^/configurations/${ID}/history$`), historyScreen],
 ];
-
-export function currentRoute() {
-  const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
-  return { path: path || "/", query: new URLSearchParams(query) };
-}
-
-/** Changes the address without showing another screen (a screen's own state: search, page). */
-export function setQuery(path, query, { push = false } = {}) {
-  const text = query.toString();
-  const hash = `#${path}${text ? `?${text}` : ""}`;
-  if (hash !== location.hash) history[push ? "pushState" : "replaceState"](null, "", hash);
-}
 
 export class Router {
   constructor({ main, before }) {

@@ -75,3 +75,16 @@ def test_auth_defaults_to_off_on_loopback_and_tokens_elsewhere(host, auth, mode)
 
     settings = Settings(_env_file=None, host=host, **({"auth": auth} if auth else {}))
     assert auth_mode(settings) == mode
+
+
+def test_tls_files_are_both_or_neither_and_one_alone_names_the_other(monkeypatch):
+    monkeypatch.setenv("TLS_CERT_FILE", " ")
+    monkeypatch.setenv("TLS_KEY_FILE", "")
+    plain = load_settings(_env_file=None)
+    assert (plain.tls_cert_file, plain.tls_key_file) == (None, None)
+    both = load_settings(_env_file=None, tls_cert_file="/etc/cs/cert.pem", tls_key_file="/etc/cs/key.pem")
+    assert (str(both.tls_cert_file), str(both.tls_key_file)) == ("/etc/cs/cert.pem", "/etc/cs/key.pem")
+    with pytest.raises(SettingsError, match=r"^invalid settings: TLS_KEY_FILE is not set but TLS_CERT_FILE is: "):
+        load_settings(_env_file=None, tls_cert_file="/etc/cs/cert.pem")
+    with pytest.raises(SettingsError, match=r"^invalid settings: TLS_CERT_FILE is not set but TLS_KEY_FILE is: "):
+        load_settings(_env_file=None, tls_key_file="/etc/cs/key.pem")

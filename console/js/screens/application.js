@@ -1,12 +1,12 @@
 // One application: its details, its configurations, deleting it; and the new-configuration form.
 
 import { call, configurationBody, get, isAbort } from "../api.js";
+import { breadcrumbs } from "../breadcrumbs.js";
 import { actor, confirmDialog, debounce, h, hidden, inform, informNext, navigate, time } from "../dom.js";
 import { jsonEditor } from "../editor.js";
 import { explain, formError, showChangeError, textField, warnAbout } from "../messages.js";
 import { pager } from "../pager.js";
 import { can, canRename } from "../session.js";
-import { breadcrumbs } from "./applications.js";
 
 const PAGE_SIZE = 50;
 

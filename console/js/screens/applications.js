@@ -1,10 +1,11 @@
 // The applications: a searchable, paged table, and the form for a new one.
 
+import { setQuery } from "../address.js";
 import { call, get, isAbort } from "../api.js";
+import { breadcrumbs } from "../breadcrumbs.js";
 import { debounce, h, informNext, navigate, time } from "../dom.js";
 import { formError, showChangeError, textField, warnAbout } from "../messages.js";
 import { pager } from "../pager.js";
-import { setQuery } from "../router.js";
 import { canCreateApplications } from "../session.js";
 
 const PAGE_SIZE = 50;
@@ -202,16 +203,4 @@ export async function newApplicationScreen() {
     element: h("section", { class: "screen" }, breadcrumbs([["Applications", "#/applications"]]), heading, form),
     focus: fields.name.input,
   };
-}
-
-export function breadcrumbs(links) {
-  return h(
-    "nav",
-    { class: "breadcrumbs", "aria-label": "Breadcrumbs" },
-    h(
-      "ol",
-      {},
-      links.map(([text, href]) => h("li", {}, href ? h("a", { href }, text) : h("span", { "aria-current": "page" }, text))),
-    ),
-  );
 }

@@ -2,13 +2,13 @@
 // you reload or overwrite), delete it, follow changes made elsewhere.
 
 import { call, configurationBody, get, isAbort } from "../api.js";
+import { breadcrumbs } from "../breadcrumbs.js";
 import { byActor, confirmDialog, debounce, h, inform, informNext, navigate, time } from "../dom.js";
 import { diffView } from "../diff.js";
 import { jsonEditor } from "../editor.js";
 import { checkJson, pretty, storedOrder } from "../json.js";
 import { formError, showChangeError, textField, warnAbout } from "../messages.js";
 import { can } from "../session.js";
-import { breadcrumbs } from "./applications.js";
 
 export async function configurationScreen({ params: [id], signal }) {
   const loaded = await get(`/configurations/${id}`, { signal, exact: true });

@@ -1,13 +1,13 @@
 // A configuration's history: its versions, the difference between any two, restoring one.
 
+import { setQuery } from "../address.js";
 import { call, get, isAbort } from "../api.js";
+import { breadcrumbs } from "../breadcrumbs.js";
 import { actor, confirmDialog, debounce, fill, h, informNext, navigate, time } from "../dom.js";
 import { diffView } from "../diff.js";
 import { pretty } from "../json.js";
 import { formError, warnAbout } from "../messages.js";
-import { setQuery } from "../router.js";
 import { can } from "../session.js";
-import { breadcrumbs } from "./applications.js";
 
 const PAGE_SIZE = 100;
 
