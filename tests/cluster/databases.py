@@ -100,11 +100,12 @@ class Server:
                     raise ClusterError(f"postgres on {self.host.name} not ready: {self.log_tail()}") from None
                 time.sleep(0.1)
 
-    def stop(self, timeout: float = 60.0) -> None:
-        """A fast shutdown: sessions end, and the standbys receive all WAL before it exits."""
+    def stop(self, mode: str = "fast", timeout: float = 60.0) -> None:
+        """fast: sessions end, and the standbys receive all WAL before it exits; immediate: as
+        a crash (no shutdown checkpoint, nothing more sent)."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal({"fast": signal.SIGINT, "immediate": signal.SIGQUIT}[mode])
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:

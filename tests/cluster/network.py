@@ -95,6 +95,10 @@ class Network:
         self.hosts[name] = host
         return host
 
+    def unplug(self, host: Host) -> None:
+        """Cut `host` off the switch: its peers hear nothing more, not even a reset."""
+        ip("-n", self._switch, "link", "set", "dev", host.name, "down")
+
     def _namespace(self, name: str) -> str:
         netns = f"{self.id}-{name}"
         with open(self.root / ".namespaces", "a") as names:  # written first: removed even if half made
