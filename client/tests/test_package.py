@@ -1,6 +1,7 @@
-"""The distribution as installed: its name, its one dependency, the Pythons it allows, and
-its type information (`py.typed`)."""
+"""The distribution as installed: its name, its one dependency, the Pythons it allows, its
+type information (`py.typed`), and modules that import one way."""
 
+import ast
 import importlib.metadata
 import json
 import urllib.parse
@@ -60,3 +61,61 @@ def test_py_typed_is_shipped_in_the_package(distribution):
         source = _editable_source(distribution)
         assert source is not None, files
         assert package.resolve().is_relative_to(source), (package, source)
+
+
+def _module_imports(package: Path) -> dict[str, set[str]]:
+    """Each module of the package (`config_client.cli`, ...) and the package's modules it
+    imports, wherever the import stands (under `if TYPE_CHECKING:` too)."""
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[module] = ast.parse(path.read_text(), str(path))
+    graph: dict[str, set[str]] = {module: set() for module in modules}
+    for module, tree in modules.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                graph[module] |= {alias.name for alias in node.names if alias.name in modules}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                base = node.module
+                if node.level:  # relative: from the module's package
+                    package_parts = module.split(".")[: len(module.split(".")) - node.level + 1]
+                    base = ".".join([*package_parts, node.module])
+                if base in modules:
+                    graph[module].add(base)
+                graph[module] |= {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of `graph`, as the modules along it; None when there is none."""
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return None
+        for imported in sorted(graph[module]):
+            if found := visit(imported, [*path, module]):
+                return found
+        done.add(module)
+        return None
+
+    for module in sorted(graph):
+        if found := visit(module, []):
+            return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_the_package_has_no_import_cycle():
+    graph = _module_imports(Path(config_client.__file__).parent)
+    assert {"config_client._core", "config_client._admin", "config_client.sync"} <= graph.keys()
+    assert "config_client._transport" in graph["config_client._admin"]  # the finder sees imports
+    cycle = _cycle(graph)
+    assert cycle is None, " -> ".join(cycle)

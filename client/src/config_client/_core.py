@@ -1,5 +1,5 @@
-"""What both clients share: settings, the documents held in memory and on disk, and the read
-flows (see `_protocol`). The admin flows are in `_admin`."""
+"""What both clients share for reading: the documents held in memory and on disk, and the read
+flows (see `_protocol`). Settings and sending are in `_transport`, the admin flows in `_admin`."""
 
 from __future__ import annotations
 
@@ -16,26 +16,21 @@ from typing import Any
 
 import httpx
 
-from config_client._admin import AdminFlows
 from config_client._protocol import (
     API,
     Call,
     Flow,
     Notify,
-    Outcome,
     Sleep,
     Work,
     backoff,
     describe,
     error_from,
     gone,
-    ok,
     retry_after,
     segment,
-    unavailable,
-    worth_retrying,
 )
-from config_client._version import __version__
+from config_client._transport import Transport
 from config_client.cache import DiskCache
 from config_client.errors import ConfigServiceError, Unavailable
 from config_client.models import Configuration, Snapshot
@@ -78,7 +73,7 @@ def _older(new: Held, held: Held) -> bool:
     return False
 
 
-class Core(AdminFlows):
+class Core(Transport):
     def __init__(
         self,
         base_url: str,
@@ -89,16 +84,7 @@ class Core(AdminFlows):
         backoff: float,
         max_backoff: float,
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http:// or https:// URL, not {base_url!r}")
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.headers = {"Accept": "application/json", "User-Agent": f"config-service-client/{__version__}"}
-        if token:
-            self.headers["Authorization"] = f"Bearer {token}"
+        super().__init__(base_url, token, timeout, retries, backoff, max_backoff)
         self.cache = DiskCache(cache_dir, self.base_url) if cache_dir is not None else None
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()  # one cache file write (or removal) at a time
@@ -110,30 +96,10 @@ class Core(AdminFlows):
         self._stale: set[Key] = set()
         self._warned: set[Key] = set()  # keys whose outage was logged, until they are fresh again
 
-    def http_options(self) -> dict[str, Any]:
-        """Settings of the httpx client a driver makes."""
-        return {"base_url": self.base_url, "headers": self.headers, "timeout": self.timeout}
-
     @property
     def stale(self) -> bool:
         with self._lock:
             return bool(self._stale)
-
-    # -- sending ----------------------------------------------------------------------
-
-    def send(self, call: Call) -> Flow[httpx.Response]:
-        """The response to `call` (any status below 500), retrying failures that are worth
-        it; Unavailable (or the 5xx's error) when the retries are spent."""
-        attempt = 0
-        while True:
-            outcome: Outcome = yield call
-            if ok(outcome):
-                assert isinstance(outcome, httpx.Response)
-                return outcome
-            if attempt >= self.retries or not worth_retrying(call, outcome):
-                raise unavailable(outcome, self.base_url)
-            attempt += 1
-            yield Sleep(backoff(attempt, self.backoff, self.max_backoff, retry_after(outcome)))
 
     # -- reading by name --------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from config_client._admin import KEEP, Keep
+from config_client._admin import KEEP, AdminFlows, Keep
 from config_client._core import Core, Key, label
 from config_client._drivers import drive, drive_async, watch_ended
 from config_client._protocol import Flow, T
@@ -129,6 +129,7 @@ class ConfigClient:
         max_backoff: float = 10.0,
     ) -> None:
         self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff)
+        self._admin = AdminFlows(self._core)  # sends through the same settings
         self._http = httpx.Client(**self._core.http_options())
         self._watches: list[Watch] = []
         self._watches_lock = threading.Lock()
@@ -199,15 +200,15 @@ class ConfigClient:
 
     def applications(self, search: str | None = None) -> list[Application]:
         """Every application (whose name contains `search`, in any case), in creation order."""
-        return self._run(self._core.applications(search))
+        return self._run(self._admin.applications(search))
 
     def application(self, application: str) -> Application:
         """The application named so, with its configuration ids and its `etag`."""
-        return self._run(self._core.application(application))
+        return self._run(self._admin.application(application))
 
     def create_application(self, name: str, comments: str | None = None) -> Application:
         """Creates an application; Conflict when the name is taken."""
-        return self._run(self._core.create_application(name, comments))
+        return self._run(self._admin.create_application(name, comments))
 
     def update_application(
         self,
@@ -223,7 +224,7 @@ class ConfigClient:
         `if_match` (an ETag) or `expected_version` make it conditional: PreconditionFailed
         when the application has changed since.
         """
-        flow = self._core.change_application("PUT", application, rename_to, comments, if_match, expected_version)
+        flow = self._admin.change_application("PUT", application, rename_to, comments, if_match, expected_version)
         return self._run(flow)
 
     def patch_application(
@@ -236,29 +237,29 @@ class ConfigClient:
         expected_version: int | None = None,
     ) -> Application:
         """Changes only the fields given (JSON merge patch); conditional as `update_application`."""
-        flow = self._core.change_application("PATCH", application, rename_to, comments, if_match, expected_version)
+        flow = self._admin.change_application("PATCH", application, rename_to, comments, if_match, expected_version)
         return self._run(flow)
 
     def delete_application(
         self, application: str, *, if_match: str | None = None, expected_version: int | None = None
     ) -> None:
         """Deletes an application; Conflict while it has configurations."""
-        self._run(self._core.delete_application(application, if_match, expected_version))
+        self._run(self._admin.delete_application(application, if_match, expected_version))
 
     # -- configurations -----------------------------------------------------------------
 
     def configurations(self, application: str) -> list[Configuration]:
         """Every configuration of `application`, in creation order (read from the admin API)."""
-        return self._run(self._core.configurations(application))
+        return self._run(self._admin.configurations(application))
 
     def configuration(self, application: str, name: str) -> Configuration:
         """One configuration as the admin API shows it, with its `etag` for `if_match=`."""
-        return self._run(self._core.configuration(application, name))
+        return self._run(self._admin.configuration(application, name))
 
     def create(self, application: str, name: str, config: dict[str, Any], comments: str | None = None) -> Configuration:
         """Creates configuration `name` of `application` with the document `config`;
         Conflict when the name is taken, ValidationError when the document is refused."""
-        return self._run(self._core.create(application, name, config, comments))
+        return self._run(self._admin.create(application, name, config, comments))
 
     def update(
         self,
@@ -277,7 +278,7 @@ class ConfigClient:
         the configuration is still at that version, else PreconditionFailed and nothing
         changes (the check and the change are one step on the service).
         """
-        flow = self._core.change("PUT", application, name, config, comments, rename_to, if_match, expected_version)
+        flow = self._admin.change("PUT", application, name, config, comments, rename_to, if_match, expected_version)
         return self._run(flow)
 
     def patch(
@@ -293,7 +294,7 @@ class ConfigClient:
     ) -> Configuration:
         """Merges `config_patch` into the document (RFC 7396: a None value removes its key,
         objects merge, anything else replaces), as a new version; conditional as `update`."""
-        flow = self._core.change(
+        flow = self._admin.change(
             "PATCH", application, name, config_patch, comments, rename_to, if_match, expected_version
         )
         return self._run(flow)
@@ -302,7 +303,7 @@ class ConfigClient:
         self, application: str, name: str, *, if_match: str | None = None, expected_version: int | None = None
     ) -> None:
         """Deletes a configuration; its history stays, and `restore` brings it back."""
-        self._run(self._core.delete(application, name, if_match, expected_version))
+        self._run(self._admin.delete(application, name, if_match, expected_version))
 
     def restore(
         self,
@@ -314,20 +315,20 @@ class ConfigClient:
         expected_version: int | None = None,
     ) -> Configuration:
         """Makes `version` current again, as a new version (a deleted configuration too)."""
-        return self._run(self._core.restore(application, name, version, if_match, expected_version))
+        return self._run(self._admin.restore(application, name, version, if_match, expected_version))
 
     def history(self, application: str, name: str) -> list[Version]:
         """Every version of a configuration (a deleted one too), newest first."""
-        return self._run(self._core.history(application, name))
+        return self._run(self._admin.history(application, name))
 
     def version(self, application: str, name: str, version: int) -> Version:
         """One version of a configuration."""
-        return self._run(self._core.version(application, name, version))
+        return self._run(self._admin.version(application, name, version))
 
     def changes(self, after: int = 0, limit: int = 100, wait: float | None = None) -> list[Change]:
         """The change feed: up to `limit` changes after revision `after`, oldest first; with
         `wait` (1 to 60 s), held until there is one or the time passes."""
-        return self._run(self._core.changes(after, limit, wait))
+        return self._run(self._admin.changes(after, limit, wait))
 
     # -- lifetime -----------------------------------------------------------------------
 
