@@ -81,9 +81,10 @@ def _module_imports(package: Path) -> dict[str, set[str]]:
                 if node.level:  # relative: from the module's package
                     package_parts = module.split(".")[: len(module.split(".")) - node.level + 1]
                     base = ".".join([*package_parts, node.module])
-                if base in modules:
-                    graph[module].add(base)
-                graph[module] |= {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules}
+                for alias in node.names:  # `from package import module` imports that module
+                    imported = f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                    if imported in modules:
+                        graph[module].add(imported)
     return graph
 
 
