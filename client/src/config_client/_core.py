@@ -130,7 +130,7 @@ class Core(Transport):
             started = time.monotonic()
             with self._lock:
                 sent_at = next(self._ticks)
-            outcome = yield call
+            outcome = yield from self.ask(call)
             value: Held | None = None
             if isinstance(outcome, httpx.Response) and outcome.status_code in (200, 304):
                 try:
