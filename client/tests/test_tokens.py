@@ -1,13 +1,18 @@
-"""Tokens kept out of sight: the client warns when one would cross a network unencrypted."""
+"""Tokens kept out of sight: the client warns when one would cross a network unencrypted, and the
+command line takes one from the environment or a file, never as an argument."""
 
+import json
 import uuid
 
 import httpx
 import pytest
 
+from client.tests.support import FakeService
+from config_client import ConfigClient
 from config_client._admin import AdminFlows
 from config_client._core import Core
 from config_client._drivers import drive
+from config_client.cli import main
 
 SECRET = "cfs_not-a-real-secret-but-never-logged"
 A_VIEW = {"id": "01CONF", "application_id": "01APP", "name": "c", "comments": None, "config": {"v": 1}, "version": 1}
@@ -98,3 +103,90 @@ def test_no_warning_without_a_token(warnings_logged):
     origin = f"http://{unique_host()}"
     assert read_once(origin, token=None).authorizations == [None]
     assert warnings_logged() == []
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def run(monkeypatch, capsys):
+    """Runs `config-service ARGS...` in this process: (exit status, stdout, stderr)."""
+    monkeypatch.delenv("CONFIG_SERVICE_TOKEN", raising=False)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        status = main(list(args))
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--token", SECRET, "get", "shop", "c"],
+        [f"--token={SECRET}", "get", "shop", "c"],
+        ["get", "shop", "c", "--token", SECRET],
+        ["export", "shop", f"--token={SECRET}"],
+        ["get", "shop", "c", "--token"],
+    ],
+    ids=["before the command", "--token=", "after the command", "after export", "without a value"],
+)
+def test_a_token_on_the_command_line_is_refused_in_one_line_and_nothing_is_sent(run, monkeypatch, args):
+    with FakeService(200, json.dumps(A_VIEW).encode(), {"Content-Type": "application/json"}) as fake:
+        monkeypatch.setenv("CONFIG_SERVICE_URL", fake.url)
+        status, out, err = run(*args)
+        assert (status, out) == (2, "") and fake.requests == 0
+    assert err.count("\n") == 1 and err.startswith("config-service: --token is refused")
+    assert "(ps)" in err and "history" in err and "CONFIG_SERVICE_TOKEN" in err and "--token-file PATH" in err
+    assert SECRET not in err
+
+
+def test_the_help_offers_a_token_file_and_no_token_option(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    usage = capsys.readouterr().out
+    assert "--token-file PATH" in usage and "--token " not in usage and "--token]" not in usage
+
+
+def test_the_token_comes_from_a_token_file_before_the_environment(secured, unique, run, monkeypatch, tmp_path):
+    service, secrets = secured
+    app = unique("app")
+    with ConfigClient(service.url, token=secrets["admin"]) as admin:
+        admin.create_application(app)
+        admin.create(app, "c", {"v": 1})
+    monkeypatch.setenv("CONFIG_SERVICE_URL", service.url)
+    token_file = tmp_path / "token"
+    token_file.write_text(secrets["read"] + "\n")  # as `echo` or an editor leaves it
+
+    status, out, err = run("--token-file", str(token_file), "get", app, "c")
+    assert (status, err) == (0, "") and json.loads(out) == {"v": 1}
+    monkeypatch.setenv("CONFIG_SERVICE_TOKEN", "cfs_a-token-the-service-never-made")
+    status, out, err = run("--token-file", str(token_file), "get", app, "c")
+    assert (status, err) == (0, "") and json.loads(out) == {"v": 1}
+    status, out, err = run("get", app, "c")  # the environment's, refused by the service
+    assert (status, out) == (1, "") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read the token file"),
+        ("", "must hold one token and nothing else"),
+        ("cfs_one cfs_two\n", "must hold one token and nothing else"),
+        (b"\xff\xfe", "is not text"),
+    ],
+    ids=["missing", "empty", "two tokens", "not text"],
+)
+def test_a_bad_token_file_is_one_line_and_exit_1(run, monkeypatch, tmp_path, content, message):
+    token_file = tmp_path / "token"
+    if isinstance(content, bytes):
+        token_file.write_bytes(content)
+    elif content is not None:
+        token_file.write_text(content)
+    with FakeService(200, json.dumps(A_VIEW).encode(), {"Content-Type": "application/json"}) as fake:
+        monkeypatch.setenv("CONFIG_SERVICE_URL", fake.url)
+        status, out, err = run("--token-file", str(token_file), "get", "shop", "c")
+        assert (status, out) == (1, "") and fake.requests == 0
+    assert err.count("\n") == 1 and message in err and str(token_file) in err

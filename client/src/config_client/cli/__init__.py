@@ -1,7 +1,8 @@
 """`config-service`, the command line: read, change, compare, export and import configurations.
 
 It talks to the service at CONFIG_SERVICE_URL (default http://127.0.0.1:8000) with the token
-in CONFIG_SERVICE_TOKEN, if any. This module is the shell (the global options, logging, one
+in the file named by --token-file, or else in CONFIG_SERVICE_TOKEN, if any; never one given as
+an argument (visible in `ps`, kept in shell history). This module is the shell (the global options, logging, one
 line per failure); the commands are in the modules of `COMMANDS`, each adding its own.
 """
 
@@ -17,7 +18,7 @@ import httpx
 
 from config_client._version import __version__
 from config_client.cli import configurations, transfer
-from config_client.cli._common import CommandError, Commands
+from config_client.cli._common import CommandError, Commands, TokenRefused, refuse_token
 from config_client.errors import ConfigServiceError
 from config_client.sync import ConfigClient
 
@@ -29,15 +30,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="config-service",
         description="Read and change the configurations of a Config Service.",
-        epilog=f"Environment: CONFIG_SERVICE_URL (default {DEFAULT_URL}), CONFIG_SERVICE_TOKEN.",
+        epilog=f"Environment: CONFIG_SERVICE_URL (default {DEFAULT_URL}), CONFIG_SERVICE_TOKEN. A token is "
+        "never taken as an argument: command lines are visible in ps and kept in shell history.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--url", default=os.environ.get("CONFIG_SERVICE_URL") or DEFAULT_URL, help="the service (CONFIG_SERVICE_URL)"
     )
     parser.add_argument(
-        "--token", default=os.environ.get("CONFIG_SERVICE_TOKEN") or None, help="bearer token (CONFIG_SERVICE_TOKEN)"
+        "--token-file", metavar="PATH", help="a file holding the bearer token (else CONFIG_SERVICE_TOKEN is used)"
     )
+    refuse_token(parser)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the service (default 10)")
     commands = Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     for module in COMMANDS:
@@ -76,14 +79,36 @@ def _stdout_closed() -> int:
     return 141  # as a command killed by SIGPIPE
 
 
+def read_token_file(path: str) -> str:
+    """The token a file holds: its text without surrounding whitespace (a final newline)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            token = file.read().strip()
+    except OSError as exc:
+        raise CommandError(f"cannot read the token file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"the token file {path} is not text") from None
+    if not token or any(character.isspace() for character in token):
+        raise CommandError(f"the token file {path} must hold one token and nothing else")
+    return token
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; its exit status: 0 on success, 1 on failure (one line on
     stderr), 2 on a usage error, 130 when interrupted, 141 when stdout is closed early (a
     pipe whose reader quit)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except TokenRefused as exc:
+        sys.stderr.write(f"config-service: {exc}\n")
+        return 2
     _configure_logging()
     try:
-        with ConfigClient(args.url, token=args.token, timeout=args.timeout) as client:
+        if args.token_file is not None:
+            token = read_token_file(args.token_file)
+        else:
+            token = os.environ.get("CONFIG_SERVICE_TOKEN") or None
+        with ConfigClient(args.url, token=token, timeout=args.timeout) as client:
             status = args.handler(client, args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status

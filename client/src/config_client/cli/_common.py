@@ -18,6 +18,27 @@ class CommandError(Exception):
     """A problem with what the command was given (a file, its contents)."""
 
 
+class TokenRefused(Exception):
+    """`--token` was given: a usage error (exit status 2)."""
+
+
+class _RefuseToken(argparse.Action):
+    # Refused rather than unknown, so the user learns why and what to use instead.
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs="?", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None) -> None:
+        raise TokenRefused(
+            "--token is refused: a token on the command line can be seen by every user of the machine "
+            "(ps) and stays in the shell's history; set CONFIG_SERVICE_TOKEN or use --token-file PATH"
+        )
+
+
+def refuse_token(parser: argparse.ArgumentParser) -> None:
+    """Makes `--token` (wherever it stands) a usage error that says why and what to use instead."""
+    parser.add_argument("--token", action=_RefuseToken)
+
+
 def out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
@@ -62,6 +83,7 @@ class Commands:
 
     def add(self, name: str, handler: Handler | None, summary: str) -> argparse.ArgumentParser:
         sub = self._subparsers.add_parser(name, help=summary, description=summary)
+        refuse_token(sub)
         if handler is not None:
             sub.set_defaults(handler=handler)
         return sub
