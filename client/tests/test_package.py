@@ -1,9 +1,11 @@
 """The distribution as installed: its name, its one dependency, the Pythons it allows, its
-type information (`py.typed`), and modules that import one way."""
+type information (`py.typed`), modules that import one way, and pydantic left optional."""
 
 import ast
 import importlib.metadata
 import json
+import subprocess
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -61,6 +63,18 @@ def test_py_typed_is_shipped_in_the_package(distribution):
         source = _editable_source(distribution)
         assert source is not None, files
         assert package.resolve().is_relative_to(source), (package, source)
+
+
+def test_importing_the_package_imports_no_pydantic():
+    # `model=` takes pydantic models without the client importing pydantic: a client service
+    # that does not use them does not need it installed.
+    code = (
+        "import sys, config_client, config_client.cli, config_client.aio; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_core')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def _module_imports(package: Path) -> dict[str, set[str]]:

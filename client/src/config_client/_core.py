@@ -31,8 +31,9 @@ from config_client._protocol import (
     segment,
 )
 from config_client._transport import Transport
+from config_client._typed import Models
 from config_client.cache import DiskCache
-from config_client.errors import ConfigServiceError, Unavailable
+from config_client.errors import ConfigServiceError, InvalidConfiguration, Unavailable
 from config_client.models import Configuration, Snapshot
 
 log = logging.getLogger("config_client")
@@ -95,6 +96,7 @@ class Core(Transport):
         self._stored_at: dict[Key, int] = {}
         self._stale: set[Key] = set()
         self._warned: set[Key] = set()  # keys whose outage was logged, until they are fresh again
+        self.models = Models(self.cache, self._save_lock)  # what is known of the documents read as models
 
     @property
     def stale(self) -> bool:
@@ -116,11 +118,12 @@ class Core(Transport):
             return (yield from self._fall_back(key, exc))
         return (yield from self._accept(key, held, response, sent_at))
 
-    def watch(self, key: Key, on_change: Callable[[Any], Any], wait: float) -> Flow[None]:
+    def watch(self, key: Key, on_change: Callable[[Any], Any], wait: float, model: type | None = None) -> Flow[None]:
         """Long-polls until stopped (its driver cancels it), calling back with the document (or
-        the documents by name) on every change. It resumes from the version it saw last, or
-        from the one the client held when it began; a change while the watch was failing is
-        delivered when it is back."""
+        the documents by name) on every change; with `model`, with an instance of it, skipping
+        a document that does not fit (see `Models.typed`). It resumes from the version it saw
+        last, or from the one the client held when it began; a change while the watch was
+        failing is delivered when it is back."""
         seen = self._held.get(key)
         failures = 0
         path = self._read_path(key)
@@ -155,16 +158,27 @@ class Core(Transport):
                 document = value.documents if isinstance(value, Snapshot) else value.config
                 # A change of comments or of the application alone leaves the document(s) as they were.
                 if before is None or _canonical(before) != _canonical(value):
-                    yield Notify(on_change, document)
+                    if model is None:
+                        yield Notify(on_change, document)
+                    else:
+                        assert isinstance(value, Configuration)
+                        try:
+                            instance, fits = yield from self.models.typed(key, model, value)
+                        except InvalidConfiguration:  # logged; and there is nothing good to call back with
+                            fits = False
+                        if fits:
+                            yield Notify(on_change, instance)
             elif time.monotonic() - started < min(MIN_POLL_SECONDS, wait):
                 yield Sleep(MIN_POLL_SECONDS)
 
     def forget(self, key: Key) -> Flow[None]:
-        """The resource is gone: drop it from memory and disk, so no outage brings it back."""
+        """The resource is gone: drop it from memory and disk (as every model too), so no
+        outage brings it back."""
         with self._lock:
             self._held.pop(key, None)
             self._stored_at.pop(key, None)
             self._stale.discard(key)
+        self.models.forget(key)
         if self.cache is not None:
             yield Work(functools.partial(self._remove_file, key))
 
@@ -186,6 +200,15 @@ class Core(Transport):
                 if current is None or current.etag != value.etag:
                     return
             self.cache.save(*key, body)
+
+    # -- reading as a model -------------------------------------------------------------
+
+    def read_as(self, key: Key, model: type) -> Flow[Any]:
+        """The configuration's document as an instance of `model` (see `Models.typed`)."""
+        view = yield from self.read(key)
+        assert isinstance(view, Configuration)
+        instance, _ = yield from self.models.typed(key, model, view)
+        return instance
 
     def _read_path(self, key: Key) -> str:
         application, name = key

@@ -6,7 +6,7 @@ import asyncio
 import os
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, overload
 
 import httpx
 
@@ -14,6 +14,7 @@ from config_client._admin import KEEP, AdminFlows, Keep
 from config_client._core import Core, label
 from config_client._drivers import drive_async, watch_ended
 from config_client._protocol import Flow, T
+from config_client._typed import M, check_model, check_watched_model
 from config_client.models import Application, Change, Configuration, Snapshot, Version
 
 
@@ -81,9 +82,19 @@ class AsyncConfigClient:
 
     # -- reading ------------------------------------------------------------------------
 
-    async def get(self, application: str, name: str) -> dict[str, Any]:
-        """The document of a configuration (see `ConfigClient.get`)."""
-        return (await self.view(application, name)).config
+    @overload
+    async def get(self, application: str, name: str) -> dict[str, Any]: ...
+
+    @overload
+    async def get(self, application: str, name: str, *, model: type[M]) -> M: ...
+
+    async def get(self, application: str, name: str, *, model: type[M] | None = None) -> dict[str, Any] | M:
+        """The document of a configuration; with `model`, as an instance of it, never one that
+        does not fit (see `ConfigClient.get`)."""
+        if model is None:
+            return (await self.view(application, name)).config
+        check_model(model)
+        return await self._run(self._core.read_as((application, name), model))
 
     async def view(self, application: str, name: str) -> Configuration:
         """The whole configuration, with `version`, `etag` and `stale` (see `ConfigClient.view`)."""
@@ -108,13 +119,16 @@ class AsyncConfigClient:
         on_change: Callable[[Any], Any] | None = None,
         *,
         wait: float = 30.0,
+        model: type | None = None,
     ) -> AsyncWatch:
-        """Starts a task calling `on_change` with the new document (or {name: document}) on
-        every change (see `ConfigClient.watch`). Call it with the event loop running."""
+        """Starts a task calling `on_change` with the new document (or {name: document}; or an
+        instance of `model`) on every change (see `ConfigClient.watch`). Call it with the
+        event loop running."""
         if on_change is None:
             raise TypeError("watch() needs on_change=callback")
+        check_watched_model(name, model)
         key = (application, name)
-        task = asyncio.create_task(self._run(self._core.watch(key, on_change, wait)))
+        task = asyncio.create_task(self._run(self._core.watch(key, on_change, wait, model)))
         watch = AsyncWatch(task, label(key))
         self._watches = [w for w in self._watches if w.running] + [watch]
         return watch

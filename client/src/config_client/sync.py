@@ -9,7 +9,7 @@ import os
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, overload
 
 import httpx
 
@@ -17,6 +17,7 @@ from config_client._admin import KEEP, AdminFlows, Keep
 from config_client._core import Core, Key, label
 from config_client._drivers import drive, drive_async, watch_ended
 from config_client._protocol import Flow, T
+from config_client._typed import M, check_model, check_watched_model
 from config_client.models import Application, Change, Configuration, Snapshot, Version
 
 log = logging.getLogger("config_client")
@@ -29,14 +30,16 @@ class Watch:
     instead of waiting for it to end.
     """
 
-    def __init__(self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float) -> None:
+    def __init__(
+        self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float, model: type | None = None
+    ) -> None:
         self._stopping = threading.Event()
         self._started = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._main, args=(core, key, on_change, wait), name=f"config-watch {label(key)}", daemon=True
+            target=self._main, args=(core, key, on_change, wait, model), name=f"config-watch {label(key)}", daemon=True
         )
         self._thread.start()
 
@@ -67,20 +70,22 @@ class Watch:
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
-    def _main(self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float) -> None:
+    def _main(self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float, model: type | None) -> None:
         try:
-            asyncio.run(self._run(core, key, on_change, wait))
+            asyncio.run(self._run(core, key, on_change, wait, model))
         except Exception as exc:
             self._error = watch_ended(label(key), exc)
 
-    async def _run(self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float) -> None:
+    async def _run(
+        self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float, model: type | None
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._started.set()
         if self._stopping.is_set():
             return
         async with httpx.AsyncClient(**core.http_options()) as http:
-            watching = asyncio.ensure_future(drive_async(core.watch(key, on_change, wait), http))
+            watching = asyncio.ensure_future(drive_async(core.watch(key, on_change, wait, model), http))
             stopped = asyncio.ensure_future(self._wake.wait())
             await asyncio.wait({watching, stopped}, return_when=asyncio.FIRST_COMPLETED)
             for task in (watching, stopped):
@@ -145,13 +150,28 @@ class ConfigClient:
 
     # -- reading ------------------------------------------------------------------------
 
-    def get(self, application: str, name: str) -> dict[str, Any]:
+    @overload
+    def get(self, application: str, name: str) -> dict[str, Any]: ...
+
+    @overload
+    def get(self, application: str, name: str, *, model: type[M]) -> M: ...
+
+    def get(self, application: str, name: str, *, model: type[M] | None = None) -> dict[str, Any] | M:
         """The document (``config``) of configuration `name` of `application`.
 
         Raises NotFound when there is none, Unavailable when the service cannot answer and
         no copy is held. The dict is shared with the client's cache: do not change it.
+
+        With `model` (a pydantic v2 model class, or any class with `model_validate`), the
+        document as an instance of it; the same instance while the document is unchanged. A
+        document that does not fit is never returned: the last one that did is (from memory,
+        or from `cache_dir` after a restart), and why it does not fit is logged, once per
+        document. InvalidConfiguration when no document that fits is known.
         """
-        return self.view(application, name).config
+        if model is None:
+            return self.view(application, name).config
+        check_model(model)
+        return self._run(self._core.read_as((application, name), model))
 
     def view(self, application: str, name: str) -> Configuration:
         """The whole configuration: document, `version`, `etag`, and `stale` when it is a
@@ -177,6 +197,7 @@ class ConfigClient:
         on_change: Callable[[Any], Any] | None = None,
         *,
         wait: float = 30.0,
+        model: type | None = None,
     ) -> Watch:
         """Calls `on_change` (in a background thread) with the new document on every change
         of configuration `name`, or with {name: document} on every change of any
@@ -188,10 +209,14 @@ class ConfigClient:
         otherwise the first call brings the current document. Errors (the service down or
         restarting) are retried with exponential backoff and jitter, and the watch resumes
         from the last version it saw. `stop()` the returned Watch, or close the client.
+
+        With `model` (see `get`), of a configuration `name`: called back with instances of
+        it; a version that does not fit is skipped (and logged), the last good value kept.
         """
         if on_change is None:
             raise TypeError("watch() needs on_change=callback")
-        watch = Watch(self._core, (application, name), on_change, wait)
+        check_watched_model(name, model)
+        watch = Watch(self._core, (application, name), on_change, wait, model)
         with self._watches_lock:
             self._watches = [w for w in self._watches if w.running] + [watch]
         return watch
