@@ -8,11 +8,12 @@ import httpx
 import pytest
 
 from client.tests.support import FakeService
-from config_client import ConfigClient
+from config_client import ConfigClient, cli
 from config_client._admin import AdminFlows
 from config_client._core import Core
 from config_client._drivers import drive
 from config_client.cli import main
+from config_client.cli._common import Commands, TokenRefused
 
 SECRET = "cfs_not-a-real-secret-but-never-logged"
 A_VIEW = {"id": "01CONF", "application_id": "01APP", "name": "c", "comments": None, "config": {"v": 1}, "version": 1}
@@ -190,3 +191,19 @@ def test_a_bad_token_file_is_one_line_and_exit_1(run, monkeypatch, tmp_path, con
         status, out, err = run("--token-file", str(token_file), "get", "shop", "c")
         assert (status, out) == (1, "") and fake.requests == 0
     assert err.count("\n") == 1 and message in err and str(token_file) in err
+
+
+def test_a_command_group_added_later_refuses_a_token_too(monkeypatch):
+    # As `schema push/pull/...` will come: a module whose register() adds a group of commands.
+    class Schema:
+        @staticmethod
+        def register(commands: Commands) -> None:
+            schema = Commands(commands.add("schema", None, "Schemas.").add_subparsers(required=True))
+            schema.add("pull", lambda client, args: 0, "Print a schema.").add_argument("app")
+
+    monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, Schema))
+    parser = cli.build_parser()
+    args = parser.parse_args(["schema", "pull", "shop"])
+    assert args.app == "shop" and args.handler(None, args) == 0
+    with pytest.raises(TokenRefused):
+        parser.parse_args(["schema", "pull", "shop", "--token", SECRET])

@@ -2,8 +2,9 @@
 
 It talks to the service at CONFIG_SERVICE_URL (default http://127.0.0.1:8000) with the token
 in the file named by --token-file, or else in CONFIG_SERVICE_TOKEN, if any; never one given as
-an argument (visible in `ps`, kept in shell history). This module is the shell (the global options, logging, one
-line per failure); the commands are in the modules of `COMMANDS`, each adding its own.
+an argument (visible in `ps`, kept in shell history). This module is the shell (the global
+options, logging, one line per failure); the commands are in the modules of `COMMANDS`, each
+adding its own.
 """
 
 from __future__ import annotations
