@@ -296,7 +296,7 @@ def test_a_reader_that_quits_early_ends_the_command_quietly(service, admin, app)
 
 
 def test_get_watch_exits_1_in_one_line_when_the_watch_stops(cli, admin, app, monkeypatch):
-    def die_at_once(core, key, on_change, wait):
+    def die_at_once(core, key, on_change, wait, model=None):
         yield Sleep(0.01)
         raise RuntimeError("a bug in the watch")
 

@@ -1,8 +1,11 @@
-"""The distribution as installed: its name, its one dependency, the Pythons it allows, and
-its type information (`py.typed`)."""
+"""The distribution as installed: its name, its one dependency, the Pythons it allows, its
+type information (`py.typed`), modules that import one way, and pydantic left optional."""
 
+import ast
 import importlib.metadata
 import json
+import subprocess
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -60,3 +63,74 @@ def test_py_typed_is_shipped_in_the_package(distribution):
         source = _editable_source(distribution)
         assert source is not None, files
         assert package.resolve().is_relative_to(source), (package, source)
+
+
+def test_importing_the_package_imports_no_pydantic():
+    # `model=` takes pydantic models without the client importing pydantic: a client service
+    # that does not use them does not need it installed.
+    code = (
+        "import sys, config_client, config_client.cli, config_client.aio; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_core')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def _module_imports(package: Path) -> dict[str, set[str]]:
+    """Each module of the package (`config_client.cli`, ...) and the package's modules it
+    imports, wherever the import stands (under `if TYPE_CHECKING:` too)."""
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[module] = ast.parse(path.read_text(), str(path))
+    graph: dict[str, set[str]] = {module: set() for module in modules}
+    for module, tree in modules.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                graph[module] |= {alias.name for alias in node.names if alias.name in modules}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                base = node.module
+                if node.level:  # relative: from the module's package
+                    package_parts = module.split(".")[: len(module.split(".")) - node.level + 1]
+                    base = ".".join([*package_parts, node.module])
+                for alias in node.names:  # `from package import module` imports that module
+                    imported = f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                    if imported in modules:
+                        graph[module].add(imported)
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of `graph`, as the modules along it; None when there is none."""
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return None
+        for imported in sorted(graph[module]):
+            if found := visit(imported, [*path, module]):
+                return found
+        done.add(module)
+        return None
+
+    for module in sorted(graph):
+        if found := visit(module, []):
+            return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_the_package_has_no_import_cycle():
+    graph = _module_imports(Path(config_client.__file__).parent)
+    assert {"config_client._core", "config_client._admin", "config_client.sync"} <= graph.keys()
+    assert "config_client._transport" in graph["config_client._admin"]  # the finder sees imports
+    cycle = _cycle(graph)
+    assert cycle is None, " -> ".join(cycle)

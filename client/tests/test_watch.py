@@ -154,7 +154,7 @@ def test_the_async_watch_runs_as_a_task_and_stops_with_the_client(service, admin
     assert seen[0][0] - changed_at < 1.0 and not watch.running
 
 
-def die_at_once(core, key, on_change, wait):
+def die_at_once(core, key, on_change, wait, model=None):
     """Stands in for Core.watch: a watch with a bug (one the retries cannot get past)."""
     yield Sleep(0.01)
     raise RuntimeError("a bug in the watch")

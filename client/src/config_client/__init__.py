@@ -12,9 +12,13 @@ Administer (admin tools)::
 
     client.update("checkout", "production", {"db_pool": 40}, expected_version=3)
 
+Typed (any pydantic v2 model; never a document that does not fit it)::
+
+    settings = client.get("checkout", "production", model=Settings)
+
 `AsyncConfigClient` has the same methods, awaited. Errors are `ConfigServiceError`s:
 `NotFound`, `Unauthorized`, `Forbidden`, `Conflict`, `PreconditionFailed`,
-`ValidationError`, `Unavailable`.
+`ValidationError`, `Unavailable`, `InvalidConfiguration`.
 """
 
 from config_client._admin import KEEP
@@ -25,6 +29,7 @@ from config_client.errors import (
     Conflict,
     ErrorDetail,
     Forbidden,
+    InvalidConfiguration,
     NotFound,
     PreconditionFailed,
     Unauthorized,
@@ -46,6 +51,7 @@ __all__ = [
     "Conflict",
     "ErrorDetail",
     "Forbidden",
+    "InvalidConfiguration",
     "NotFound",
     "PreconditionFailed",
     "Snapshot",

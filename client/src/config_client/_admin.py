@@ -10,16 +10,14 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from config_client._protocol import API, MERGE_PATCH, Call, Flow, error_from, next_link, quote_etag
+from config_client._transport import Transport
 from config_client.errors import NotFound, PreconditionFailed
 from config_client.models import Application, Change, Configuration, Version
-
-if TYPE_CHECKING:
-    from config_client._core import Core
 
 PAGE = 1000  # the service's largest page
 
@@ -35,9 +33,17 @@ KEEP = Keep.KEEP
 
 
 class AdminFlows:
+    """The admin flows, sending through `transport` (the client's, shared with its reads)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def send(self, call: Call) -> Flow[httpx.Response]:
+        return self.transport.send(call)
+
     # -- finding by name ---------------------------------------------------------------
 
-    def walk(self: Core, path: str, params: dict[str, Any], until: Callable[[dict], bool] | None = None) -> Flow[list]:
+    def walk(self, path: str, params: dict[str, Any], until: Callable[[dict], bool] | None = None) -> Flow[list]:
         """The items of a paged list, following its Link header; stops at the first item
         `until` accepts (the last one returned)."""
         items: list[dict] = []
@@ -53,7 +59,7 @@ class AdminFlows:
             url, params = next_link(response), None
         return items
 
-    def find_application(self: Core, application: str) -> Flow[dict]:
+    def find_application(self, application: str) -> Flow[dict]:
         """The application named so, as the list shows it."""
         params = {"search": application, "limit": PAGE}
         items = yield from self.walk(f"{API}/applications", params, lambda item: item["name"] == application)
@@ -61,7 +67,7 @@ class AdminFlows:
             raise NotFound(f"application {application!r} does not exist", status=404, code="not_found")
         return items[-1]
 
-    def find_configuration(self: Core, application: str, name: str) -> Flow[tuple[str, dict]]:
+    def find_configuration(self, application: str, name: str) -> Flow[tuple[str, dict]]:
         """(application id, configuration as the list shows it) of a current configuration."""
         app_id = (yield from self.find_application(application))["id"]
         items = yield from self.walk(
@@ -73,7 +79,7 @@ class AdminFlows:
             )
         return app_id, items[-1]
 
-    def find_configuration_id(self: Core, application: str, name: str) -> Flow[str]:
+    def find_configuration_id(self, application: str, name: str) -> Flow[str]:
         """The id of a configuration, current or deleted (whose history stays): a deleted one
         is found in the change feed, its latest configuration of that name."""
         try:
@@ -98,7 +104,7 @@ class AdminFlows:
     # -- writing -----------------------------------------------------------------------
 
     def condition(
-        self: Core, path: str, what: str, if_match: str | None, expected_version: int | None
+        self, path: str, what: str, if_match: str | None, expected_version: int | None
     ) -> Flow[tuple[str | None, dict | None]]:
         """(If-Match value, current view when read): `if_match` as given, or, for
         `expected_version`, the ETag of the current version once it is the one expected."""
@@ -121,7 +127,7 @@ class AdminFlows:
         return etag, current
 
     def write(
-        self: Core,
+        self,
         method: str,
         path: str,
         body: Any = None,
@@ -141,34 +147,34 @@ class AdminFlows:
             raise error_from(response)
         return response
 
-    def _configuration(self: Core, response: httpx.Response) -> Configuration:
+    def _configuration(self, response: httpx.Response) -> Configuration:
         return Configuration.from_json(response.json(), response.headers.get("etag"))
 
-    def _application(self: Core, response: httpx.Response) -> Application:
+    def _application(self, response: httpx.Response) -> Application:
         return Application.from_json(response.json(), response.headers.get("etag"))
 
     # -- applications ------------------------------------------------------------------
 
-    def applications(self: Core, search: str | None) -> Flow[list[Application]]:
+    def applications(self, search: str | None) -> Flow[list[Application]]:
         params: dict[str, Any] = {"limit": PAGE}
         if search:
             params["search"] = search
         items = yield from self.walk(f"{API}/applications", params)
         return [Application.from_json(item) for item in items]
 
-    def application(self: Core, application: str) -> Flow[Application]:
+    def application(self, application: str) -> Flow[Application]:
         app_id = (yield from self.find_application(application))["id"]
         response = yield from self.send(Call("GET", f"{API}/applications/{app_id}"))
         if response.status_code != 200:
             raise error_from(response)
         return self._application(response)
 
-    def create_application(self: Core, name: str, comments: str | None) -> Flow[Application]:
+    def create_application(self, name: str, comments: str | None) -> Flow[Application]:
         response = yield from self.write("POST", f"{API}/applications", {"name": name, "comments": comments})
         return self._application(response)
 
     def change_application(
-        self: Core,
+        self,
         method: str,
         application: str,
         rename_to: str | None,
@@ -191,9 +197,7 @@ class AdminFlows:
         response = yield from self.write(method, path, body, etag, content_type)
         return self._application(response)
 
-    def delete_application(
-        self: Core, application: str, if_match: str | None, expected_version: int | None
-    ) -> Flow[None]:
+    def delete_application(self, application: str, if_match: str | None, expected_version: int | None) -> Flow[None]:
         found = yield from self.find_application(application)
         path = f"{API}/applications/{found['id']}"
         etag, _ = yield from self.condition(path, f"application {application!r}", if_match, expected_version)
@@ -201,28 +205,26 @@ class AdminFlows:
 
     # -- configurations ----------------------------------------------------------------
 
-    def configurations(self: Core, application: str) -> Flow[list[Configuration]]:
+    def configurations(self, application: str) -> Flow[list[Configuration]]:
         app_id = (yield from self.find_application(application))["id"]
         items = yield from self.walk(f"{API}/applications/{app_id}/configurations", {"limit": PAGE})
         return [Configuration.from_json(item) for item in items]
 
-    def configuration(self: Core, application: str, name: str) -> Flow[Configuration]:
+    def configuration(self, application: str, name: str) -> Flow[Configuration]:
         _, found = yield from self.find_configuration(application, name)
         response = yield from self.send(Call("GET", f"{API}/configurations/{found['id']}"))
         if response.status_code != 200:
             raise error_from(response)
         return self._configuration(response)
 
-    def create(
-        self: Core, application: str, name: str, config: dict[str, Any], comments: str | None
-    ) -> Flow[Configuration]:
+    def create(self, application: str, name: str, config: dict[str, Any], comments: str | None) -> Flow[Configuration]:
         app_id = (yield from self.find_application(application))["id"]
         body = {"application_id": app_id, "name": name, "comments": comments, "config": config}
         response = yield from self.write("POST", f"{API}/configurations", body)
         return self._configuration(response)
 
     def change(
-        self: Core,
+        self,
         method: str,
         application: str,
         name: str,
@@ -251,9 +253,7 @@ class AdminFlows:
         response = yield from self.write(method, path, body, etag, content_type)
         return self._configuration(response)
 
-    def delete(
-        self: Core, application: str, name: str, if_match: str | None, expected_version: int | None
-    ) -> Flow[None]:
+    def delete(self, application: str, name: str, if_match: str | None, expected_version: int | None) -> Flow[None]:
         _, found = yield from self.find_configuration(application, name)
         path = f"{API}/configurations/{found['id']}"
         what = f"configuration {application}/{name}"
@@ -261,7 +261,7 @@ class AdminFlows:
         yield from self.write("DELETE", path, if_match=etag)
 
     def restore(
-        self: Core, application: str, name: str, version: int, if_match: str | None, expected_version: int | None
+        self, application: str, name: str, version: int, if_match: str | None, expected_version: int | None
     ) -> Flow[Configuration]:
         config_id = yield from self.find_configuration_id(application, name)
         path = f"{API}/configurations/{config_id}"
@@ -270,24 +270,24 @@ class AdminFlows:
         response = yield from self.write("POST", f"{path}/versions/{int(version)}/restore", if_match=etag)
         return self._configuration(response)
 
-    def history(self: Core, application: str, name: str) -> Flow[list[Version]]:
+    def history(self, application: str, name: str) -> Flow[list[Version]]:
         config_id = yield from self.find_configuration_id(application, name)
         items = yield from self.walk(f"{API}/configurations/{config_id}/versions", {"limit": PAGE})
         return [Version.from_json(item) for item in items]
 
-    def version(self: Core, application: str, name: str, version: int) -> Flow[Version]:
+    def version(self, application: str, name: str, version: int) -> Flow[Version]:
         config_id = yield from self.find_configuration_id(application, name)
         response = yield from self.send(Call("GET", f"{API}/configurations/{config_id}/versions/{int(version)}"))
         if response.status_code != 200:
             raise error_from(response)
         return Version.from_json(response.json())
 
-    def changes(self: Core, after: int, limit: int, wait: float | None = None) -> Flow[list[Change]]:
+    def changes(self, after: int, limit: int, wait: float | None = None) -> Flow[list[Change]]:
         params: dict[str, Any] = {"after": after, "limit": limit}
         read_timeout = None
         if wait is not None:
             params["wait"] = wait
-            read_timeout = wait + self.timeout
+            read_timeout = wait + self.transport.timeout
         response = yield from self.send(Call("GET", f"{API}/changes", params=params, read_timeout=read_timeout))
         if response.status_code != 200:
             raise error_from(response)

@@ -1,5 +1,5 @@
-"""What both clients share: settings, the documents held in memory and on disk, and the read
-flows (see `_protocol`). The admin flows are in `_admin`."""
+"""What both clients share for reading: the documents held in memory and on disk, and the read
+flows (see `_protocol`). Settings and sending are in `_transport`, the admin flows in `_admin`."""
 
 from __future__ import annotations
 
@@ -16,28 +16,24 @@ from typing import Any
 
 import httpx
 
-from config_client._admin import AdminFlows
 from config_client._protocol import (
     API,
     Call,
     Flow,
     Notify,
-    Outcome,
     Sleep,
     Work,
     backoff,
     describe,
     error_from,
     gone,
-    ok,
     retry_after,
     segment,
-    unavailable,
-    worth_retrying,
 )
-from config_client._version import __version__
+from config_client._transport import Transport
+from config_client._typed import Models
 from config_client.cache import DiskCache
-from config_client.errors import ConfigServiceError, Unavailable
+from config_client.errors import ConfigServiceError, InvalidConfiguration, Unavailable
 from config_client.models import Configuration, Snapshot
 
 log = logging.getLogger("config_client")
@@ -78,7 +74,7 @@ def _older(new: Held, held: Held) -> bool:
     return False
 
 
-class Core(AdminFlows):
+class Core(Transport):
     def __init__(
         self,
         base_url: str,
@@ -89,16 +85,7 @@ class Core(AdminFlows):
         backoff: float,
         max_backoff: float,
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http:// or https:// URL, not {base_url!r}")
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.headers = {"Accept": "application/json", "User-Agent": f"config-service-client/{__version__}"}
-        if token:
-            self.headers["Authorization"] = f"Bearer {token}"
+        super().__init__(base_url, token, timeout, retries, backoff, max_backoff)
         self.cache = DiskCache(cache_dir, self.base_url) if cache_dir is not None else None
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()  # one cache file write (or removal) at a time
@@ -109,31 +96,12 @@ class Core(AdminFlows):
         self._stored_at: dict[Key, int] = {}
         self._stale: set[Key] = set()
         self._warned: set[Key] = set()  # keys whose outage was logged, until they are fresh again
-
-    def http_options(self) -> dict[str, Any]:
-        """Settings of the httpx client a driver makes."""
-        return {"base_url": self.base_url, "headers": self.headers, "timeout": self.timeout}
+        self.models = Models(self.cache, self._save_lock)  # what is known of the documents read as models
 
     @property
     def stale(self) -> bool:
         with self._lock:
             return bool(self._stale)
-
-    # -- sending ----------------------------------------------------------------------
-
-    def send(self, call: Call) -> Flow[httpx.Response]:
-        """The response to `call` (any status below 500), retrying failures that are worth
-        it; Unavailable (or the 5xx's error) when the retries are spent."""
-        attempt = 0
-        while True:
-            outcome: Outcome = yield call
-            if ok(outcome):
-                assert isinstance(outcome, httpx.Response)
-                return outcome
-            if attempt >= self.retries or not worth_retrying(call, outcome):
-                raise unavailable(outcome, self.base_url)
-            attempt += 1
-            yield Sleep(backoff(attempt, self.backoff, self.max_backoff, retry_after(outcome)))
 
     # -- reading by name --------------------------------------------------------------
 
@@ -150,11 +118,12 @@ class Core(AdminFlows):
             return (yield from self._fall_back(key, exc))
         return (yield from self._accept(key, held, response, sent_at))
 
-    def watch(self, key: Key, on_change: Callable[[Any], Any], wait: float) -> Flow[None]:
+    def watch(self, key: Key, on_change: Callable[[Any], Any], wait: float, model: type | None = None) -> Flow[None]:
         """Long-polls until stopped (its driver cancels it), calling back with the document (or
-        the documents by name) on every change. It resumes from the version it saw last, or
-        from the one the client held when it began; a change while the watch was failing is
-        delivered when it is back."""
+        the documents by name) on every change; with `model`, with an instance of it, skipping
+        a document that does not fit (see `Models.typed`). It resumes from the version it saw
+        last, or from the one the client held when it began; a change while the watch was
+        failing is delivered when it is back."""
         seen = self._held.get(key)
         failures = 0
         path = self._read_path(key)
@@ -164,7 +133,7 @@ class Core(AdminFlows):
             started = time.monotonic()
             with self._lock:
                 sent_at = next(self._ticks)
-            outcome = yield call
+            outcome = yield from self.ask(call)
             value: Held | None = None
             if isinstance(outcome, httpx.Response) and outcome.status_code in (200, 304):
                 try:
@@ -189,16 +158,27 @@ class Core(AdminFlows):
                 document = value.documents if isinstance(value, Snapshot) else value.config
                 # A change of comments or of the application alone leaves the document(s) as they were.
                 if before is None or _canonical(before) != _canonical(value):
-                    yield Notify(on_change, document)
+                    if model is None:
+                        yield Notify(on_change, document)
+                    else:
+                        assert isinstance(value, Configuration)
+                        try:
+                            instance, fits = yield from self.models.typed(key, model, value)
+                        except InvalidConfiguration:  # logged; and there is nothing good to call back with
+                            fits = False
+                        if fits:
+                            yield Notify(on_change, instance)
             elif time.monotonic() - started < min(MIN_POLL_SECONDS, wait):
                 yield Sleep(MIN_POLL_SECONDS)
 
     def forget(self, key: Key) -> Flow[None]:
-        """The resource is gone: drop it from memory and disk, so no outage brings it back."""
+        """The resource is gone: drop it from memory and disk (as every model too), so no
+        outage brings it back."""
         with self._lock:
             self._held.pop(key, None)
             self._stored_at.pop(key, None)
             self._stale.discard(key)
+        self.models.forget(key)
         if self.cache is not None:
             yield Work(functools.partial(self._remove_file, key))
 
@@ -220,6 +200,15 @@ class Core(AdminFlows):
                 if current is None or current.etag != value.etag:
                     return
             self.cache.save(*key, body)
+
+    # -- reading as a model -------------------------------------------------------------
+
+    def read_as(self, key: Key, model: type) -> Flow[Any]:
+        """The configuration's document as an instance of `model` (see `Models.typed`)."""
+        view = yield from self.read(key)
+        assert isinstance(view, Configuration)
+        instance, _ = yield from self.models.typed(key, model, view)
+        return instance
 
     def _read_path(self, key: Key) -> str:
         application, name = key

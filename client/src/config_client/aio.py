@@ -6,14 +6,15 @@ import asyncio
 import os
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, overload
 
 import httpx
 
-from config_client._admin import KEEP, Keep
+from config_client._admin import KEEP, AdminFlows, Keep
 from config_client._core import Core, label
 from config_client._drivers import drive_async, watch_ended
 from config_client._protocol import Flow, T
+from config_client._typed import M, check_model, check_watched_model
 from config_client.models import Application, Change, Configuration, Snapshot, Version
 
 
@@ -67,6 +68,7 @@ class AsyncConfigClient:
         max_backoff: float = 10.0,
     ) -> None:
         self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff)
+        self._admin = AdminFlows(self._core)  # sends through the same settings
         self._http = httpx.AsyncClient(**self._core.http_options())
         self._watches: list[AsyncWatch] = []
 
@@ -80,9 +82,19 @@ class AsyncConfigClient:
 
     # -- reading ------------------------------------------------------------------------
 
-    async def get(self, application: str, name: str) -> dict[str, Any]:
-        """The document of a configuration (see `ConfigClient.get`)."""
-        return (await self.view(application, name)).config
+    @overload
+    async def get(self, application: str, name: str) -> dict[str, Any]: ...
+
+    @overload
+    async def get(self, application: str, name: str, *, model: type[M]) -> M: ...
+
+    async def get(self, application: str, name: str, *, model: type[M] | None = None) -> dict[str, Any] | M:
+        """The document of a configuration; with `model`, as an instance of it, never one that
+        does not fit (see `ConfigClient.get`)."""
+        if model is None:
+            return (await self.view(application, name)).config
+        check_model(model)
+        return await self._run(self._core.read_as((application, name), model))
 
     async def view(self, application: str, name: str) -> Configuration:
         """The whole configuration, with `version`, `etag` and `stale` (see `ConfigClient.view`)."""
@@ -107,13 +119,16 @@ class AsyncConfigClient:
         on_change: Callable[[Any], Any] | None = None,
         *,
         wait: float = 30.0,
+        model: type | None = None,
     ) -> AsyncWatch:
-        """Starts a task calling `on_change` with the new document (or {name: document}) on
-        every change (see `ConfigClient.watch`). Call it with the event loop running."""
+        """Starts a task calling `on_change` with the new document (or {name: document}; or an
+        instance of `model`) on every change (see `ConfigClient.watch`). Call it with the
+        event loop running."""
         if on_change is None:
             raise TypeError("watch() needs on_change=callback")
+        check_watched_model(name, model)
         key = (application, name)
-        task = asyncio.create_task(self._run(self._core.watch(key, on_change, wait)))
+        task = asyncio.create_task(self._run(self._core.watch(key, on_change, wait, model)))
         watch = AsyncWatch(task, label(key))
         self._watches = [w for w in self._watches if w.running] + [watch]
         return watch
@@ -122,15 +137,15 @@ class AsyncConfigClient:
 
     async def applications(self, search: str | None = None) -> list[Application]:
         """Every application (whose name contains `search`), in creation order."""
-        return await self._run(self._core.applications(search))
+        return await self._run(self._admin.applications(search))
 
     async def application(self, application: str) -> Application:
         """The application named so, with its configuration ids and its `etag`."""
-        return await self._run(self._core.application(application))
+        return await self._run(self._admin.application(application))
 
     async def create_application(self, name: str, comments: str | None = None) -> Application:
         """Creates an application; Conflict when the name is taken."""
-        return await self._run(self._core.create_application(name, comments))
+        return await self._run(self._admin.create_application(name, comments))
 
     async def update_application(
         self,
@@ -142,7 +157,7 @@ class AsyncConfigClient:
         expected_version: int | None = None,
     ) -> Application:
         """Replaces an application's name and comments (see `ConfigClient.update_application`)."""
-        flow = self._core.change_application("PUT", application, rename_to, comments, if_match, expected_version)
+        flow = self._admin.change_application("PUT", application, rename_to, comments, if_match, expected_version)
         return await self._run(flow)
 
     async def patch_application(
@@ -155,30 +170,30 @@ class AsyncConfigClient:
         expected_version: int | None = None,
     ) -> Application:
         """Changes only the fields given (JSON merge patch)."""
-        flow = self._core.change_application("PATCH", application, rename_to, comments, if_match, expected_version)
+        flow = self._admin.change_application("PATCH", application, rename_to, comments, if_match, expected_version)
         return await self._run(flow)
 
     async def delete_application(
         self, application: str, *, if_match: str | None = None, expected_version: int | None = None
     ) -> None:
         """Deletes an application; Conflict while it has configurations."""
-        await self._run(self._core.delete_application(application, if_match, expected_version))
+        await self._run(self._admin.delete_application(application, if_match, expected_version))
 
     # -- configurations -----------------------------------------------------------------
 
     async def configurations(self, application: str) -> list[Configuration]:
         """Every configuration of `application`, in creation order."""
-        return await self._run(self._core.configurations(application))
+        return await self._run(self._admin.configurations(application))
 
     async def configuration(self, application: str, name: str) -> Configuration:
         """One configuration as the admin API shows it, with its `etag`."""
-        return await self._run(self._core.configuration(application, name))
+        return await self._run(self._admin.configuration(application, name))
 
     async def create(
         self, application: str, name: str, config: dict[str, Any], comments: str | None = None
     ) -> Configuration:
         """Creates a configuration (see `ConfigClient.create`)."""
-        return await self._run(self._core.create(application, name, config, comments))
+        return await self._run(self._admin.create(application, name, config, comments))
 
     async def update(
         self,
@@ -192,7 +207,7 @@ class AsyncConfigClient:
         expected_version: int | None = None,
     ) -> Configuration:
         """Replaces the document of a configuration, optionally conditional (see `ConfigClient.update`)."""
-        flow = self._core.change("PUT", application, name, config, comments, rename_to, if_match, expected_version)
+        flow = self._admin.change("PUT", application, name, config, comments, rename_to, if_match, expected_version)
         return await self._run(flow)
 
     async def patch(
@@ -207,7 +222,7 @@ class AsyncConfigClient:
         expected_version: int | None = None,
     ) -> Configuration:
         """Merges `config_patch` into the document (see `ConfigClient.patch`)."""
-        flow = self._core.change(
+        flow = self._admin.change(
             "PATCH", application, name, config_patch, comments, rename_to, if_match, expected_version
         )
         return await self._run(flow)
@@ -216,7 +231,7 @@ class AsyncConfigClient:
         self, application: str, name: str, *, if_match: str | None = None, expected_version: int | None = None
     ) -> None:
         """Deletes a configuration; its history stays."""
-        await self._run(self._core.delete(application, name, if_match, expected_version))
+        await self._run(self._admin.delete(application, name, if_match, expected_version))
 
     async def restore(
         self,
@@ -228,19 +243,19 @@ class AsyncConfigClient:
         expected_version: int | None = None,
     ) -> Configuration:
         """Makes `version` current again, as a new version."""
-        return await self._run(self._core.restore(application, name, version, if_match, expected_version))
+        return await self._run(self._admin.restore(application, name, version, if_match, expected_version))
 
     async def history(self, application: str, name: str) -> list[Version]:
         """Every version of a configuration, newest first."""
-        return await self._run(self._core.history(application, name))
+        return await self._run(self._admin.history(application, name))
 
     async def version(self, application: str, name: str, version: int) -> Version:
         """One version of a configuration."""
-        return await self._run(self._core.version(application, name, version))
+        return await self._run(self._admin.version(application, name, version))
 
     async def changes(self, after: int = 0, limit: int = 100, wait: float | None = None) -> list[Change]:
         """The change feed after revision `after`, oldest first; with `wait`, held for the next."""
-        return await self._run(self._core.changes(after, limit, wait))
+        return await self._run(self._admin.changes(after, limit, wait))
 
     # -- lifetime -----------------------------------------------------------------------
 

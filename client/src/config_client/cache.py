@@ -17,7 +17,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 class DiskCache:
     """Files under `directory`, named for what they hold (readable part + hash of service URL,
-    application and name), each holding the service's response body as it came.
+    application and name), each holding the service's response body as it came. Beside a
+    configuration's file, one per model it is read as (`model=`): the last version that fit it.
 
     A write goes to a temporary file in the same directory, is fsynced, and renamed over the
     old one, so a reader (or a crash) never sees half a file. Failures to read or write are
@@ -28,15 +29,24 @@ class DiskCache:
         self.directory = Path(directory)
         self._base_url = base_url
 
-    def path(self, application: str, name: str | None) -> Path:
+    def path(self, application: str, name: str | None, model: str | None = None) -> Path:
+        """The file of a configuration (or, with `name` None, of all of an application's), or
+        of the last version of it that fit `model` (a model's name)."""
+        stem = self._stem(application, name)
+        if model is None:
+            return self.directory / f"{stem}.json"
+        tag = hashlib.sha256(model.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        return self.directory / f"{stem}.model-{tag}.json"
+
+    def _stem(self, application: str, name: str | None) -> str:
         kind = "one" if name is not None else "all"
         key = "\0".join((kind, self._base_url, application, name or ""))
         digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         label = _UNSAFE.sub("_", application if name is None else f"{application}--{name}")[:80]
-        return self.directory / f"{label}.{digest}.json"
+        return f"{label}.{digest}"
 
-    def save(self, application: str, name: str | None, body: bytes) -> None:
-        final = self.path(application, name)
+    def save(self, application: str, name: str | None, body: bytes, model: str | None = None) -> None:
+        final = self.path(application, name, model)
         tmp = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -55,9 +65,9 @@ class DiskCache:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
 
-    def load(self, application: str, name: str | None) -> bytes | None:
+    def load(self, application: str, name: str | None, model: str | None = None) -> bytes | None:
         """The file's bytes; None when there is none or it cannot be read (logged)."""
-        path = self.path(application, name)
+        path = self.path(application, name, model)
         try:
             return path.read_bytes()
         except FileNotFoundError:
@@ -67,8 +77,13 @@ class DiskCache:
             return None
 
     def remove(self, application: str, name: str | None) -> None:
+        """Removes the file, and those of every model it was read as."""
+        paths = [self.path(application, name)]
         with contextlib.suppress(OSError):
-            self.path(application, name).unlink()
+            paths += self.directory.glob(f"{self._stem(application, name)}.model-*.json")
+        for path in paths:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def _sync_directory(self) -> None:
         # The rename itself is durable only once the directory is flushed (POSIX).

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "ConfigServiceError",
     "Conflict",
     "ErrorDetail",
     "Forbidden",
+    "InvalidConfiguration",
     "NotFound",
     "PreconditionFailed",
     "Unauthorized",
@@ -19,7 +21,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ErrorDetail:
-    """One problem the service found in a request: where (`body.name`, `path.id`, ...) and what."""
+    """One problem found: where (the service's `body.name`, `path.id`, ...; a JSON Pointer into
+    the document for `InvalidConfiguration`, empty for the document as a whole) and what."""
 
     location: str
     message: str
@@ -55,7 +58,7 @@ class ConfigServiceError(Exception):
     def __str__(self) -> str:
         text = self.message
         if self.details:
-            text += ": " + "; ".join(f"{d.location}: {d.message}" for d in self.details)
+            text += ": " + "; ".join(f"{d.location}: {d.message}" if d.location else d.message for d in self.details)
         if self.request_id:
             text += f" [request_id={self.request_id}]"
         return text
@@ -94,3 +97,34 @@ class ValidationError(ConfigServiceError):
 
 class Unavailable(ConfigServiceError):
     """The service could not be reached or answered 5xx, after retries, and nothing was cached."""
+
+
+class InvalidConfiguration(ConfigServiceError):
+    """A configuration's document does not fit the model it was read as (`get(..., model=)`),
+    and no earlier document that fits is known, in memory or in the cache directory.
+
+    Attributes:
+        application, name, version: the configuration, and the version that does not fit.
+        model: the class it was read as.
+        errors: the model's validation errors as it reported them (pydantic's `errors()`),
+            without the values found (`input`), which may be secrets.
+        details: each error as an `ErrorDetail`: a JSON Pointer (`/db/pool`) and its message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        application: str,
+        name: str,
+        version: int,
+        model: type,
+        errors: tuple[dict[str, Any], ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.application = application
+        self.name = name
+        self.version = version
+        self.model = model
+        self.errors = errors

@@ -9,14 +9,15 @@ import os
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, overload
 
 import httpx
 
-from config_client._admin import KEEP, Keep
+from config_client._admin import KEEP, AdminFlows, Keep
 from config_client._core import Core, Key, label
 from config_client._drivers import drive, drive_async, watch_ended
 from config_client._protocol import Flow, T
+from config_client._typed import M, check_model, check_watched_model
 from config_client.models import Application, Change, Configuration, Snapshot, Version
 
 log = logging.getLogger("config_client")
@@ -29,14 +30,16 @@ class Watch:
     instead of waiting for it to end.
     """
 
-    def __init__(self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float) -> None:
+    def __init__(
+        self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float, model: type | None = None
+    ) -> None:
         self._stopping = threading.Event()
         self._started = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._main, args=(core, key, on_change, wait), name=f"config-watch {label(key)}", daemon=True
+            target=self._main, args=(core, key, on_change, wait, model), name=f"config-watch {label(key)}", daemon=True
         )
         self._thread.start()
 
@@ -67,20 +70,22 @@ class Watch:
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
-    def _main(self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float) -> None:
+    def _main(self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float, model: type | None) -> None:
         try:
-            asyncio.run(self._run(core, key, on_change, wait))
+            asyncio.run(self._run(core, key, on_change, wait, model))
         except Exception as exc:
             self._error = watch_ended(label(key), exc)
 
-    async def _run(self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float) -> None:
+    async def _run(
+        self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float, model: type | None
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._started.set()
         if self._stopping.is_set():
             return
         async with httpx.AsyncClient(**core.http_options()) as http:
-            watching = asyncio.ensure_future(drive_async(core.watch(key, on_change, wait), http))
+            watching = asyncio.ensure_future(drive_async(core.watch(key, on_change, wait, model), http))
             stopped = asyncio.ensure_future(self._wake.wait())
             await asyncio.wait({watching, stopped}, return_when=asyncio.FIRST_COMPLETED)
             for task in (watching, stopped):
@@ -129,6 +134,7 @@ class ConfigClient:
         max_backoff: float = 10.0,
     ) -> None:
         self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff)
+        self._admin = AdminFlows(self._core)  # sends through the same settings
         self._http = httpx.Client(**self._core.http_options())
         self._watches: list[Watch] = []
         self._watches_lock = threading.Lock()
@@ -144,13 +150,28 @@ class ConfigClient:
 
     # -- reading ------------------------------------------------------------------------
 
-    def get(self, application: str, name: str) -> dict[str, Any]:
+    @overload
+    def get(self, application: str, name: str) -> dict[str, Any]: ...
+
+    @overload
+    def get(self, application: str, name: str, *, model: type[M]) -> M: ...
+
+    def get(self, application: str, name: str, *, model: type[M] | None = None) -> dict[str, Any] | M:
         """The document (``config``) of configuration `name` of `application`.
 
         Raises NotFound when there is none, Unavailable when the service cannot answer and
         no copy is held. The dict is shared with the client's cache: do not change it.
+
+        With `model` (a pydantic v2 model class, or any class with `model_validate`), the
+        document as an instance of it; the same instance while the document is unchanged. A
+        document that does not fit is never returned: the last one that did is (from memory,
+        or from `cache_dir` after a restart), and why it does not fit is logged, once per
+        document. InvalidConfiguration when no document that fits is known.
         """
-        return self.view(application, name).config
+        if model is None:
+            return self.view(application, name).config
+        check_model(model)
+        return self._run(self._core.read_as((application, name), model))
 
     def view(self, application: str, name: str) -> Configuration:
         """The whole configuration: document, `version`, `etag`, and `stale` when it is a
@@ -176,6 +197,7 @@ class ConfigClient:
         on_change: Callable[[Any], Any] | None = None,
         *,
         wait: float = 30.0,
+        model: type | None = None,
     ) -> Watch:
         """Calls `on_change` (in a background thread) with the new document on every change
         of configuration `name`, or with {name: document} on every change of any
@@ -187,10 +209,14 @@ class ConfigClient:
         otherwise the first call brings the current document. Errors (the service down or
         restarting) are retried with exponential backoff and jitter, and the watch resumes
         from the last version it saw. `stop()` the returned Watch, or close the client.
+
+        With `model` (see `get`), of a configuration `name`: called back with instances of
+        it; a version that does not fit is skipped (and logged), the last good value kept.
         """
         if on_change is None:
             raise TypeError("watch() needs on_change=callback")
-        watch = Watch(self._core, (application, name), on_change, wait)
+        check_watched_model(name, model)
+        watch = Watch(self._core, (application, name), on_change, wait, model)
         with self._watches_lock:
             self._watches = [w for w in self._watches if w.running] + [watch]
         return watch
@@ -199,15 +225,15 @@ class ConfigClient:
 
     def applications(self, search: str | None = None) -> list[Application]:
         """Every application (whose name contains `search`, in any case), in creation order."""
-        return self._run(self._core.applications(search))
+        return self._run(self._admin.applications(search))
 
     def application(self, application: str) -> Application:
         """The application named so, with its configuration ids and its `etag`."""
-        return self._run(self._core.application(application))
+        return self._run(self._admin.application(application))
 
     def create_application(self, name: str, comments: str | None = None) -> Application:
         """Creates an application; Conflict when the name is taken."""
-        return self._run(self._core.create_application(name, comments))
+        return self._run(self._admin.create_application(name, comments))
 
     def update_application(
         self,
@@ -223,7 +249,7 @@ class ConfigClient:
         `if_match` (an ETag) or `expected_version` make it conditional: PreconditionFailed
         when the application has changed since.
         """
-        flow = self._core.change_application("PUT", application, rename_to, comments, if_match, expected_version)
+        flow = self._admin.change_application("PUT", application, rename_to, comments, if_match, expected_version)
         return self._run(flow)
 
     def patch_application(
@@ -236,29 +262,29 @@ class ConfigClient:
         expected_version: int | None = None,
     ) -> Application:
         """Changes only the fields given (JSON merge patch); conditional as `update_application`."""
-        flow = self._core.change_application("PATCH", application, rename_to, comments, if_match, expected_version)
+        flow = self._admin.change_application("PATCH", application, rename_to, comments, if_match, expected_version)
         return self._run(flow)
 
     def delete_application(
         self, application: str, *, if_match: str | None = None, expected_version: int | None = None
     ) -> None:
         """Deletes an application; Conflict while it has configurations."""
-        self._run(self._core.delete_application(application, if_match, expected_version))
+        self._run(self._admin.delete_application(application, if_match, expected_version))
 
     # -- configurations -----------------------------------------------------------------
 
     def configurations(self, application: str) -> list[Configuration]:
         """Every configuration of `application`, in creation order (read from the admin API)."""
-        return self._run(self._core.configurations(application))
+        return self._run(self._admin.configurations(application))
 
     def configuration(self, application: str, name: str) -> Configuration:
         """One configuration as the admin API shows it, with its `etag` for `if_match=`."""
-        return self._run(self._core.configuration(application, name))
+        return self._run(self._admin.configuration(application, name))
 
     def create(self, application: str, name: str, config: dict[str, Any], comments: str | None = None) -> Configuration:
         """Creates configuration `name` of `application` with the document `config`;
         Conflict when the name is taken, ValidationError when the document is refused."""
-        return self._run(self._core.create(application, name, config, comments))
+        return self._run(self._admin.create(application, name, config, comments))
 
     def update(
         self,
@@ -277,7 +303,7 @@ class ConfigClient:
         the configuration is still at that version, else PreconditionFailed and nothing
         changes (the check and the change are one step on the service).
         """
-        flow = self._core.change("PUT", application, name, config, comments, rename_to, if_match, expected_version)
+        flow = self._admin.change("PUT", application, name, config, comments, rename_to, if_match, expected_version)
         return self._run(flow)
 
     def patch(
@@ -293,7 +319,7 @@ class ConfigClient:
     ) -> Configuration:
         """Merges `config_patch` into the document (RFC 7396: a None value removes its key,
         objects merge, anything else replaces), as a new version; conditional as `update`."""
-        flow = self._core.change(
+        flow = self._admin.change(
             "PATCH", application, name, config_patch, comments, rename_to, if_match, expected_version
         )
         return self._run(flow)
@@ -302,7 +328,7 @@ class ConfigClient:
         self, application: str, name: str, *, if_match: str | None = None, expected_version: int | None = None
     ) -> None:
         """Deletes a configuration; its history stays, and `restore` brings it back."""
-        self._run(self._core.delete(application, name, if_match, expected_version))
+        self._run(self._admin.delete(application, name, if_match, expected_version))
 
     def restore(
         self,
@@ -314,20 +340,20 @@ class ConfigClient:
         expected_version: int | None = None,
     ) -> Configuration:
         """Makes `version` current again, as a new version (a deleted configuration too)."""
-        return self._run(self._core.restore(application, name, version, if_match, expected_version))
+        return self._run(self._admin.restore(application, name, version, if_match, expected_version))
 
     def history(self, application: str, name: str) -> list[Version]:
         """Every version of a configuration (a deleted one too), newest first."""
-        return self._run(self._core.history(application, name))
+        return self._run(self._admin.history(application, name))
 
     def version(self, application: str, name: str, version: int) -> Version:
         """One version of a configuration."""
-        return self._run(self._core.version(application, name, version))
+        return self._run(self._admin.version(application, name, version))
 
     def changes(self, after: int = 0, limit: int = 100, wait: float | None = None) -> list[Change]:
         """The change feed: up to `limit` changes after revision `after`, oldest first; with
         `wait` (1 to 60 s), held until there is one or the time passes."""
-        return self._run(self._core.changes(after, limit, wait))
+        return self._run(self._admin.changes(after, limit, wait))
 
     # -- lifetime -----------------------------------------------------------------------
 
