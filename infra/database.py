@@ -18,6 +18,7 @@ fault fails alone. Each command is answered only after its commit. With one writ
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import select
 import time
@@ -35,6 +36,7 @@ from psycopg2.extensions import parse_dsn
 from psycopg2.extras import RealDictCursor
 from psycopg2.pool import ThreadedConnectionPool
 
+from infra.hosts import Hosts
 from infra.writes import ANYONE, Caller, Outcome, RetryAlone, Statement, Work, execute_batch
 
 log = logging.getLogger(__name__)
@@ -60,21 +62,33 @@ class UnsupportedServer(Exception):
 
 
 def describe(dsn: str) -> str:
-    """host:port/dbname of a DSN, never its password."""
+    """host:port[,host:port...]/dbname of a DSN, never its password. A multi-host DSN
+    (libpq: `host=db1,db2`, one port for all or one each) names every host with its port."""
     parts = parse_dsn(dsn)
-    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+    hosts = (parts.get("host") or parts.get("hostaddr") or "localhost").split(",")
+    ports = (parts.get("port") or "5432").split(",")
+    if len(ports) == 1:
+        ports *= len(hosts)
+    named = ",".join(f"{host or 'localhost'}:{port or 5432}" for host, port in zip(hosts, ports, strict=False))
+    return f"{named}/{parts.get('dbname', '')}"
 
 
 def connect_kwargs(
     connect_timeout: int, statement_timeout_ms: int | None = None, application_name: str = "config-service"
 ) -> dict:
+    """Connection options. A server that vanishes without a word (a partition, a powered-off
+    host: no FIN, no RST) is given up on within a few seconds, not after TCP's minutes: a
+    request sent but not acknowledged for `connect_timeout` seconds fails (tcp_user_timeout),
+    and a connection waiting for an answer with nothing in flight is probed after 2 idle
+    seconds (keepalives, whose failure tcp_user_timeout also bounds). A long statement is
+    not cut short by either: the server's kernel acknowledges the probes."""
     kwargs = {
         "connect_timeout": connect_timeout,
         "application_name": application_name,
-        # Find a silently vanished server (no FIN) within about 20 seconds.
+        "tcp_user_timeout": connect_timeout * 1000,
         "keepalives": 1,
-        "keepalives_idle": 10,
-        "keepalives_interval": 3,
+        "keepalives_idle": 2,
+        "keepalives_interval": 1,
         "keepalives_count": 3,
     }
     # Timestamps reach Python in UTC, as the API shows them.
@@ -191,6 +205,25 @@ class _WriteLane:
         self._start_batches(loop)
 
 
+class _Connection(psycopg2.extensions.connection):
+    """A pooled connection, stamped with the pool's generation when first handed out."""
+
+    generation: int | None = None
+
+
+class _Pool(ThreadedConnectionPool):
+    """psycopg2's pool, making each new connection with the hosts in the order that last
+    worked (infra/hosts.py). (`_connect` and `_args` are the pool's own: unchanged since 2.0.)"""
+
+    def __init__(self, hosts: Hosts, size: int, **kwargs: Any) -> None:
+        self.hosts = hosts
+        super().__init__(size, size, hosts.dsn, **kwargs)
+
+    def _connect(self, key: Any = None) -> Connection:
+        self._args = (self.hosts.dsn,)
+        return super()._connect(key)
+
+
 class Database:
     min_server_version = 160000
 
@@ -207,11 +240,14 @@ class Database:
         queue_timeout: float,
     ) -> None:
         self.size = read_workers + write_workers
+        self._generations = itertools.count(1)
+        self._generation = 0
+        self.hosts = Hosts(dsn)  # the listener shares it (api/app.py)
         # minconn == maxconn: psycopg2 closes, rather than keeps, connections beyond minconn.
-        self._pool = ThreadedConnectionPool(
+        self._pool = _Pool(
+            self.hosts,
             self.size,
-            self.size,
-            dsn,
+            connection_factory=_Connection,
             cursor_factory=RealDictCursor,
             **connect_kwargs(connect_timeout, statement_timeout_ms),
         )
@@ -296,9 +332,18 @@ class Database:
                 return fn(cur, *args)
         except CONNECTION_ERRORS as exc:
             broken = True
+            if conn.closed:  # lost, not merely a statement that failed
+                self.renew_connections()
             raise DatabaseUnavailable(_first_line(exc)) from exc
         finally:
             self._pool.putconn(conn, close=broken or bool(conn.closed))
+
+    def renew_connections(self) -> None:
+        """Hand out none of the connections made so far again: one was lost, or the listener
+        lost its own, and the others most likely lead to the same server. A server that
+        vanished without a word leaves them looking idle and healthy, and each would cost a
+        request its wait; with several hosts (a failover), new ones find the new primary."""
+        self._generation = next(self._generations)
 
     def _checkout(self) -> Connection:
         # Each pass either returns a live connection or discards a dead one, so this ends.
@@ -307,11 +352,14 @@ class Database:
                 conn = self._pool.getconn()
             except psycopg2.OperationalError as exc:
                 raise DatabaseUnavailable(_first_line(exc)) from exc
-            if conn.closed or _has_unread_input(conn):
+            if conn.closed or conn.generation not in (None, self._generation) or _has_unread_input(conn):
                 # An idle connection with input waiting was told by the server that it is
                 # going away (restart, admin shutdown): never hand it out.
                 self._pool.putconn(conn, close=True)
                 continue
+            if conn.generation is None:  # new: its host answered as the DSN asks
+                conn.generation = self._generation
+                self.hosts.worked(conn.info.host, conn.info.port)
             if not conn.autocommit:
                 conn.autocommit = True
             return conn

@@ -22,6 +22,7 @@ import psycopg2
 from psycopg2.extras import RealDictCursor
 
 from infra.database import connect_kwargs, describe
+from infra.hosts import Hosts
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ LISTENER_APPLICATION_NAME = "config-service-listener"
 class ChangeListener:
     def __init__(
         self,
-        dsn: str,
+        dsn: str | Hosts,
         channel: str,
         *,
         on_payloads: Callable[[list[str]], None],
@@ -46,7 +47,8 @@ class ChangeListener:
     ) -> None:
         if not channel.isidentifier():
             raise ValueError(f"not a channel name: {channel!r}")
-        self._dsn = dsn
+        # Shared with the pool (infra/hosts.py): who finds the new primary first tells the other.
+        self._hosts = dsn if isinstance(dsn, Hosts) else Hosts(dsn)
         self._channel = channel
         self._on_payloads = on_payloads
         self._on_listening = on_listening
@@ -80,13 +82,13 @@ class ChangeListener:
             listening = False
             try:
                 conn = psycopg2.connect(
-                    self._dsn,
+                    self._hosts.dsn,
+                    # A blocked send or an unanswered ping fails after connect_timeout.
                     **connect_kwargs(self._connect_timeout, application_name=LISTENER_APPLICATION_NAME),
-                    # A blocked send or an unanswered ping fails after this many ms.
-                    tcp_user_timeout=int(self._connect_timeout * 1000),
                     cursor_factory=RealDictCursor,
                 )
                 conn.autocommit = True
+                self._hosts.worked(conn.info.host, conn.info.port)
                 with conn.cursor() as cur:
                     cur.execute(f"LISTEN {self._channel}")
                 position = self._position(conn)
@@ -101,7 +103,7 @@ class ChangeListener:
                 if failing_since is None or now - last_report >= REPORT_EVERY:
                     log.warning(
                         "change listener on %s %s: %s",
-                        describe(self._dsn),
+                        describe(self._hosts.dsn),
                         "lost" if failing_since is None else f"still failing after {now - failing_since:.0f}s",
                         str(exc).strip().splitlines()[0] if str(exc).strip() else exc,
                     )
