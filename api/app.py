@@ -70,11 +70,17 @@ def create_app(settings: Settings) -> FastAPI:
             side = ReadSide(db, settings.read_cache_max_bytes, active_tokens)
             bus = CommandBus(db)
             bus.subscribe(side.committed)  # this instance's own changes, before their answer
+
+            def listening(state: bool, caught_up: object) -> None:
+                if not state:  # the pool's connections may lead where the listener's did
+                    db.renew_connections()
+                side.listening(state, caught_up)
+
             listener = ChangeListener(
-                settings.database_url,
+                db.hosts,
                 CHANGES_CHANNEL,
                 on_payloads=side.announced,  # everyone's changes, in commit order
-                on_listening=side.listening,
+                on_listening=listening,
                 position=side.catch_up,
                 connect_timeout=settings.db_connect_timeout,
             )
