@@ -15,17 +15,21 @@ from functools import partial
 from fastapi import APIRouter, FastAPI
 
 import migrations
-from api import applications, changes, config, configurations, health, tokens, versions
+from api import applications, changes, config, configurations, health, probes, tokens, versions
 from api.auth import PUBLIC, AuthMiddleware, FailureLimiter, announce_mode, auth_mode, document_security
 from api.console import mount_console
 from api.docs import mount_docs
 from api.errors import install_error_handlers
+from api.metrics import METRICS_PATH, metrics_router
 from api.middleware import RequestContextMiddleware
 from api.services import Services
 from commands.bus import CommandBus
+from infra import metrics
 from infra.database import Database, describe
 from infra.listener import ChangeListener
+from infra.peers import Peers
 from infra.settings import Settings
+from queries.database_check import DatabaseCheck
 from queries.follow import ReadSide
 from queries.tokens import TokenTable
 
@@ -36,7 +40,8 @@ API_PREFIX = "/api/v1"
 CHANGES_CHANNEL = "config_changes"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
+    """The app; `peers`: the other workers of this service, when it runs several (infra/workers.py)."""
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url")
     active_tokens = TokenTable()  # filled by the lifespan, read by every request
@@ -67,7 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
             if settings.migrate_on_start:
                 applied = await loop.run_in_executor(None, migrations.migrate, settings.database_url)
                 log.info("migrations: %d applied at start", len(applied))
-            side = ReadSide(db, settings.read_cache_max_bytes, active_tokens)
+            side = ReadSide(db, settings.read_cache_max_bytes, active_tokens, peers)
             bus = CommandBus(db)
             bus.subscribe(side.committed)  # this instance's own changes, before their answer
 
@@ -90,11 +95,22 @@ def create_app(settings: Settings) -> FastAPI:
                 await asyncio.wait_for(side.reads.ready.wait(), settings.db_startup_wait)
             except TimeoutError:
                 log.warning("read model not loaded after %.0fs; serving from the database", settings.db_startup_wait)
-            app.state.services = Services(db=db, bus=bus, reads=side.reads, feed=side.feed, tokens=side.tokens)
+            check = DatabaseCheck(db)
+            await check.check()
+            check.start()
+            app.state.services = Services(
+                db=db, bus=bus, reads=side.reads, feed=side.feed, tokens=side.tokens, check=check
+            )
             announce_mode(settings, mode, side.tokens.has_admin())
+            stop_sampling = metrics.sampler(partial(_sample, app.state.services))
+            flushing = loop.create_task(_flush_every_second())
             try:
                 yield
             finally:
+                flushing.cancel()
+                stop_sampling()
+                metrics.flush()
+                await check.stop()
                 await loop.run_in_executor(None, listener.stop)
         finally:
             await loop.run_in_executor(None, db.close)
@@ -111,14 +127,17 @@ def create_app(settings: Settings) -> FastAPI:
     mode = auth_mode(settings)
     # The last added runs first: request ids, the body limit and errors, then who is asking.
     limiter = FailureLimiter(settings.auth_failure_limit, block=settings.auth_failure_block)
-    app.add_middleware(AuthMiddleware, mode=mode, tokens=active_tokens, limiter=limiter)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    also = () if settings.metrics_public else (METRICS_PATH,)
+    app.add_middleware(AuthMiddleware, mode=mode, tokens=active_tokens, limiter=limiter, also=also)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log)
     document_security(app, mode)
     api = APIRouter(prefix=API_PREFIX)
     for router in (applications, configurations, versions, changes, config, tokens):
         api.include_router(router.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(probes.router)
+    app.include_router(metrics_router(settings.metrics_public))
     mount_console(app)
     mount_docs(app)
     # The framework's own route, the OpenAPI document, is open to anyone.
@@ -127,6 +146,37 @@ def create_app(settings: Settings) -> FastAPI:
             route.access = PUBLIC[0]
     _hot_routes_first(app)
     return app
+
+
+def _sample(services: Services) -> None:
+    """The gauges of what this worker holds and follows, set at each flush (infra/metrics.py)."""
+    reads, check = services.reads, services.check
+    views, size = reads.size
+    metrics.VIEWS.set(views)
+    metrics.VIEW_BYTES.set(size)
+    for state in ("live", "stale", "loading"):
+        metrics.STATE.labels(state).set(1 if reads.state == state else 0)
+    metrics.HELD_WATCHES.set(reads.watchers.held)
+    metrics.FEED_WAITS.set(services.feed.waiting)
+    for lane, depth in services.db.queue_depths().items():
+        metrics.QUEUE_DEPTH.labels(lane).set(depth)
+    metrics.DATABASE_UP.set(1 if check.reachable else 0)
+    if reads.revision is not None:
+        metrics.APPLIED.set(reads.revision)
+    if check.revision is not None:
+        metrics.DATABASE_REVISION.set(check.revision)
+        if reads.revision is not None:
+            # Both as last seen: the check a second old at most, the applied revision now.
+            metrics.LAG.set(max(0, check.revision - reads.revision))
+
+
+async def _flush_every_second() -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        try:
+            metrics.flush()
+        except Exception:  # a bug here must not end the metrics for good
+            log.exception("flushing the metrics failed")
 
 
 class _App(FastAPI):

@@ -27,6 +27,7 @@ from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import ErrorBody, send_error
+from infra import metrics
 from infra.access import allows
 from infra.settings import Settings
 from queries.tokens import Token, TokenTable
@@ -40,6 +41,12 @@ FIRST_TOKEN = "pipenv run token create --name admin --scope admin"
 # as held (queries/tokens.py) is used as it is: nothing is built per request.
 Principal = Token
 EVERYONE = Principal(name=None, scope="admin")
+
+# Refusals counted by reason (infra/metrics.py): no token, an unknown or revoked one, an
+# address blocked for failing (429), a scope too small, a token limited to some applications.
+REFUSED = {
+    reason: metrics.AUTH_REFUSED.labels(reason) for reason in ("missing", "unknown", "blocked", "scope", "limited")
+}
 
 BEARER = HTTPBearer(
     scheme_name="bearerAuth", description="An API token (cfs_...): `pipenv run token create`", auto_error=False
@@ -58,8 +65,10 @@ class Needs(params.Security):
     def refusal(self, who: Principal) -> str | None:
         """Why `who` may not call the route; None when it may."""
         if not allows(who.scope, self.scope):
+            REFUSED["scope"].inc()
             return f"this needs a token with the {self.scope} scope; {who.name!r} has {who.scope}"
         if self.every_application and who.applications is not None:
+            REFUSED["limited"].inc()
             return "this needs a token that is not limited to some applications"
         return None
 
@@ -147,16 +156,25 @@ class FailureLimiter:
 
 
 class AuthMiddleware:
-    """Who is asking, for every /api request: kept to a few dictionary lookups and one hash."""
+    """Who is asking, for every /api request (and `also` paths: /metrics unless public): kept
+    to a few dictionary lookups and one hash."""
 
-    def __init__(self, app: ASGIApp, mode: str, tokens: TokenTable, limiter: FailureLimiter | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        mode: str,
+        tokens: TokenTable,
+        limiter: FailureLimiter | None = None,
+        also: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.mode = mode
         self.tokens = tokens
         self.limiter = limiter or FailureLimiter()
+        self.paths = ("/api/", *also)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http" or not scope["path"].startswith(self.paths):
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
@@ -178,10 +196,12 @@ class AuthMiddleware:
             address = scope["client"][0] if scope.get("client") else "unknown"
             blocked = self.limiter.blocked and self.limiter.blocked_for(address)
             if blocked:
+                REFUSED["blocked"].inc()
                 retry = str(math.ceil(blocked))
                 await send_error(send, 429, "too many failed authentications; retry later", rid, {"Retry-After": retry})
                 return
             self.limiter.failed(address)
+            REFUSED["missing" if secret is None else "unknown"].inc()
             message = "send Authorization: Bearer <token>" if secret is None else "the token is unknown or revoked"
             challenge = 'Bearer realm="config-service"' + ("" if secret is None else ', error="invalid_token"')
             await send_error(send, 401, message, rid, {"WWW-Authenticate": challenge})

@@ -14,13 +14,16 @@ import itertools
 import logging
 import os
 import re
+from time import perf_counter
 
 from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import handler_for, send_error
+from infra import metrics
 
 log = logging.getLogger("api")
+access = logging.getLogger("api.access")
 
 _CLIENT_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
 _PREFIX = os.urandom(4).hex()
@@ -28,6 +31,8 @@ _counter = itertools.count(1)
 # On every /api answer: configurations may hold what no shared or browser cache should keep, and
 # a browser must not guess a type other than the one the answer declares.
 API_HEADERS = ((b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"))
+# The route label of requests that matched no route of the app (404s, the console's files).
+OTHER_ROUTES = "(other)"
 
 
 class BodyTooLarge(HTTPException):
@@ -36,15 +41,20 @@ class BodyTooLarge(HTTPException):
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    """Also counts and times every request (infra/metrics.py: a few operations), and with
+    `access_log` writes one line for it: who, what, the route, the status, how long, its id."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, access_log: bool = False) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        arrived = perf_counter()
         path = scope["path"]
         is_api = path.startswith("/api/")
         if is_api and path.endswith("/"):
@@ -57,36 +67,71 @@ class RequestContextMiddleware:
         id_header = (b"x-request-id", rid.encode())
         added = (id_header, *API_HEADERS) if is_api else (id_header,)
         started = False
+        status = 0
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
-        if length is not None and length > self.max_body_bytes:
-            # Refuse before reading a byte of it.
-            await send_error(send_with_id, 413, f"the body is larger than {self.max_body_bytes} bytes", rid)
-            return
-
-        if scope["method"] in ("POST", "PUT", "PATCH"):
-            if content_type is not None and not _is_json(content_type):
-                await send_error(send_with_id, 415, "send the body as application/json", rid)
-                return
-            receive = self._limited(receive)
         try:
-            await self.app(scope, receive, send_with_id)
-        except Exception as exc:
-            handler = None if started else handler_for(scope["app"], exc)
-            if handler is not None:
-                response = await handler(Request(scope, receive, send_with_id), exc)
-                await response(scope, receive, send_with_id)
+            if length is not None and length > self.max_body_bytes:
+                # Refuse before reading a byte of it.
+                await send_error(send_with_id, 413, f"the body is larger than {self.max_body_bytes} bytes", rid)
                 return
-            # Everything expected has a handler; this is a bug.
-            log.exception("500 on %s %s [request_id=%s]", scope["method"], scope["path"], rid)
-            if not started:
-                await send_error(send_with_id, 500, "internal error; quote the request id when reporting it", rid)
+
+            if scope["method"] in ("POST", "PUT", "PATCH"):
+                if content_type is not None and not _is_json(content_type):
+                    await send_error(send_with_id, 415, "send the body as application/json", rid)
+                    return
+                receive = self._limited(receive)
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                handler = None if started else handler_for(scope["app"], exc)
+                if handler is not None:
+                    response = await handler(Request(scope, receive, send_with_id), exc)
+                    await response(scope, receive, send_with_id)
+                    return
+                # Everything expected has a handler; this is a bug.
+                log.exception("500 on %s %s [request_id=%s]", scope["method"], scope["path"], rid)
+                if not started:
+                    await send_error(send_with_id, 500, "internal error; quote the request id when reporting it", rid)
+        finally:
+            # Counted however it ended (a client gone mid-answer counts with the status sent).
+            route = scope.get("route")
+            template = route.path_format if route is not None else OTHER_ROUTES
+            seconds = perf_counter() - arrived
+            metrics.requests.record(template, scope["method"], status, seconds)
+            if self.access_log:
+                self._log(scope, template, status, seconds, rid)
+
+    @staticmethod
+    def _log(scope: Scope, route: str, status: int, seconds: float, rid: str) -> None:
+        client = scope["client"][0] if scope.get("client") else "-"
+        query = scope["query_string"]
+        path = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+        access.info(
+            '%s "%s %s" %d %.1f ms [request_id=%s]',
+            client,
+            scope["method"],
+            path,
+            status,
+            seconds * 1000,
+            rid,
+            extra={
+                "request_id": rid,
+                "client": client,
+                "method": scope["method"],
+                "path": path,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+            },
+        )
 
     def _limited(self, receive: Receive) -> Receive:
         # Chunked bodies announce no length: count them as they arrive.

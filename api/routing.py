@@ -171,7 +171,11 @@ class Route(APIRoute):
             return Match.NONE, {}  # no name is stored that way
         if not all(values) or any("\x00" in value for value in values):
             return Match.NONE, {}  # empty, or holding a NUL that PostgreSQL text cannot
-        child = {"endpoint": self.endpoint, "path_params": dict(zip(self.param_convertors, values, strict=True))}
+        child = {
+            "endpoint": self.endpoint,
+            "path_params": dict(zip(self.param_convertors, values, strict=True)),
+            "route": self,  # as FastAPI's own matching sets it: the metrics' route label
+        }
         return (Match.FULL if scope["method"] in self.methods else Match.PARTIAL), child
 
 

@@ -10,6 +10,7 @@ from commands.bus import CommandBus
 from infra.access import Among
 from infra.database import Database
 from infra.writes import Caller
+from queries.database_check import DatabaseCheck
 from queries.feed import ChangeFeed
 from queries.read_model import ReadModel
 from queries.tokens import TokenTable
@@ -22,6 +23,7 @@ class Services:
     reads: ReadModel
     feed: ChangeFeed
     tokens: TokenTable
+    check: DatabaseCheck  # the primary, checked every second in the background
 
     def end_waits(self) -> None:
         """Shutting down: held requests (watches, feed waits) answer now."""

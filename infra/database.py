@@ -16,16 +16,12 @@ fault fails alone. Each command is answered only after its commit. With one writ
 (the default) batches never wait on each other's locks.
 """
 
-import asyncio
 import contextlib
 import itertools
 import logging
 import select
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg2
@@ -37,6 +33,8 @@ from psycopg2.extras import RealDictCursor
 from psycopg2.pool import ThreadedConnectionPool
 
 from infra.hosts import Hosts
+from infra.lanes import Overloaded as Overloaded  # where it is raised; imported from here
+from infra.lanes import ReadLane, WriteLane
 from infra.writes import ANYONE, Caller, Outcome, RetryAlone, Statement, Work, execute_batch
 
 log = logging.getLogger(__name__)
@@ -51,10 +49,6 @@ RETRYABLE_ALONE = (psycopg2.errors.TransactionRollbackError, psycopg2.errors.Que
 
 class DatabaseUnavailable(Exception):
     """The database cannot be reached or did not answer in time."""
-
-
-class Overloaded(Exception):
-    """Too many requests are waiting for a database worker."""
 
 
 class UnsupportedServer(Exception):
@@ -96,113 +90,6 @@ def connect_kwargs(
     if statement_timeout_ms:
         kwargs["options"] += f" -c statement_timeout={statement_timeout_ms}"
     return kwargs
-
-
-class _Lane:
-    """An executor and the bounded queue of requests waiting for one of its workers."""
-
-    def __init__(self, name: str, workers: int, queue_max: int, queue_timeout: float) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"db-{name}")
-        self.slots = asyncio.Semaphore(workers)
-        self.workers = workers
-        self.waiting = 0
-        self.queue_max = queue_max
-        self.queue_timeout = queue_timeout
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self.slots.locked():
-            if self.waiting >= self.queue_max:
-                raise Overloaded("too many requests are waiting for the database")
-            self.waiting += 1
-            try:
-                await asyncio.wait_for(self.slots.acquire(), self.queue_timeout)
-            except TimeoutError:
-                raise Overloaded("timed out waiting for a database worker") from None
-            finally:
-                self.waiting -= 1
-        else:
-            await self.slots.acquire()
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
-        finally:
-            self.slots.release()
-
-
-@dataclass(eq=False)
-class _Waiting:
-    work: Work
-    future: asyncio.Future
-    timer: asyncio.TimerHandle | None = None
-    taken: bool = False
-
-
-class _WriteLane:
-    """Commands waiting for a write worker; each free worker takes all of them (up to
-    `max_batch`) as one batch."""
-
-    def __init__(self, db: "Database", workers: int, max_batch: int, queue_max: int, queue_timeout: float) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db-write")
-        self.db = db
-        self.workers = workers
-        self.max_batch = max_batch
-        self.queue_max = queue_max
-        self.queue_timeout = queue_timeout
-        self.waiting: deque[_Waiting] = deque()
-        self.running = 0
-
-    async def run(self, work: Work) -> Any:
-        if len(self.waiting) >= self.queue_max:
-            raise Overloaded("too many requests are waiting for the database")
-        loop = asyncio.get_running_loop()
-        entry = _Waiting(work, loop.create_future())
-        self.waiting.append(entry)
-        self._start_batches(loop)
-        if not entry.taken:  # it may wait only so long
-            entry.timer = loop.call_later(self.queue_timeout, self._expire, entry)
-        return await entry.future
-
-    def _expire(self, entry: _Waiting) -> None:
-        if not entry.taken:
-            self.waiting.remove(entry)
-            if not entry.future.done():  # else its request was cancelled meanwhile
-                entry.future.set_exception(Overloaded("timed out waiting for a database worker"))
-
-    def _start_batches(self, loop: asyncio.AbstractEventLoop) -> None:
-        while self.running < self.workers and self.waiting:
-            batch = []
-            while self.waiting and len(batch) < self.max_batch:
-                entry = self.waiting.popleft()
-                entry.taken = True
-                if entry.timer is not None:
-                    entry.timer.cancel()
-                if not entry.future.done():  # else its request was cancelled meanwhile
-                    batch.append(entry)
-            if not batch:
-                break
-            self.running += 1
-            self.executor.submit(self._carry_out, loop, batch, [entry.work for entry in batch])
-
-    def _carry_out(self, loop: asyncio.AbstractEventLoop, batch: list[_Waiting], work: list[Work]) -> None:
-        """In the worker thread: the batch, then one call back to the loop with every outcome.
-        (Not run_in_executor: its future would take the loop two turns more to reach the
-        waiting requests, and under read load every turn is long.)"""
-        try:
-            outcomes = self.db.run_batch(work)
-        except Exception as exc:
-            outcomes = [(None, exc)] * len(batch)
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-            loop.call_soon_threadsafe(self._finish, loop, batch, outcomes)
-
-    def _finish(self, loop: asyncio.AbstractEventLoop, batch: list[_Waiting], outcomes: list) -> None:
-        self.running -= 1
-        for entry, (result, failure) in zip(batch, outcomes, strict=True):
-            if entry.future.done():  # its request was cancelled
-                continue
-            if failure is None:
-                entry.future.set_result(result)
-            else:
-                entry.future.set_exception(failure)
-        self._start_batches(loop)
 
 
 class _Connection(psycopg2.extensions.connection):
@@ -251,8 +138,8 @@ class Database:
             cursor_factory=RealDictCursor,
             **connect_kwargs(connect_timeout, statement_timeout_ms),
         )
-        self._reads = _Lane("read", read_workers, queue_max, queue_timeout)
-        self._writes = _WriteLane(self, write_workers, max_batch, queue_max, queue_timeout)
+        self._reads = ReadLane("read", read_workers, queue_max, queue_timeout)
+        self._writes = WriteLane(self, write_workers, max_batch, queue_max, queue_timeout)
         self.server_version = self.run_query(_server_version)
         if self.server_version < self.min_server_version:
             self.close()
@@ -364,6 +251,10 @@ class Database:
                 conn.autocommit = True
             return conn
         raise DatabaseUnavailable("no usable database connection")
+
+    def queue_depths(self) -> dict[str, int]:
+        """Requests waiting for a database worker now, by lane."""
+        return {"read": self._reads.waiting, "write": len(self._writes.waiting)}
 
     def close(self) -> None:
         self._reads.executor.shutdown(wait=True)

@@ -1,5 +1,6 @@
 """Service settings: read once from the environment and `.env` (see `.env.example`)."""
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,6 +21,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # "text": one line a record, for people; "json": one JSON object a line, for log shippers.
+    log_format: Literal["text", "json"] = "text"
+    # Processes serving the one port, each with its own read model (infra/workers.py); 1 keeps
+    # one process. Default: the CPUs this process may run on.
+    workers: int = Field(default_factory=lambda: os.process_cpu_count() or 1, ge=1, le=64)
+    # /metrics without a token even with AUTH=tokens (when only the scraper can reach the port).
+    metrics_public: bool = False
     # Access control: "tokens" or "off". Unset: off on a loopback HOST, tokens on any other.
     auth: Literal["tokens", "off"] | None = None
     # This many failed authentications from one address within 10 s get it 429s for a while.
@@ -68,7 +76,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("auth", mode="before")
+    @field_validator("auth", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         if isinstance(value, str):

@@ -17,6 +17,7 @@ import contextlib
 import time
 
 from infra.database import Database, DatabaseUnavailable, Overloaded
+from infra.peers import Peers
 from queries.changes import latest_revision, list_changes
 from queries.snapshot import Gap, Snapshot
 from queries.views import ChangeView
@@ -27,8 +28,9 @@ POLL_WHILE_DEAF = 0.5
 
 
 class ChangeFeed:
-    def __init__(self, db: Database, max_entries: int = 10_000) -> None:
+    def __init__(self, db: Database, max_entries: int = 10_000, peers: Peers | None = None) -> None:
         self._db = db
+        self._peers = peers  # the other workers of this service, if any (infra/peers.py)
         self._max_entries = max_entries
         self._entries: list[ChangeView] = []
         self._revisions: list[int] = []  # of _entries, for bisection
@@ -41,6 +43,7 @@ class ChangeFeed:
         self._next = asyncio.Event()  # set (and replaced) when a change arrives
         self._ending = False  # shutting down: waits end at once
         self._deaf_poll: asyncio.Task | None = None
+        self.waiting = 0  # readers held for the next change now
 
     # -- what feeds it ----------------------------------------------------------------
 
@@ -131,15 +134,20 @@ class ChangeFeed:
                 return changes
             if self.floor is None and (self._deaf_poll is None or self._deaf_poll.done()):
                 self._deaf_poll = asyncio.get_running_loop().create_task(self._poll_while_deaf())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(next_change.wait(), remaining)
+            self.waiting += 1
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(next_change.wait(), remaining)
+            finally:
+                self.waiting -= 1
 
     def _held_after(self, after: int, limit: int, applications: frozenset[str] | None) -> list[ChangeView] | None:
         """The page from memory, or None when memory cannot answer for all of it."""
         if self.floor is None or after < self.floor:
             return None
-        if self._written > (self._revisions[-1] if self._revisions else self.floor):
-            return None  # this instance's own write is not announced yet: the database knows
+        written = self._written if self._peers is None else max(self._written, self._peers.newest_of_others())
+        if written > (self._revisions[-1] if self._revisions else self.floor):
+            return None  # this worker's own write (or another's) is not announced yet: the database knows
         if applications is None:
             start = bisect.bisect_right(self._revisions, after)
             return self._entries[start : start + limit]

@@ -12,6 +12,7 @@ from psycopg2.extensions import connection as Connection
 
 from infra.database import Database
 from infra.events import Committed
+from infra.peers import Peers
 from queries.announcements import committed_of, parse_announcements
 from queries.feed import ChangeFeed
 from queries.read_model import ReadModel
@@ -22,10 +23,11 @@ log = logging.getLogger(__name__)
 
 
 class ReadSide:
-    def __init__(self, db: Database, max_bytes: int, tokens: TokenTable) -> None:
+    def __init__(self, db: Database, max_bytes: int, tokens: TokenTable, peers: Peers | None = None) -> None:
         self._db = db
-        self.reads = ReadModel(db, max_bytes)
-        self.feed = ChangeFeed(db)
+        self._peers = peers  # the other workers of this service, if any (infra/peers.py)
+        self.reads = ReadModel(db, max_bytes, peers)
+        self.feed = ChangeFeed(db, peers=peers)
         self.tokens = tokens
         self._token_reload: asyncio.Task | None = None
         self._reload_again = False
@@ -59,8 +61,10 @@ class ReadSide:
 
     def committed(self, event: Committed) -> None:
         """A change this instance committed: later reads here must show it, before its
-        announcement comes."""
+        announcement comes; and so must reads through the other workers."""
         self.apply([event], announced=False)
+        if self._peers is not None and event.revision is not None:
+            self._peers.committed(event.revision)
 
     # -- the one place ----------------------------------------------------------------------
 

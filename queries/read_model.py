@@ -44,12 +44,14 @@ from pydantic import BaseModel
 from infra.access import Among, visible
 from infra.database import Database
 from infra.events import Committed
+from infra.peers import Peers
 from queries.announcements import committed_of
 from queries.applications import get_application, list_applications
 from queries.by_name import Missing, bundle_by_id, bundle_by_name, configuration_by_name
 from queries.configurations import get_configuration, list_configurations
 from queries.directory import Directory
 from queries.refresh import Refreshed, refresh
+from queries.revision_waits import RevisionWaits
 from queries.snapshot import ENTRY_OVERHEAD, Gap, Snapshot, catch_up
 from queries.views import (
     ApplicationRecord,
@@ -70,6 +72,9 @@ CONFIGURATION = "c:"  # + configuration id
 BUNDLE = "b:"  # + application id
 APPLICATION_PAGE = "l:"  # + the page's parameters
 CONFIGURATION_PAGE = "p:"  # + application id + ":" + the page's parameters
+# How long a read waits to hear of another worker's write (infra/peers.py) before it
+# answers with what is held (the client path marks it stale).
+PEER_WAIT = 1.0
 
 
 class Entry(NamedTuple):
@@ -108,9 +113,11 @@ def record_of(row: dict) -> Record:
 
 
 class ReadModel:
-    def __init__(self, db: Database, max_bytes: int) -> None:
+    def __init__(self, db: Database, max_bytes: int, peers: Peers | None = None) -> None:
         self._db = db
         self.max_bytes = max_bytes
+        self._peers = peers  # the other workers of this service, if any
+        self._revision_waits = RevisionWaits()
         self._held: OrderedDict[str, Entry] = OrderedDict()
         self._bytes = 0
         # Fills in flight, by key. Readers of a key that is being filled wait for that fill
@@ -152,12 +159,14 @@ class ReadModel:
         else:
             self.apply([committed_of(change) for change in caught_up.changes], announced=True)
             self.revision = max(self.revision or 0, caught_up.revision)
+        self._revision_waits.reached(self.revision)
         self.watchers.wake_all()  # watchers of what changed meanwhile look again
 
     def pause(self) -> None:
         """The listener lost its connection: keep what is held, but it may go stale."""
         self.listening = False
         self._fills.clear()  # what is being read now is kept by no one
+        self._revision_waits.give_up()  # reads go to the database meanwhile
 
     def apply(self, events: Iterable[Committed], *, announced: bool) -> None:
         """Changes, in the order they committed: `announced` by the database (made here,
@@ -181,6 +190,26 @@ class ReadModel:
                 self._application_changed(event, stale_applications)
         if (stale_configurations or stale_applications) and self.listening:
             self._refresh(stale_configurations, stale_applications)
+        if announced:
+            self._revision_waits.reached(self.revision)
+
+    # -- the other workers' writes ----------------------------------------------------------
+
+    def _peer_ahead(self) -> int:
+        """The revision of another worker's write that this one has not followed yet; 0 when
+        none (the common case costs one look at shared memory)."""
+        if not self.listening or self._peers.newest() <= self.revision:
+            return 0
+        newest = self._peers.newest_of_others()  # its own writes show here at once
+        return newest if newest > self.revision else 0
+
+    async def _hear_peers(self, revision: int) -> bool:
+        """Wait (up to PEER_WAIT) until the listener has applied `revision`; whether it has."""
+        if await self._revision_waits.wait(revision, PEER_WAIT):
+            return True
+        if self.listening:
+            log.warning("another worker's revision %d not heard of within %.1fs", revision, PEER_WAIT)
+        return False
 
     def forget_views(self) -> None:
         """Something was announced that cannot be followed: no view held can be trusted."""
@@ -295,6 +324,8 @@ class ReadModel:
     async def application(self, id: str, among: Among = None) -> Entry | None:
         if not visible(among, id):
             return None
+        if self._peers is not None and (ahead := self._peer_ahead()):
+            await self._hear_peers(ahead)
         key = APPLICATION + id
         if self.listening and key not in self._held and key not in self._fills:
             entry = self._assemble_application(id)
@@ -304,6 +335,8 @@ class ReadModel:
         return await self._read(key, self._load_view, get_application, id)
 
     async def configuration(self, id: str, among: Among = None) -> Entry | None:
+        if self._peers is not None and (ahead := self._peer_ahead()):
+            await self._hear_peers(ahead)
         entry = await self._read(CONFIGURATION + id, self._load_view, get_configuration, id)
         return entry if entry is not None and visible(among, entry.application_id) else None
 
@@ -311,6 +344,8 @@ class ReadModel:
         self, limit: int, after: str | None, offset: int = 0, search: str | None = None, among: Among = None
     ) -> Entry:
         """A page of the application list as a JSON array (of those the reader may see)."""
+        if self._peers is not None and (ahead := self._peer_ahead()):
+            await self._hear_peers(ahead)
         limited = "*" if among is None else digest(",".join(sorted(among)).encode())
         key = f"{APPLICATION_PAGE}{limit}:{after or ''}:{offset}:{limited}:{search or ''}"
         return await self._read(key, self._load_page, list_applications, limit, after, offset, search, among)
@@ -321,6 +356,8 @@ class ReadModel:
         """A page of an application's configurations; None if there is no such application."""
         if not visible(among, application_id):
             return None
+        if self._peers is not None and (ahead := self._peer_ahead()):
+            await self._hear_peers(ahead)
         key = f"{CONFIGURATION_PAGE}{application_id}:{limit}:{after or ''}:{offset}"
         return await self._read(key, self._load_page, list_configurations, application_id, limit, after, offset)
 
@@ -328,6 +365,8 @@ class ReadModel:
 
     async def configuration_by_name(self, application: str, name: str, among: Among = None) -> ClientRead:
         stale = not self.listening
+        if self._peers is not None and (ahead := self._peer_ahead()):
+            stale = not await self._hear_peers(ahead)
         application_id = self.directory.application_id(application) if self.loaded else None
         if application_id is not None:
             if not visible(among, application_id):
@@ -353,6 +392,8 @@ class ReadModel:
     async def bundle(self, application: str, among: Among = None) -> ClientRead:
         """The application (its id, name, comments, version) and all its configurations by name."""
         stale = not self.listening
+        if self._peers is not None and (ahead := self._peer_ahead()):
+            stale = not await self._hear_peers(ahead)
         application_id = self.directory.application_id(application) if self.loaded else None
         if application_id is not None:
             if not visible(among, application_id):

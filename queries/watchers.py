@@ -16,6 +16,7 @@ class Watchers:
     def __init__(self) -> None:
         self._waiting: dict[str, set[asyncio.Future]] = {}  # application id -> wakeups
         self.ending = False  # shutting down: watches answer at once
+        self.held = 0  # watches waiting for a change now
 
     async def watch(
         self,
@@ -39,9 +40,11 @@ class Watchers:
                 if done(answer) or remaining <= 0 or self.ending:
                     return answer
                 timer = loop.call_later(remaining, _settle, wakeup, False)
+                self.held += 1
                 try:
                     changed = await wakeup
                 finally:
+                    self.held -= 1
                     timer.cancel()
                 if not changed or self.ending:
                     return answer
