@@ -17,7 +17,7 @@ from infra import metrics
 METRICS_PATH = "/metrics"
 DOCS = {
     200: {
-        "description": "The metrics, in the Prometheus text format 0.0.4",
+        "description": "The metrics, in the Prometheus text exposition format",
         "content": {metrics.CONTENT_TYPE: {"schema": {"type": "string"}}},
     }
 }

@@ -8,8 +8,8 @@ it until a free worker takes it, a worker that dies or is restarted loses none o
 waiting, and no other process can bind the port alongside.
 
 The parent serves nothing: it starts the workers, starts another in place of one that dies
-(one that dies before it was ever ready means the service cannot start: the parent stops
-the rest and exits 1, as one process would), and on SIGTERM or SIGINT tells every worker to
+(one that exits by itself before it was ever ready means the service cannot start: the
+parent stops the rest and exits 1, as one process would; so do restarts too frequent), and on SIGTERM or SIGINT tells every worker to
 stop (SIGTERM: each finishes what it serves, answers held requests at once) and waits for
 them. A worker whose parent dies is sent SIGTERM by the kernel (Linux: PR_SET_PDEATHSIG).
 """
@@ -107,7 +107,8 @@ class Supervisor:
                 worker.process.join()
                 code = worker.process.exitcode
                 forget_process(worker.process.pid)
-                if not worker.ready.is_set():
+                if not worker.ready.is_set() and code is not None and code >= 0:
+                    # Its own failure to start (it said why), not a signal from outside.
                     log.error("worker %d exited with status %s before it served: stopping", worker.index, code)
                     return 1
                 now = time.monotonic()

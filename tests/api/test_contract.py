@@ -44,7 +44,9 @@ def test_openapi_documents_every_endpoint_and_its_error_responses(client):
             schema = responses[status]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (key, status)
     assert "HTTPValidationError" not in spec["components"]["schemas"]
-    assert set(operations) == set(EXPECTED_ERRORS) | {("get", "/health")}  # every route is documented here
+    # Every route is documented here (the probes and the metrics: tests/api/test_operations.py).
+    operational = {("get", "/health"), ("get", "/health/live"), ("get", "/health/ready"), ("get", "/metrics")}
+    assert set(operations) == set(EXPECTED_ERRORS) | operational
     for key in [("put", CONFIGS + "/{id}"), ("patch", APPS + "/{id}"), ("delete", CONFIGS + "/{id}")]:
         assert "If-Match" in [p["name"] for p in operations[key]["parameters"]], key
     patch = operations[("patch", CONFIGS + "/{id}")]["requestBody"]["content"]
