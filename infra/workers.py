@@ -9,9 +9,10 @@ waiting, and no other process can bind the port alongside.
 
 The parent serves nothing: it starts the workers, starts another in place of one that dies
 (one that exits by itself before it was ever ready means the service cannot start: the
-parent stops the rest and exits 1, as one process would; so do restarts too frequent), and on SIGTERM or SIGINT tells every worker to
-stop (SIGTERM: each finishes what it serves, answers held requests at once) and waits for
-them. A worker whose parent dies is sent SIGTERM by the kernel (Linux: PR_SET_PDEATHSIG).
+parent stops the rest and exits 1, as one process would; so do restarts too frequent), and
+on SIGTERM or SIGINT tells every worker to stop (SIGTERM: each finishes what it serves,
+answers held requests at once) and waits for them. A worker whose parent dies is sent
+SIGTERM by the kernel (Linux: PR_SET_PDEATHSIG).
 """
 
 import contextlib
