@@ -6,6 +6,7 @@ import os
 import platform
 import re
 
+from bench.workers import render_workers
 from bench.wrk import WrkResult
 from infra.settings import PROJECT_ROOT
 
@@ -115,6 +116,9 @@ def render(bench) -> str:
         ("list page at 100k within 1.5 x at 1k", pages[-1][1] <= 1.5 * pages[0][1]),
         ("bulk load of 100,000 configurations < 10 s", bulk["seconds"] < 10),
     ]
+    worker_lines, worker_checks = render_workers(facts["workers"])
+    out += ["", *worker_lines]
+    checks += worker_checks
     out += ["", "Targets:", "", *(f"- {'met' if passed else 'MISSED'}: {name}" for name, passed in checks)]
     return "\n".join(out)
 

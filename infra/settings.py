@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # Processes serving the one port, each with its own read model (infra/workers.py); 1 keeps
     # one process. Default: the CPUs this process may run on.
-    workers: int = Field(default_factory=lambda: os.process_cpu_count() or 1, ge=1, le=64)
+    workers: int = Field(default_factory=lambda: _cpus(), ge=1, le=64)
     # /metrics without a token even with AUTH=tokens (when only the scraper can reach the port).
     metrics_public: bool = False
     # Access control: "tokens" or "off". Unset: off on a loopback HOST, tokens on any other.
@@ -83,6 +83,11 @@ class Settings(BaseSettings):
             return value.strip().lower() or None
         return value
 
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _blank_is_every_cpu(cls, value: object) -> object:
+        return _cpus() if isinstance(value, str) and not value.strip() else value
+
     @field_validator("database_url", "pg_bin", "tls_cert_file", "tls_key_file", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -101,6 +106,11 @@ class Settings(BaseSettings):
                 {"missing": missing, "given": given},
             )
         return self
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity, not the machine's count)."""
+    return os.process_cpu_count() or 1
 
 
 class SettingsError(Exception):

@@ -26,6 +26,10 @@ changes: every route reads the database, except the client path (`configuration_
 `bundle`), which keeps answering what is held, marked stale. When the listener is back, the
 changes of the gap are replayed from the change feed, so only what changed is read again.
 
+With several workers (infra/peers.py), a read served from memory first makes sure this worker
+has followed every write another worker has answered: when one is newer than what it has
+applied, it waits (up to PEER_WAIT) for its announcement.
+
 A token limited to some applications finds every other one as if it did not exist: every
 read here takes the reader's limit (`among`) and applies `infra.access.visible`.
 

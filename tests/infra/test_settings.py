@@ -1,5 +1,6 @@
 """Settings: defaults, the environment, and one clear line for a bad value."""
 
+import os
 import subprocess
 import sys
 
@@ -88,3 +89,32 @@ def test_tls_files_are_both_or_neither_and_one_alone_names_the_other(monkeypatch
         load_settings(_env_file=None, tls_cert_file="/etc/cs/cert.pem")
     with pytest.raises(SettingsError, match=r"^invalid settings: TLS_CERT_FILE is not set but TLS_KEY_FILE is: "):
         load_settings(_env_file=None, tls_key_file="/etc/cs/key.pem")
+
+
+def test_workers_default_to_the_cpus_this_process_may_use_and_blank_means_the_default(monkeypatch):
+    monkeypatch.delenv("WORKERS", raising=False)
+    assert Settings(_env_file=None).workers == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("WORKERS", " ")
+    assert Settings(_env_file=None).workers == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("WORKERS", "1")
+    assert Settings(_env_file=None).workers == 1
+    monkeypatch.setenv("WORKERS", "0")
+    with pytest.raises(SettingsError, match=r"^invalid setting WORKERS='0'"):
+        load_settings(_env_file=None)
+
+
+def test_log_format_is_text_or_json(monkeypatch):
+    monkeypatch.setenv("LOG_FORMAT", "JSON")
+    assert Settings(_env_file=None).log_format == "json"
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(SettingsError, match=r"^invalid setting LOG_FORMAT='xml'"):
+        load_settings(_env_file=None)
+
+
+def test_every_setting_is_in_the_example_env_file():
+    documented = {
+        line.split("=", 1)[0]
+        for line in (PROJECT_ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert {name.upper() for name in Settings.model_fields} <= documented
