@@ -139,7 +139,7 @@ class Database:
             **connect_kwargs(connect_timeout, statement_timeout_ms),
         )
         self._reads = ReadLane("read", read_workers, queue_max, queue_timeout)
-        self._writes = WriteLane(self, write_workers, max_batch, queue_max, queue_timeout)
+        self._writes = WriteLane(self.run_batch, write_workers, max_batch, queue_max, queue_timeout)
         self.server_version = self.run_query(_server_version)
         if self.server_version < self.min_server_version:
             self.close()

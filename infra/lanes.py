@@ -12,13 +12,10 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from infra import metrics
-from infra.writes import Work
-
-if TYPE_CHECKING:
-    from infra.database import Database
+from infra.writes import Outcome, Work
 
 T = TypeVar("T")
 WRITE_LANE = ("write",)  # the metrics' lane
@@ -75,9 +72,16 @@ class WriteLane:
     """Commands waiting for a write worker; each free worker takes all of them (up to
     `max_batch`) as one batch."""
 
-    def __init__(self, db: "Database", workers: int, max_batch: int, queue_max: int, queue_timeout: float) -> None:
+    def __init__(
+        self,
+        run_batch: Callable[[list[Work]], list[Outcome]],
+        workers: int,
+        max_batch: int,
+        queue_max: int,
+        queue_timeout: float,
+    ) -> None:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db-write")
-        self.db = db
+        self.run_batch = run_batch  # Database.run_batch: the batch in one transaction
         self.workers = workers
         self.max_batch = max_batch
         self.queue_max = queue_max
@@ -126,7 +130,7 @@ class WriteLane:
         (Not run_in_executor: its future would take the loop two turns more to reach the
         waiting requests, and under read load every turn is long.)"""
         try:
-            outcomes = self.db.run_batch(work)
+            outcomes = self.run_batch(work)
         except Exception as exc:
             outcomes = [(None, exc)] * len(batch)
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting

@@ -65,6 +65,8 @@ class Instance:
             "HOST": host.address,
             "PORT": str(SERVICE_PORT),
             "AUTH": "off",  # a non-loopback HOST would mean tokens; access control is tested elsewhere
+            # One process per host, as measured so far; CLUSTER_WORKERS runs each with workers.
+            "WORKERS": os.environ.get("CLUSTER_WORKERS", "1"),
             "DATABASE_URL": database_url,
         }
         self.process: subprocess.Popen | None = None
