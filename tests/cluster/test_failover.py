@@ -40,7 +40,9 @@ HOSTS = {"db1": 2, "db2": 3, "app1": 11, "app2": 12, "app3": 13, "client": 100}
 SERVICE_PORT = 8000
 # Seconds from the start of the load; the load then runs RUN_AFTER seconds past the promotion.
 KILL_AT, STOP_AT = 3.0, 5.0
-NO_PRIMARY_FOR = 1.5
+NO_PRIMARY_FOR = 2.0
+# How long an instance may take to notice the primary is gone (the listener sees its socket close).
+NOTICED_WITHIN = 1.0
 RUN_AFTER = 10.0
 RECOVERY_LIMIT = 10.0
 FAILURES = ("stop", "crash", "partition")
@@ -283,7 +285,9 @@ def test_failover_loses_no_acknowledged_write_and_recovers_within_10s(cluster):
     stale = [r for r in reads if r[4]]
     for instance in (1, 3):
         assert [r for r in stale if r[0] == instance], f"instance {instance} never served stale: no gap seen?"
-        in_gap = [r for r in live if r[0] == instance and r[1] > stopped_at + 0.5 and r[2] < promoted_at]
+        # Reads that began once the listener had had a moment to notice (on a busy machine, up to
+        # a second) and ended before the promotion.
+        in_gap = [r for r in live if r[0] == instance and r[1] > stopped_at + NOTICED_WITHIN and r[2] < promoted_at]
         assert in_gap and all(r[4] for r in in_gap), f"instance {instance} answered unmarked while no primary ran"
     assert all(r[2] >= stop_at for r in stale)
     stale_ended = max(r[2] for r in stale) - promoted_at
