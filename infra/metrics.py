@@ -126,31 +126,39 @@ class Tally:
     def flush(self) -> None:
         pending, self.pending = self.pending, {}
         for labels, counts in pending.items():
-            child = self.metric.labels(*labels) if labels else self.metric
-            # As `observe` does, n times over: each bucket holds its own count, the sum the total.
-            for bucket, count in zip(child._buckets, counts, strict=False):
-                if count:
-                    bucket.inc(count)
-            child._sum.inc(counts[-1])
+            _add(self.metric.labels(*labels) if labels else self.metric, counts)
+
+
+def _add(histogram: Histogram, counts: list) -> None:
+    """As `observe` does, n times over: each bucket holds its own count, the sum the total.
+    (prometheus-client's `_buckets` and `_sum`: pinned in the Pipfile; tests/api read them back.)"""
+    for bucket, count in zip(histogram._buckets, counts, strict=False):
+        if count:
+            bucket.inc(count)
+    histogram._sum.inc(counts[-1])
 
 
 class Requests:
-    """Requests answered: counted per (route, method, status), timed per (route, method)."""
+    """Requests answered, per (route, method, status): how many, and how long each took (one
+    dict entry each, so a request costs one lookup, one bisection and two additions)."""
 
     def __init__(self) -> None:
-        self.counts: dict[tuple[str, str, int], int] = {}
-        self.latency = Tally(LATENCY, LATENCY_BUCKETS)
+        self.bounds = (*LATENCY_BUCKETS, INF)
+        self.pending: dict[tuple[str, str, int], list] = {}  # key -> [count per bucket..., sum]
 
     def record(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
-        self.counts[key] = self.counts.get(key, 0) + 1
-        self.latency.observe((route, method), seconds)
+        counts = self.pending.get(key)
+        if counts is None:
+            counts = self.pending[key] = [0] * (len(self.bounds) + 1)
+        counts[bisect.bisect_left(self.bounds, seconds)] += 1
+        counts[-1] += seconds
 
     def flush(self) -> None:
-        counts, self.counts = self.counts, {}
-        for (route, method, status), count in counts.items():
-            REQUESTS.labels(route, method, str(status)).inc(count)
-        self.latency.flush()
+        pending, self.pending = self.pending, {}
+        for (route, method, status), counts in pending.items():
+            REQUESTS.labels(route, method, str(status)).inc(sum(counts[:-1]))
+            _add(LATENCY.labels(route, method), counts)
 
 
 requests = Requests()
