@@ -1,8 +1,9 @@
 """Database access for the event loop: one ThreadedConnectionPool, two ThreadPoolExecutors.
 
-Reads and writes get separate lanes, each an executor behind a bounded wait queue. The pool
-holds exactly one connection per worker, so a worker always finds a free connection: a burst
-of requests waits in the queue instead of failing with PoolError, and a request that waits
+Reads and writes get separate lanes (infra/lanes.py), each an executor behind a bounded wait
+queue. The pool holds exactly one connection per worker, so a worker always finds a free
+connection: a burst of requests waits in the queue instead of failing with PoolError, and a
+request that waits
 too long, or finds the queue full, gets `Overloaded` (503 + Retry-After).
 
 Reads run in autocommit, one round trip per statement, on few workers (measured fastest: 2).
@@ -14,6 +15,10 @@ worker is busy therefore wait together and are carried out as one batch, in one 
 one transaction, one commit, one flush, each command in a subtransaction so that the one at
 fault fails alone. Each command is answered only after its commit. With one write worker
 (the default) batches never wait on each other's locks.
+
+A server that vanishes without a word is given up on within DB_CONNECT_TIMEOUT
+(`connect_kwargs`), and the connections made before a lost one are not handed out again
+(`renew_connections`): see docs/architecture.md, "Failover".
 """
 
 import contextlib

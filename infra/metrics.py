@@ -1,13 +1,14 @@
 """The service's metrics, served by GET /metrics in Prometheus' text format (prometheus-client).
 
-Counting costs the hot path a few operations: a request adds one to an entry of a dict and
-one to a histogram bucket in a list, in plain memory (`requests.record`). Every second, and
+Counting costs the hot path a few operations: a request adds one to a histogram bucket and
+its time to a sum, in a list kept in a dict by route, method and status, in plain memory
+(`requests.record`). Every second, and
 before each scrape, what was counted is added to prometheus-client's metrics and the gauges
 are sampled (`flush`), so a scrape may miss the last second of another worker's counts.
 
 With several workers (infra/workers.py) prometheus-client runs in multiprocess mode: the
 parent makes PROMETHEUS_MULTIPROC_DIR before it starts them, each worker writes its own files
-there, and a scrape through any worker reads all of them (`exposition`). Gauges of one
+there, and a scrape through any worker reads all of them (`render`). Gauges of one
 worker's own state (its read model, its listener) carry its pid; counts and queue depths are
 summed over the workers.
 
