@@ -3,8 +3,7 @@
 Reads and writes get separate lanes (infra/lanes.py), each an executor behind a bounded wait
 queue. The pool holds exactly one connection per worker, so a worker always finds a free
 connection: a burst of requests waits in the queue instead of failing with PoolError, and a
-request that waits
-too long, or finds the queue full, gets `Overloaded` (503 + Retry-After).
+request that waits too long, or finds the queue full, gets `Overloaded` (503 + Retry-After).
 
 Reads run in autocommit, one round trip per statement, on few workers (measured fastest: 2).
 
