@@ -20,7 +20,7 @@ from infra.settings import PROJECT_ROOT
 COUNTS = (1, 2)
 
 
-def workers_line(bench, by_name: Path, rounds: int = 2) -> dict:
+def workers_line(bench, by_name: Path, rounds: int = 3) -> dict:
     """Ceiling and service, with 1 then 2 workers, `rounds` times over in that order; the best
     of each (the machine may be shared: the best is the least disturbed). The figures go to
     `bench.facts["workers"]`."""
