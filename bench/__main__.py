@@ -40,7 +40,7 @@ from bench.data import add_applications, bulk_configurations, config_document, m
 from bench.holders import allow_open_files, hold, percentile
 from bench.report import FIGURES, render, write_figures
 from bench.service_process import ServiceProcess
-from bench.workers import render_workers, workers_line
+from bench.workers import render_workers, run_alone, workers_line
 from bench.wrk import (
     CREATE_CONFIGURATION,
     RANDOM_GET,
@@ -169,22 +169,6 @@ class Bench:
         self.writes_with_reads(by_id, app_ids)
         self.held(configs[0], names[configs[0]["application_id"]], configs[:10], names)
         self.at_depth(configs[-1])
-
-    def run_workers_only(self) -> None:
-        """`--only workers`: 200 applications x 10 configurations, then the workers line."""
-        self.postgres.start()
-        self.dsn = self.postgres.create_database("config_service")
-        service = self.restart()
-        apps, configs = asyncio.run(seed(service.url, 200, CONFIGURATIONS_EACH))
-        names = {app["id"]: app["name"] for app in apps}
-        by_name = self.paths_file(
-            "by_name",
-            [
-                f"/api/v1/config/{quote(names[c['application_id']], safe='')}/{quote(c['name'], safe='')}"
-                for c in configs
-            ],
-        )
-        workers_line(self, by_name)
 
     def ceiling(self) -> None:
         port = free_port()
@@ -424,7 +408,7 @@ def main() -> int:
     bench = Bench(args.seconds)
     if args.only == "workers":
         try:
-            bench.run_workers_only()
+            run_alone(bench)
         finally:
             bench.close()
         lines, checks = render_workers(bench.facts["workers"])

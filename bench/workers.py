@@ -6,18 +6,35 @@ Targets: the two-worker service at >= 1.0x the two-worker ceiling, and its gain 
 worker (2 workers / 1 worker) at least 0.9 of the trivial route's own gain in the same run.
 """
 
+import asyncio
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 
+from bench.data import seed
 from bench.wrk import RANDOM_GET, WrkResult
 from infra.postgres import free_port
 from infra.settings import PROJECT_ROOT
 
 COUNTS = (1, 2)
+
+
+def run_alone(bench) -> None:
+    """`--only workers`: the bench's database, 200 applications x 10 configurations through the
+    API, then the line."""
+    bench.postgres.start()
+    bench.dsn = bench.postgres.create_database("config_service")
+    service = bench.restart()
+    apps, configs = asyncio.run(seed(service.url, 200, 10))
+    names = {app["id"]: app["name"] for app in apps}
+    paths = [
+        f"/api/v1/config/{quote(names[c['application_id']], safe='')}/{quote(c['name'], safe='')}" for c in configs
+    ]
+    workers_line(bench, bench.paths_file("by_name", paths))
 
 
 def workers_line(bench, by_name: Path, rounds: int = 3) -> dict:
