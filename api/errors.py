@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_serializer
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
@@ -25,8 +25,27 @@ UNAVAILABLE = {
 
 
 class ErrorDetail(BaseModel):
-    location: str  # where in the request: body.name, path.id, query.limit, ...
+    location: str = Field(description="Where in the request: body.name, path.id, query.limit, body.config, ...")
     message: str
+    path: str | None = Field(
+        default=None,
+        description="For a document (body.config, config, body.schema): the JSON Pointer (RFC 6901) of what "
+        'is at fault in it, e.g. /db/pool; "" is the whole document. Absent otherwise.',
+    )
+    keyword: str | None = Field(
+        default=None,
+        description="For a violation of the configuration's JSON Schema: the schema keyword that failed "
+        "(type, required, format, ...). Absent otherwise.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_absent(self, handler):
+        # path and keyword appear only where they say something.
+        data = handler(self)
+        for name in ("path", "keyword"):
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
 
 
 class ErrorBody(BaseModel):
@@ -120,7 +139,12 @@ def _validation_details(exc: RequestValidationError) -> list[ErrorDetail]:
         if error.get("type") == "json_invalid":
             message = f"invalid JSON: {_clean(error.get('ctx', {}).get('error', ''))}"
             location = "body"
-        details.append(ErrorDetail(location=location or "request", message=message))
+        path = error.get("path")
+        details.append(
+            ErrorDetail(
+                location=location or "request", message=message, path=None if path is None else _clean(path, 1000)
+            )
+        )
     return details
 
 

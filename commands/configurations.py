@@ -3,9 +3,13 @@
 Each handler returns its command as one statement (infra/writes.py) whose outcome is the
 committed event; the database records the change, with its new version, in the history and
 the change feed (migrations/0003).
+
+Documents are written as written (infra/documents.py): a command carries the document's
+compact text, which is stored in `document` (`config`, jsonb, is derived from it:
+migrations/0008); a merge patch is applied to that text in SQL, keeping the order of the
+keys (json_merge_patch); the row a statement returns holds the document as its text.
 """
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +17,7 @@ from commands.bus import handles
 from commands.errors import Conflict, InvalidCommand, NotFound
 from commands.preconditions import IfMatch, check, if_match_param, if_match_sql
 from infra.access import visible_sql
+from infra.documents import Document, as_document
 from infra.events import Committed
 from infra.ids import new_id
 from infra.writes import SqlError, Statement
@@ -22,7 +27,7 @@ from infra.writes import SqlError, Statement
 class CreateConfiguration:
     application_id: str
     name: str
-    config: dict[str, Any]
+    config: Document | dict[str, Any]  # a plain dict is written as json.dumps writes it
     comments: str | None = None
     id: str = field(default_factory=new_id)
 
@@ -33,7 +38,7 @@ class UpdateConfiguration:
 
     id: str
     name: str
-    config: dict[str, Any]
+    config: Document | dict[str, Any]
     comments: str | None = None
     application_id: str | None = None
     if_match: IfMatch = None
@@ -47,7 +52,7 @@ class PatchConfiguration:
     name: str | None = None  # None: unchanged (a name cannot be removed)
     comments: str | None = None
     set_comments: bool = False  # whether `comments` (perhaps None) replaces the current ones
-    config_patch: dict[str, Any] | None = None  # None: the document is unchanged
+    config_patch: Document | dict[str, Any] | None = None  # None: the document is unchanged
     application_id: str | None = None
     if_match: IfMatch = None
 
@@ -78,12 +83,20 @@ CURRENT = f"""(
 )"""
 IF_MATCH = if_match_sql("c.revision::text")
 VISIBLE = visible_sql("c.application_id")
+# The row as the write left it, its document as the text stored.
+RETURNED = (
+    "c.id, c.application_id, c.name, c.comments, c.document::text AS config, "
+    "c.version, c.created_at, c.updated_at, c.revision"
+)
 
 INSERT_CONFIGURATION = f"""
-INSERT INTO configurations (id, application_id, name, comments, config)
-SELECT %(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s::jsonb
-WHERE {visible_sql("%(application_id)s")}
-RETURNING to_jsonb(configurations.*)
+WITH c AS (
+    INSERT INTO configurations AS c (id, application_id, name, comments, document)
+    SELECT %(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s::json
+    WHERE {visible_sql("%(application_id)s")}
+    RETURNING {RETURNED}
+)
+SELECT to_jsonb(c) FROM c
 """
 
 # The application_id condition makes "move to another application" update nothing.
@@ -92,15 +105,15 @@ WITH c AS (
     UPDATE configurations c
     SET name = coalesce(%(name)s, c.name),
         comments = CASE WHEN %(set_comments)s THEN %(comments)s ELSE c.comments END,
-        config = CASE
-            WHEN %(config)s::jsonb IS NOT NULL THEN %(config)s::jsonb
-            WHEN %(config_patch)s::jsonb IS NOT NULL THEN jsonb_merge_patch(c.config, %(config_patch)s::jsonb)
-            ELSE c.config
+        document = CASE
+            WHEN %(config)s::json IS NOT NULL THEN %(config)s::json
+            WHEN %(config_patch)s::json IS NOT NULL THEN json_merge_patch(c.document, %(config_patch)s::json)
+            ELSE c.document
         END
     WHERE c.id = %(id)s
       AND (%(application_id)s::varchar IS NULL OR c.application_id = %(application_id)s)
       AND {IF_MATCH} AND {VISIBLE}
-    RETURNING c.*
+    RETURNING {RETURNED}
 )
 SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURRENT})
 """
@@ -118,20 +131,20 @@ SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURREN
 # database records either as 'restored' (Statement.action).
 RESTORE_CONFIGURATION = f"""
 WITH source AS (
-    SELECT configuration_id AS id, application_id, name, comments, config
+    SELECT configuration_id AS id, application_id, name, comments, document
     FROM configuration_versions c
     WHERE configuration_id = %(id)s AND version = %(version)s AND {VISIBLE}
 ), updated AS (
     UPDATE configurations c
-    SET name = s.name, comments = s.comments, config = s.config
+    SET name = s.name, comments = s.comments, document = s.document
     FROM source s
     WHERE c.id = s.id AND {IF_MATCH}
-    RETURNING c.*
+    RETURNING {RETURNED}
 ), inserted AS (
-    INSERT INTO configurations (id, application_id, name, comments, config)
-    SELECT id, application_id, name, comments, config FROM source
+    INSERT INTO configurations AS c (id, application_id, name, comments, document)
+    SELECT id, application_id, name, comments, document FROM source
     WHERE %(if_match)s::text[] IS NULL AND NOT EXISTS (SELECT 1 FROM configurations WHERE id = %(id)s)
-    RETURNING *
+    RETURNING {RETURNED}
 )
 SELECT jsonb_build_object(
     'row', coalesce((SELECT to_jsonb(u) FROM updated u), (SELECT to_jsonb(i) FROM inserted i)),
@@ -163,7 +176,7 @@ def create_configuration(cmd: CreateConfiguration) -> Statement:
         "application_id": cmd.application_id,
         "name": cmd.name,
         "comments": cmd.comments,
-        "config": _json(cmd.config),
+        "config": as_document(cmd.config).text,
     }
 
     def on_error(error: SqlError) -> Exception | None:
@@ -181,12 +194,13 @@ def create_configuration(cmd: CreateConfiguration) -> Statement:
 
 @handles(UpdateConfiguration)
 def update_configuration(cmd: UpdateConfiguration) -> Statement:
-    return _change(cmd, config=_json(cmd.config), set_comments=True)
+    return _change(cmd, config=as_document(cmd.config).text, set_comments=True)
 
 
 @handles(PatchConfiguration)
 def patch_configuration(cmd: PatchConfiguration) -> Statement:
-    return _change(cmd, config_patch=_json(cmd.config_patch), set_comments=cmd.set_comments)
+    patch = None if cmd.config_patch is None else as_document(cmd.config_patch).text
+    return _change(cmd, config_patch=patch, set_comments=cmd.set_comments)
 
 
 def _change(
@@ -271,10 +285,6 @@ def _existing(id: str, current: dict | None) -> dict:
     if current is None:
         raise NotFound(f"configuration {id} does not exist")
     return current
-
-
-def _json(document: dict[str, Any] | None) -> str | None:
-    return None if document is None else json.dumps(document, ensure_ascii=False, allow_nan=False)
 
 
 def _name_taken(name: str | None, error: SqlError) -> Exception | None:

@@ -39,7 +39,8 @@ CREATE TABLE configuration_versions (
     comments character varying(1024),
     config jsonb NOT NULL,
     created_at timestamp with time zone NOT NULL,
-    actor text
+    actor text,
+    document json NOT NULL
 );
 
 CREATE TABLE configurations (
@@ -51,7 +52,8 @@ CREATE TABLE configurations (
     version integer NOT NULL,
     revision bigint NOT NULL,
     created_at timestamp with time zone NOT NULL,
-    updated_at timestamp with time zone NOT NULL
+    updated_at timestamp with time zone NOT NULL,
+    document json NOT NULL
 );
 
 CREATE TABLE migrations (
@@ -174,6 +176,45 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION public.json_compact(text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE STRICT
+AS $function$
+    SELECT regexp_replace($1, '("(?:[^"\\]|\\.)*")|[ \t\n\r]+', '\1', 'g')
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.json_merge_patch(target json, patch json)
+ RETURNS json
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+    SELECT CASE
+        WHEN json_typeof(patch) IS DISTINCT FROM 'object' THEN patch
+        ELSE (
+            SELECT ('{' || coalesce(string_agg(to_json(m.key)::text || ':' || m.value::text, ',' ORDER BY m.added, m.position), '') || '}')::json
+            FROM (
+                SELECT false AS added, t.position, t.key,
+                       CASE WHEN p.key IS NULL THEN t.value ELSE json_merge_patch(t.value, p.value) END AS value
+                FROM json_each(CASE WHEN json_typeof(target) = 'object' THEN target ELSE '{}' END)
+                     WITH ORDINALITY t (key, value, position)
+                LEFT JOIN json_each(patch) p ON p.key = t.key
+                WHERE p.key IS NULL OR json_typeof(p.value) <> 'null'
+                UNION ALL
+                SELECT true, p.position, p.key, json_merge_patch(NULL, p.value)
+                FROM json_each(patch) WITH ORDINALITY p (key, value, position)
+                WHERE json_typeof(p.value) <> 'null'
+                  AND NOT EXISTS (
+                      SELECT 1 FROM json_each(CASE WHEN json_typeof(target) = 'object' THEN target ELSE '{}' END) t
+                      WHERE t.key = p.key
+                  )
+            ) m
+        )
+    END
+$function$
+;
+
 CREATE OR REPLACE FUNCTION public.jsonb_merge_patch(target jsonb, patch jsonb)
  RETURNS jsonb
  LANGUAGE sql
@@ -272,6 +313,19 @@ BEGIN
     IF TG_OP = 'UPDATE' AND (NEW.id <> OLD.id OR NEW.application_id <> OLD.application_id) THEN
         RAISE EXCEPTION 'a configuration keeps its id and its application' USING ERRCODE = 'check_violation';
     END IF;
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.document IS NULL THEN
+            NEW.document := json_compact(NEW.config::text)::json;
+        ELSE
+            NEW.config := NEW.document::jsonb;
+        END IF;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NEW.document::text IS DISTINCT FROM OLD.document::text THEN
+            NEW.config := NEW.document::jsonb;
+        ELSIF NEW.config IS DISTINCT FROM OLD.config THEN
+            NEW.document := json_compact(NEW.config::text)::json;
+        END IF;
+    END IF;
     entry.revision := next_revision();
     entry.at := clock_timestamp();
     entry.actor := change_setting('actor');
@@ -299,10 +353,10 @@ BEGIN
         NEW.revision := entry.revision;
         NEW.updated_at := entry.at;
         INSERT INTO configuration_versions
-            (configuration_id, version, revision, application_id, name, comments, config, created_at, actor)
+            (configuration_id, version, revision, application_id, name, comments, config, created_at, actor, document)
         VALUES
             (NEW.id, NEW.version, entry.revision, NEW.application_id, NEW.name, NEW.comments, NEW.config,
-             entry.at, entry.actor);
+             entry.at, entry.actor, NEW.document);
         entry.id := NEW.id;
         entry.application_id := NEW.application_id;
         entry.name := NEW.name;

@@ -1,6 +1,6 @@
 // The JSON API: one way to call it, one error type for everything it (or the network) can say.
 
-import { parseExact } from "./json.js";
+import { memberTexts, parseExact } from "./json.js";
 
 const BASE = "/api/v1";
 
@@ -30,8 +30,9 @@ export const isAbort = (error) => error?.name === "AbortError";
 
 /**
  * One request. Options: json (a value to send), raw (JSON text to send as it is), ifMatch,
- * signal, token (instead of the session's), exact (keep the numbers of `config` documents
- * as written), quiet401 (a 401 is the caller's business, not a sign-out).
+ * signal, token (instead of the session's), exact (keep `config` documents as written: their
+ * numbers exact, and their text in `configText`), quiet401 (a 401 is the caller's business,
+ * not a sign-out).
  * Resolves to {data, etag, next}: `next` is the `after` of the Link rel="next", if any.
  */
 export async function call(method, path, options = {}) {
@@ -75,16 +76,18 @@ export async function call(method, path, options = {}) {
 
 export const get = (path, options) => call("GET", path, options);
 
-/** Configuration documents with their numbers as the service wrote them (see json.js). */
+/** Documents as the service keeps them: numbers exact (see json.js), and each document's text
+ * as sent (`configText`: keys in the order written, which a JS object may not keep). */
 function keepExactConfigs(data, text) {
   const exact = parseExact(text);
-  if (Array.isArray(data)) {
-    data.forEach((item, i) => {
-      if (item && "config" in item) item.config = exact[i].config;
-    });
-  } else if (data && "config" in data) {
-    data.config = exact.config;
-  }
+  const texts = memberTexts(text, "config");
+  const items = Array.isArray(data) ? data : [data];
+  items.forEach((item, i) => {
+    if (item && typeof item === "object" && "config" in item) {
+      item.config = (Array.isArray(data) ? exact[i] : exact).config;
+      item.configText = texts[i];
+    }
+  });
 }
 
 function nextAfter(link) {

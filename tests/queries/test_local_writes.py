@@ -16,7 +16,7 @@ ROW = {
     "id": CONFIG,
     "application_id": APP,
     "comments": None,
-    "config": {"k": "v"},
+    "config": '{"k":"v"}',
     "version": 2,
     "created_at": "2026-11-28T00:00:00+00:00",
     "updated_at": "2026-11-28T00:00:01+00:00",

@@ -6,7 +6,7 @@ import { breadcrumbs } from "../breadcrumbs.js";
 import { byActor, confirmDialog, debounce, h, inform, informNext, navigate, time } from "../dom.js";
 import { diffView } from "../diff.js";
 import { jsonEditor } from "../editor.js";
-import { checkJson, pretty, storedOrder } from "../json.js";
+import { checkJson, prettyText } from "../json.js";
 import { formError, showChangeError, textField, warnAbout } from "../messages.js";
 import { can } from "../session.js";
 
@@ -57,7 +57,7 @@ export async function configurationScreen({ params: [id], signal }) {
     state.config = config;
     state.etag = etag;
     state.actor = by;
-    baseline = { name: config.name, comments: config.comments ?? "", text: pretty(config.config) };
+    baseline = { name: config.name, comments: config.comments ?? "", text: prettyText(config.configText) };
     if (!keepDraft) {
       fields.name.input.value = baseline.name;
       fields.comments.input.value = baseline.comments;
@@ -123,9 +123,9 @@ export async function configurationScreen({ params: [id], signal }) {
     }
     const by = (await newestVersion(id, signal).catch(() => null))?.actor ?? null;
     const mine = draft();
-    const before = describe(current.data.name, current.data.comments ?? "", pretty(storedOrder(current.data.config)));
+    const before = describe(current.data.name, current.data.comments ?? "", prettyText(current.data.configText));
     const check = checkJson(mine.text);
-    const after = describe(mine.name, mine.comments, check.ok ? pretty(storedOrder(check.value)) : mine.text);
+    const after = describe(mine.name, mine.comments, check.ok ? prettyText(mine.text) : mine.text);
     const reloadButton = h("button", { type: "button" }, "Reload");
     const overwriteButton = h("button", { type: "button", class: "danger" }, "Overwrite");
     reloadButton.addEventListener("click", () => {
