@@ -11,7 +11,16 @@ from pydantic import BaseModel, Field, model_serializer
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
-from commands.errors import Conflict, Forbidden, InvalidCommand, NotFound, PreconditionFailed
+from commands.errors import (
+    Conflict,
+    Forbidden,
+    InvalidCommand,
+    InvalidSchema,
+    NoSchema,
+    NotFound,
+    PreconditionFailed,
+    SchemaViolations,
+)
 from infra.database import DatabaseUnavailable, Overloaded
 from infra.ids import canonical_ulid
 
@@ -78,7 +87,9 @@ DESCRIPTIONS = {
     412: "If-Match names no current ETag of the resource: it changed meanwhile; nothing was changed",
     413: "The body is larger than MAX_BODY_BYTES",
     415: "The body is not sent as application/json (PATCH: application/merge-patch+json)",
-    422: "The request is invalid; `details` says where",
+    422: "The request is invalid; `details` says where (code validation_error). A document that does not "
+    "satisfy the configuration's schema: code schema_violation, one detail per violation with its `path` "
+    "and `keyword`; a schema that is not valid: code invalid_schema",
     503: "The database is unavailable or overloaded; retry after `Retry-After` seconds",
 }
 RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
@@ -180,6 +191,25 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
         return error_response(request, 404, str(exc))
+
+    @app.exception_handler(NoSchema)
+    async def no_schema(request: Request, exc: NoSchema) -> Response:
+        return error_response(request, 404, str(exc), code="no_schema")
+
+    @app.exception_handler(SchemaViolations)
+    async def schema_violations(request: Request, exc: SchemaViolations) -> Response:
+        details = [
+            ErrorDetail(location=exc.location, message=v.message, path=v.path, keyword=v.keyword)
+            for v in exc.violations
+        ]
+        if exc.more:
+            details.append(ErrorDetail(location=exc.location, message=f"and {exc.more} more violations"))
+        return error_response(request, 422, str(exc), details, code="schema_violation")
+
+    @app.exception_handler(InvalidSchema)
+    async def invalid_schema(request: Request, exc: InvalidSchema) -> Response:
+        detail = ErrorDetail(location="body", message=str(exc), path=exc.path)
+        return error_response(request, 422, "the schema is not valid", [detail], code="invalid_schema")
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:

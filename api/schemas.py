@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     PrivateAttr,
+    RootModel,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -212,3 +213,39 @@ Offset = Annotated[
         "`after`, from the Link header, is the constant-cost way. Not together with `after`.",
     ),
 ]
+
+
+class SchemaBody(RootModel[dict[str, Any]]):
+    """A JSON Schema document: the whole body, read like a configuration's document (keys in
+    the order written, numbers as written; a key written twice is 422 with its `path`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"description": "A JSON Schema (draft 2020-12; 2019-09 or draft-07 by $schema)"}
+    )
+    _document: Document | None = PrivateAttr(default=None)
+
+    @property
+    def document(self) -> Document:
+        assert self._document is not None
+        return self._document
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Self:
+        try:
+            value = documents.read(raw)
+        except documents.Unreadable as exc:
+            error = {"type": "json_invalid", "loc": ("body",), "msg": "Invalid JSON", "ctx": {"error": str(exc)}}
+            raise RequestValidationError([error]) from None
+        if not isinstance(value, dict):
+            raise RequestValidationError(
+                [{"type": "dict_type", "loc": ("body",), "msg": "a schema must be a JSON object"}]
+            )
+        found, exact = documents.problems(value, raw)
+        if found:
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("body",), "msg": p.message, "path": p.pointer} for p in found]
+            )
+        body = cls.model_validate(value)
+        text = documents.compact(value) if exact else documents.compact_as_written(raw)
+        body._document = Document(text, value)
+        return body

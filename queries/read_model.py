@@ -175,6 +175,8 @@ class ReadModel:
                 continue
             if announced:
                 self.revision = event.revision
+            if event.kind == "schema":
+                continue  # no view held here shows a schema
             self.directory.apply(event)
             if event.kind == "configuration":
                 self._configuration_changed(event, stale_configurations)

@@ -10,7 +10,7 @@ document is never parsed and dumped again on the way out.
 """
 
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -36,11 +36,14 @@ class _View(BaseModel):
 
 
 class _DocumentView(_View):
-    """A view with a document in `config`, kept as its stored text."""
+    """A view with a document (in the field `document_field`), kept as its stored text."""
+
+    document_field: ClassVar[str] = "config"
 
     def render(self) -> bytes:
-        body = self.model_copy(update={"config": _HOLE}).model_dump_json().encode()
-        return body.replace(_HOLE_JSON, self.config.encode(), 1)
+        field = self.document_field
+        body = self.model_copy(update={field: _HOLE}).model_dump_json().encode()
+        return body.replace(_HOLE_JSON, getattr(self, field).encode(), 1)
 
 
 class ApplicationRecord(_View):
@@ -102,6 +105,43 @@ class VersionView(_DocumentView):
         return str(self.revision)
 
 
+class SchemaView(_DocumentView):
+    """A configuration's JSON Schema. Its ETag is its revision."""
+
+    model_config = ConfigDict(frozen=True, serialize_by_alias=True, validate_by_name=True, validate_by_alias=True)
+    document_field: ClassVar[str] = "json_schema"
+
+    configuration_id: UlidText
+    json_schema: RawDocument = Field(alias="schema", description="The schema as written")
+    draft: Literal["2020-12", "2019-09", "draft-07"] = Field(description="From its $schema; 2020-12 without one")
+    version: int = Field(description="1 when first set, +1 on each change (continuing after a removal)")
+    revision: int = Field(description="The change that made this version (see /changes); also its ETag")
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @property
+    def etag(self) -> str:
+        return str(self.revision)
+
+
+class SchemaVersionView(_DocumentView):
+    """One version of a configuration's schema, as it was set; versions never change."""
+
+    model_config = ConfigDict(frozen=True, serialize_by_alias=True, validate_by_name=True, validate_by_alias=True)
+    document_field: ClassVar[str] = "json_schema"
+
+    version: int
+    revision: int = Field(description="The change that made this version (see /changes)")
+    json_schema: RawDocument = Field(alias="schema", description="The schema as written")
+    draft: Literal["2020-12", "2019-09", "draft-07"]
+    created_at: Timestamp
+    actor: str | None = Field(description="Who set it; null when access control is off")
+
+    @property
+    def etag(self) -> str:
+        return str(self.revision)
+
+
 class ChangeView(_View):
     """One entry of the change feed: one accepted change."""
 
@@ -110,8 +150,8 @@ class ChangeView(_View):
     actor: str | None
     request_id: str | None
     action: Literal["created", "updated", "deleted", "restored"]
-    kind: Literal["application", "configuration"]
-    id: UlidText
+    kind: Literal["application", "configuration", "schema"]
+    id: UlidText = Field(description="The changed resource's id; for kind 'schema', its configuration's")
     application_id: UlidText = Field(description="The application's own id for kind 'application'")
     name: str
     version: int
