@@ -76,18 +76,21 @@ export async function call(method, path, options = {}) {
 
 export const get = (path, options) => call("GET", path, options);
 
-/** Documents as the service keeps them: numbers exact (see json.js), and each document's text
- * as sent (`configText`: keys in the order written, which a JS object may not keep). */
+/** Documents (a configuration's `config`, a `schema`) as the service keeps them: numbers exact
+ * (see json.js), and each document's text as sent (`configText`, `schemaText`: keys in the
+ * order written, which a JS object may not keep). */
 function keepExactConfigs(data, text) {
   const exact = parseExact(text);
-  const texts = memberTexts(text, "config");
   const items = Array.isArray(data) ? data : [data];
-  items.forEach((item, i) => {
-    if (item && typeof item === "object" && "config" in item) {
-      item.config = (Array.isArray(data) ? exact[i] : exact).config;
-      item.configText = texts[i];
-    }
-  });
+  for (const key of ["config", "schema"]) {
+    const texts = memberTexts(text, key);
+    items.forEach((item, i) => {
+      if (item && typeof item === "object" && key in item) {
+        item[key] = (Array.isArray(data) ? exact[i] : exact)[key];
+        item[`${key}Text`] = texts[i];
+      }
+    });
+  }
 }
 
 function nextAfter(link) {

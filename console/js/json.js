@@ -112,8 +112,8 @@ function valueEnd(text, start) {
       depth--;
       if (depth === 0) return i + 1;
       if (depth < 0) return i;
-    } else if (depth === 0 && (c === "," || c === "}")) {
-      return i;
+    } else if (depth === 0 && (c === "," || " \t\r\n".includes(c))) {
+      return i; // a number, true, false or null ends here
     }
   }
   return text.length;
@@ -242,4 +242,50 @@ export function checkJson(text) {
   const error = findSyntaxError(text);
   if (error) return { ok: false, ...error, ...lineAndColumn(text, error.offset) };
   return { ok: true, value: parseExact(text) };
+}
+
+/** Where the value at JSON Pointer `pointer` (RFC 6901) is in `text`, as {start, end}; null
+ * when the text has no such value (a missing property: point at its object instead). */
+export function pointerRange(text, pointer) {
+  const tokens = pointer === "" ? [] : pointer.slice(1).split("/").map((t) => t.replaceAll("~1", "/").replaceAll("~0", "~"));
+  let i = skipSpace(text, 0);
+  for (const token of tokens) {
+    const c = text[i];
+    if (c === "{") {
+      i = skipSpace(text, i + 1);
+      let found = false;
+      while (text[i] === '"') {
+        const end = stringEnd(text, i);
+        const key = JSON.parse(text.slice(i, end));
+        const valueStart = skipSpace(text, skipSpace(text, end) + 1); // past the colon
+        if (key === token) {
+          i = valueStart;
+          found = true;
+          break;
+        }
+        i = skipSpace(text, valueEnd(text, valueStart));
+        if (text[i] === ",") i = skipSpace(text, i + 1);
+      }
+      if (!found) return null;
+    } else if (c === "[") {
+      const index = Number(token);
+      if (!Number.isInteger(index) || index < 0) return null;
+      i = skipSpace(text, i + 1);
+      for (let n = 0; n < index; n++) {
+        if (text[i] === "]" || i >= text.length) return null;
+        i = skipSpace(text, valueEnd(text, i));
+        if (text[i] !== ",") return null;
+        i = skipSpace(text, i + 1);
+      }
+      if (text[i] === "]") return null;
+    } else {
+      return null;
+    }
+  }
+  return i < text.length ? { start: i, end: valueEnd(text, i) } : null;
+}
+
+function skipSpace(text, i) {
+  while (i < text.length && " \t\r\n".includes(text[i])) i++;
+  return i;
 }

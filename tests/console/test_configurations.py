@@ -96,7 +96,8 @@ def test_the_services_422_details_are_shown_next_to_their_fields_and_nothing_is_
     page.get_by_label("Name").fill("   ")
     page.get_by_role("button", name="Save").click()
 
-    expect(page.locator("#config-json-error")).to_have_text("must not nest deeper than 64 levels")
+    # A problem inside the document is shown at its place: where (its JSON Pointer) and why.
+    expect(page.locator("#config-json-error")).to_contain_text("must not nest deeper than 64 levels")
     expect(page.locator("#config-name-error")).to_have_text("must not be blank")
     expect(page.get_by_label("Name")).to_be_focused()
     stored = api.get(f"/configurations/{config['id']}").json()
