@@ -64,7 +64,8 @@ def test_a_save_the_schema_refuses_shows_each_violation_at_its_place(console, ap
     expect(page.locator("#config-json").locator("xpath=..").locator(".gutter")).to_contain_text("● 4")
     problems.first.get_by_role("button", name="line 4").click()
     selected = page.evaluate(
-        "() => { const t = document.getElementById('config-json'); return t.value.slice(t.selectionStart, t.selectionEnd); }"
+        "() => { const t = document.getElementById('config-json');"
+        " return t.value.slice(t.selectionStart, t.selectionEnd); }"
     )
     assert selected == "500"
     assert api.get(f"/configurations/{config['id']}").json()["version"] == 1
