@@ -33,8 +33,8 @@ def document_and_schema() -> tuple[dict, dict]:
         key = f"setting_{n:03d}"
         kind = n % 5
         if kind == 0:
-            document[key] = f"value {n} " + "x" * 60
-            properties[key] = {"type": "string", "minLength": 1, "maxLength": 200}
+            document[key] = f"value {n} " + "x" * 250
+            properties[key] = {"type": "string", "minLength": 1, "maxLength": 300}
         elif kind == 1:
             document[key] = n * 10
             properties[key] = {"type": "integer", "minimum": 0, "maximum": 100_000}

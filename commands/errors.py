@@ -57,8 +57,9 @@ class SchemaViolations(Exception):
     kept: a version restored, or the current one under a new schema)."""
 
     def __init__(self, violations: list[Violation], location: str, more: int = 0) -> None:
+        count = len(violations) + more
         super().__init__(
-            f"the document does not satisfy the configuration's schema ({len(violations) + more} violations)"
+            f"the document does not satisfy the configuration's schema ({count} violation{'s' if count != 1 else ''})"
         )
         self.violations = violations
         self.location = location
