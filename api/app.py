@@ -15,7 +15,7 @@ from functools import partial
 from fastapi import APIRouter, FastAPI
 
 import migrations
-from api import applications, changes, config, configurations, health, probes, tokens, versions
+from api import applications, changes, config, configuration_schemas, configurations, health, probes, tokens, versions
 from api.auth import PUBLIC, AuthMiddleware, FailureLimiter, announce_mode, auth_mode, document_security
 from api.console import mount_console
 from api.docs import mount_docs
@@ -132,7 +132,7 @@ def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log)
     document_security(app, mode)
     api = APIRouter(prefix=API_PREFIX)
-    for router in (applications, configurations, versions, changes, config, tokens):
+    for router in (applications, configurations, versions, configuration_schemas, changes, config, tokens):
         api.include_router(router.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -7,11 +7,20 @@ from collections.abc import Iterable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_serializer
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
-from commands.errors import Conflict, Forbidden, InvalidCommand, NotFound, PreconditionFailed
+from commands.errors import (
+    Conflict,
+    Forbidden,
+    InvalidCommand,
+    InvalidSchema,
+    NoSchema,
+    NotFound,
+    PreconditionFailed,
+    SchemaViolations,
+)
 from infra.database import DatabaseUnavailable, Overloaded
 from infra.ids import canonical_ulid
 
@@ -25,8 +34,27 @@ UNAVAILABLE = {
 
 
 class ErrorDetail(BaseModel):
-    location: str  # where in the request: body.name, path.id, query.limit, ...
+    location: str = Field(description="Where in the request: body.name, path.id, query.limit, body.config, ...")
     message: str
+    path: str | None = Field(
+        default=None,
+        description="For a document (body.config, config, body.schema): the JSON Pointer (RFC 6901) of what "
+        'is at fault in it, e.g. /db/pool; "" is the whole document. Absent otherwise.',
+    )
+    keyword: str | None = Field(
+        default=None,
+        description="For a violation of the configuration's JSON Schema: the schema keyword that failed "
+        "(type, required, format, ...). Absent otherwise.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_absent(self, handler):
+        # path and keyword appear only where they say something.
+        data = handler(self)
+        for name in ("path", "keyword"):
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
 
 
 class ErrorBody(BaseModel):
@@ -59,7 +87,9 @@ DESCRIPTIONS = {
     412: "If-Match names no current ETag of the resource: it changed meanwhile; nothing was changed",
     413: "The body is larger than MAX_BODY_BYTES",
     415: "The body is not sent as application/json (PATCH: application/merge-patch+json)",
-    422: "The request is invalid; `details` says where",
+    422: "The request is invalid; `details` says where (code validation_error). A document that does not "
+    "satisfy the configuration's schema: code schema_violation, one detail per violation with its `path` "
+    "and `keyword`; a schema that is not valid: code invalid_schema",
     503: "The database is unavailable or overloaded; retry after `Retry-After` seconds",
 }
 RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
@@ -120,7 +150,12 @@ def _validation_details(exc: RequestValidationError) -> list[ErrorDetail]:
         if error.get("type") == "json_invalid":
             message = f"invalid JSON: {_clean(error.get('ctx', {}).get('error', ''))}"
             location = "body"
-        details.append(ErrorDetail(location=location or "request", message=message))
+        path = error.get("path")
+        details.append(
+            ErrorDetail(
+                location=location or "request", message=message, path=None if path is None else _clean(path, 1000)
+            )
+        )
     return details
 
 
@@ -156,6 +191,25 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
         return error_response(request, 404, str(exc))
+
+    @app.exception_handler(NoSchema)
+    async def no_schema(request: Request, exc: NoSchema) -> Response:
+        return error_response(request, 404, str(exc), code="no_schema")
+
+    @app.exception_handler(SchemaViolations)
+    async def schema_violations(request: Request, exc: SchemaViolations) -> Response:
+        details = [
+            ErrorDetail(location=exc.location, message=v.message, path=v.path, keyword=v.keyword)
+            for v in exc.violations
+        ]
+        if exc.more:
+            details.append(ErrorDetail(location=exc.location, message=f"and {exc.more} more violations"))
+        return error_response(request, 422, str(exc), details, code="schema_violation")
+
+    @app.exception_handler(InvalidSchema)
+    async def invalid_schema(request: Request, exc: InvalidSchema) -> Response:
+        detail = ErrorDetail(location="body", message=str(exc), path=exc.path)
+        return error_response(request, 422, "the schema is not valid", [detail], code="invalid_schema")
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:

@@ -14,7 +14,9 @@ One run, one machine, every figure next to the ceiling measured in the same run:
 5. Writes with reads: 16 writing connections alone, then with 32 reading ones.
 6. Held requests: 1,000 feed waits on each of two instances and 1,000 watches of one
    configuration, each answered after one change; 10,000 watches held by one instance.
-7. Cost at depth: a history page at 100 and 10,000 versions, a feed page at 100 and 100,000
+7. What a schema adds to a write: a 10 KB document PUT with and without a 100-property
+   schema (bench/validation.py, which also runs alone).
+8. Cost at depth: a history page at 100 and 10,000 versions, a feed page at 100 and 100,000
    changes, a list page at 1k, 10k and 100k applications; a bulk load of 100,000
    configurations at start.
 Prints the table and writes it into docs/performance.md (bench/report.py).
@@ -40,6 +42,7 @@ from bench.data import add_applications, bulk_configurations, config_document, m
 from bench.holders import allow_open_files, hold, percentile
 from bench.report import FIGURES, render, write_figures
 from bench.service_process import ServiceProcess
+from bench.validation import measure as measure_validation
 from bench.workers import render_workers, run_alone, workers_line
 from bench.wrk import (
     CREATE_CONFIGURATION,
@@ -168,6 +171,8 @@ class Bench:
         self.with_auth(by_id, by_name)
         self.writes_with_reads(by_id, app_ids)
         self.held(configs[0], names[configs[0]["application_id"]], configs[:10], names)
+        print("writes with and without a schema...", flush=True)
+        self.facts["validation"] = measure_validation(self.restart().url)
         self.at_depth(configs[-1])
 
     def ceiling(self) -> None:

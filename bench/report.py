@@ -6,6 +6,7 @@ import os
 import platform
 import re
 
+from bench.validation import describe as describe_validation
 from bench.workers import render_workers
 from bench.wrk import WrkResult
 from infra.settings import PROJECT_ROOT
@@ -59,6 +60,7 @@ def render(bench) -> str:
         f"{facts['feed_100']:.2f} ms | {facts['feed_100k']:.2f} ms | {facts['feed_100k'] / facts['feed_100']:.2f} |",
     ]
     pages = facts["list_pages"]
+    validation = facts["validation"]
     out += [
         f"| applications, `limit=100` after a random id: 1k vs 100k applications | {pages[0][1]:.2f} ms | "
         f"{pages[-1][1]:.2f} ms | {pages[-1][1] / pages[0][1]:.2f} |",
@@ -66,6 +68,8 @@ def render(bench) -> str:
         f"Bulk load at start: {bulk['names']:,} names and {bulk['views']:,} views ({bulk['mb']:.0f} MB held) "
         f"read in {bulk['seconds']:.1f} s; service RSS then {bulk['rss']:.0f} MB. Service RSS after the steady "
         f"loads: {facts['rss_after_loads']:.0f} MB.",
+        "",
+        f"Schemas: {describe_validation(validation)}.",
     ]
 
     def ratio(label: str) -> float:
@@ -115,6 +119,10 @@ def render(bench) -> str:
         ("feed page at 100,000 changes within 1.5 x at 100", facts["feed_100k"] <= 1.5 * facts["feed_100"]),
         ("list page at 100k within 1.5 x at 1k", pages[-1][1] <= 1.5 * pages[0][1]),
         ("bulk load of 100,000 configurations < 10 s", bulk["seconds"] < 10),
+        (
+            f"a write under a 100-property schema within 1.10 x one without (here {validation['ratio']:.2f})",
+            validation["ratio"] <= 1.10,
+        ),
     ]
     worker_lines, worker_checks = render_workers(facts["workers"])
     out += ["", *worker_lines]

@@ -30,6 +30,27 @@ CREATE TABLE changes (
     version integer NOT NULL
 );
 
+CREATE TABLE configuration_schema_versions (
+    configuration_id character varying(26) NOT NULL,
+    version integer NOT NULL,
+    revision bigint NOT NULL,
+    application_id character varying(26) NOT NULL,
+    schema json NOT NULL,
+    draft text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    actor text
+);
+
+CREATE TABLE configuration_schemas (
+    configuration_id character varying(26) NOT NULL,
+    schema json NOT NULL,
+    draft text NOT NULL,
+    version integer NOT NULL,
+    revision bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
+);
+
 CREATE TABLE configuration_versions (
     configuration_id character varying(26) NOT NULL,
     version integer NOT NULL,
@@ -39,7 +60,8 @@ CREATE TABLE configuration_versions (
     comments character varying(1024),
     config jsonb NOT NULL,
     created_at timestamp with time zone NOT NULL,
-    actor text
+    actor text,
+    document json NOT NULL
 );
 
 CREATE TABLE configurations (
@@ -51,7 +73,8 @@ CREATE TABLE configurations (
     version integer NOT NULL,
     revision bigint NOT NULL,
     created_at timestamp with time zone NOT NULL,
-    updated_at timestamp with time zone NOT NULL
+    updated_at timestamp with time zone NOT NULL,
+    document json NOT NULL
 );
 
 CREATE TABLE migrations (
@@ -84,9 +107,19 @@ ALTER TABLE applications ADD CONSTRAINT applications_pkey PRIMARY KEY (id);
 
 ALTER TABLE changes ADD CONSTRAINT changes_action_check CHECK ((action = ANY (ARRAY['created'::text, 'updated'::text, 'deleted'::text, 'restored'::text])));
 
-ALTER TABLE changes ADD CONSTRAINT changes_kind_check CHECK ((kind = ANY (ARRAY['application'::text, 'configuration'::text])));
+ALTER TABLE changes ADD CONSTRAINT changes_kind_check CHECK ((kind = ANY (ARRAY['application'::text, 'configuration'::text, 'schema'::text])));
 
 ALTER TABLE changes ADD CONSTRAINT changes_pkey PRIMARY KEY (revision);
+
+ALTER TABLE configuration_schema_versions ADD CONSTRAINT configuration_schema_versions_pkey PRIMARY KEY (configuration_id, version);
+
+ALTER TABLE configuration_schemas ADD CONSTRAINT configuration_schemas_configuration_id_fkey FOREIGN KEY (configuration_id) REFERENCES configurations(id) ON DELETE CASCADE;
+
+ALTER TABLE configuration_schemas ADD CONSTRAINT configuration_schemas_draft_check CHECK ((draft = ANY (ARRAY['2020-12'::text, '2019-09'::text, 'draft-07'::text])));
+
+ALTER TABLE configuration_schemas ADD CONSTRAINT configuration_schemas_pkey PRIMARY KEY (configuration_id);
+
+ALTER TABLE configuration_schemas ADD CONSTRAINT configuration_schemas_schema_check CHECK ((json_typeof(schema) = 'object'::text));
 
 ALTER TABLE configuration_versions ADD CONSTRAINT configuration_versions_pkey PRIMARY KEY (configuration_id, version);
 
@@ -171,6 +204,54 @@ CREATE OR REPLACE FUNCTION public.change_setting(name text)
  STABLE
 AS $function$
     SELECT nullif(current_setting('config_service.' || name, true), '')
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.configuration_schema_revision(of_configuration character varying)
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE
+AS $function$
+    SELECT coalesce((SELECT s.revision FROM configuration_schemas s WHERE s.configuration_id = of_configuration), 0)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.json_compact(text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE STRICT
+AS $function$
+    SELECT regexp_replace($1, '("(?:[^"\\]|\\.)*")|[ \t\n\r]+', '\1', 'g')
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.json_merge_patch(target json, patch json)
+ RETURNS json
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+    SELECT CASE
+        WHEN json_typeof(patch) IS DISTINCT FROM 'object' THEN patch
+        ELSE (
+            SELECT ('{' || coalesce(string_agg(to_json(m.key)::text || ':' || m.value::text, ',' ORDER BY m.added, m.position), '') || '}')::json
+            FROM (
+                SELECT false AS added, t.position, t.key,
+                       CASE WHEN p.key IS NULL THEN t.value ELSE json_merge_patch(t.value, p.value) END AS value
+                FROM json_each(CASE WHEN json_typeof(target) = 'object' THEN target ELSE '{}' END)
+                     WITH ORDINALITY t (key, value, position)
+                LEFT JOIN json_each(patch) p ON p.key = t.key
+                WHERE p.key IS NULL OR json_typeof(p.value) <> 'null'
+                UNION ALL
+                SELECT true, p.position, p.key, json_merge_patch(NULL, p.value)
+                FROM json_each(patch) WITH ORDINALITY p (key, value, position)
+                WHERE json_typeof(p.value) <> 'null'
+                  AND NOT EXISTS (
+                      SELECT 1 FROM json_each(CASE WHEN json_typeof(target) = 'object' THEN target ELSE '{}' END) t
+                      WHERE t.key = p.key
+                  )
+            ) m
+        )
+    END
 $function$
 ;
 
@@ -272,6 +353,19 @@ BEGIN
     IF TG_OP = 'UPDATE' AND (NEW.id <> OLD.id OR NEW.application_id <> OLD.application_id) THEN
         RAISE EXCEPTION 'a configuration keeps its id and its application' USING ERRCODE = 'check_violation';
     END IF;
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.document IS NULL THEN
+            NEW.document := json_compact(NEW.config::text)::json;
+        ELSE
+            NEW.config := NEW.document::jsonb;
+        END IF;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NEW.document::text IS DISTINCT FROM OLD.document::text THEN
+            NEW.config := NEW.document::jsonb;
+        ELSIF NEW.config IS DISTINCT FROM OLD.config THEN
+            NEW.document := json_compact(NEW.config::text)::json;
+        END IF;
+    END IF;
     entry.revision := next_revision();
     entry.at := clock_timestamp();
     entry.actor := change_setting('actor');
@@ -299,13 +393,68 @@ BEGIN
         NEW.revision := entry.revision;
         NEW.updated_at := entry.at;
         INSERT INTO configuration_versions
-            (configuration_id, version, revision, application_id, name, comments, config, created_at, actor)
+            (configuration_id, version, revision, application_id, name, comments, config, created_at, actor, document)
         VALUES
             (NEW.id, NEW.version, entry.revision, NEW.application_id, NEW.name, NEW.comments, NEW.config,
-             entry.at, entry.actor);
+             entry.at, entry.actor, NEW.document);
         entry.id := NEW.id;
         entry.application_id := NEW.application_id;
         entry.name := NEW.name;
+        entry.version := NEW.version;
+    END IF;
+    INSERT INTO changes VALUES (entry.*);
+    PERFORM announce_change(entry);
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.record_schema_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    entry changes;
+    of_configuration varchar(26) := CASE WHEN TG_OP = 'DELETE' THEN OLD.configuration_id ELSE NEW.configuration_id END;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.configuration_id <> OLD.configuration_id THEN
+        RAISE EXCEPTION 'a schema keeps its configuration' USING ERRCODE = 'check_violation';
+    END IF;
+    -- The configuration's application and name: from its latest version, which outlives it
+    -- (a schema is deleted with its configuration).
+    SELECT v.application_id, v.name INTO entry.application_id, entry.name
+    FROM configuration_versions v
+    WHERE v.configuration_id = of_configuration
+    ORDER BY v.version DESC LIMIT 1;
+    entry.revision := next_revision();
+    entry.at := clock_timestamp();
+    entry.actor := change_setting('actor');
+    entry.request_id := change_setting('request_id');
+    entry.kind := 'schema';
+    entry.id := of_configuration;
+    IF TG_OP = 'DELETE' THEN
+        entry.action := 'deleted';
+        entry.version := OLD.version;
+    ELSE
+        IF TG_OP = 'INSERT' THEN
+            -- A schema set again after its removal continues its own history.
+            SELECT max(v.version), min(v.created_at) INTO NEW.version, NEW.created_at
+            FROM configuration_schema_versions v WHERE v.configuration_id = NEW.configuration_id;
+            NEW.version := coalesce(NEW.version, 0) + 1;
+            NEW.created_at := coalesce(NEW.created_at, entry.at);
+            entry.action := coalesce(change_setting('action'), 'created');
+        ELSE
+            NEW.version := OLD.version + 1;
+            NEW.created_at := OLD.created_at;
+            entry.action := coalesce(change_setting('action'), 'updated');
+        END IF;
+        NEW.revision := entry.revision;
+        NEW.updated_at := entry.at;
+        INSERT INTO configuration_schema_versions
+            (configuration_id, version, revision, application_id, schema, draft, created_at, actor)
+        VALUES
+            (NEW.configuration_id, NEW.version, entry.revision, entry.application_id, NEW.schema, NEW.draft,
+             entry.at, entry.actor);
         entry.version := NEW.version;
     END IF;
     INSERT INTO changes VALUES (entry.*);
@@ -379,6 +528,14 @@ CREATE TRIGGER applications_record BEFORE INSERT OR DELETE OR UPDATE ON public.a
 CREATE TRIGGER changes_append_only BEFORE DELETE OR UPDATE ON public.changes FOR EACH ROW EXECUTE FUNCTION refuse_rewriting_history();
 
 CREATE TRIGGER changes_no_truncate BEFORE TRUNCATE ON public.changes FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewriting_history();
+
+CREATE TRIGGER configuration_schema_versions_append_only BEFORE DELETE OR UPDATE ON public.configuration_schema_versions FOR EACH ROW EXECUTE FUNCTION refuse_rewriting_history();
+
+CREATE TRIGGER configuration_schema_versions_no_truncate BEFORE TRUNCATE ON public.configuration_schema_versions FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewriting_history();
+
+CREATE TRIGGER configuration_schemas_no_truncate BEFORE TRUNCATE ON public.configuration_schemas FOR EACH STATEMENT EXECUTE FUNCTION refuse_unrecorded_truncate();
+
+CREATE TRIGGER configuration_schemas_record BEFORE INSERT OR DELETE OR UPDATE ON public.configuration_schemas FOR EACH ROW EXECUTE FUNCTION record_schema_change();
 
 CREATE TRIGGER configuration_versions_append_only BEFORE DELETE OR UPDATE ON public.configuration_versions FOR EACH ROW EXECUTE FUNCTION refuse_rewriting_history();
 

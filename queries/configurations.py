@@ -4,7 +4,10 @@ from psycopg2.extensions import cursor as Cursor
 
 from queries.views import ConfigurationView, Page, page_of
 
-CONFIGURATION_COLUMNS = "id, application_id, name, comments, config, version, created_at, updated_at, revision"
+# The document as its stored text (infra/documents.py), sent as it is.
+CONFIGURATION_COLUMNS = (
+    "id, application_id, name, comments, document::text AS config, version, created_at, updated_at, revision"
+)
 
 CONFIGURATION = f"""
 SELECT {CONFIGURATION_COLUMNS}

@@ -59,6 +59,7 @@ from queries.revision_waits import RevisionWaits
 from queries.snapshot import ENTRY_OVERHEAD, Gap, Snapshot, catch_up
 from queries.views import (
     ApplicationRecord,
+    ApplicationView,
     ConfigurationView,
     Page,
     application_etag,
@@ -111,7 +112,7 @@ class Record(NamedTuple):
 
 
 def record_of(row: dict) -> Record:
-    body = ApplicationRecord(**row).model_dump_json().encode()
+    body = ApplicationRecord(**row).render()
     cut = body.rfind(b',"created_at":"')  # quotes inside JSON strings are escaped: only one
     return Record(body[:cut], body[cut:-1], row["revision"])
 
@@ -187,6 +188,8 @@ class ReadModel:
                 continue
             if announced:
                 self.revision = event.revision
+            if event.kind == "schema":
+                continue  # no view held here shows a schema
             self.directory.apply(event)
             if event.kind == "configuration":
                 self._configuration_changed(event, stale_configurations)
@@ -476,7 +479,7 @@ class ReadModel:
         page = await self._db.query(query, *args)
         if page is None:
             return None
-        body = json_array([item.model_dump_json().encode() for item in page.items])
+        body = json_array([item.render() for item in page.items])
         return Entry(body, digest(body), next_after=page.next_after)
 
     async def _load_bundle(self, query: Callable, key: str) -> Entry | None:
@@ -484,9 +487,7 @@ class ReadModel:
         if found is None:
             return None
         application, configurations = found
-        body = render_bundle(
-            application.model_dump_json().encode(), [view.model_dump_json().encode() for view in configurations]
-        )
+        body = render_bundle(application.render(), [view.render() for view in configurations])
         return Entry(body, digest(body), application.id)
 
     def _held_entry(self, key: str) -> Entry | None:
@@ -583,8 +584,8 @@ def _fail(fill: asyncio.Future, exc: BaseException) -> None:
         fill.exception()  # the joiners (if any) get it; nobody else needs to
 
 
-def _entry(view: BaseModel) -> Entry:
+def _entry(view: ConfigurationView | ApplicationView) -> Entry:
     """A configuration's or an application's view as held."""
     if isinstance(view, ConfigurationView):
-        return Entry(view.model_dump_json().encode(), view.etag, view.application_id, revision=view.revision)
-    return Entry(view.model_dump_json().encode(), view.etag, view.id)
+        return Entry(view.render(), view.etag, view.application_id, revision=view.revision)
+    return Entry(view.render(), view.etag, view.id)

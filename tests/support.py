@@ -1,6 +1,7 @@
 """Helpers shared by the test suites."""
 
 import contextlib
+import json
 import os
 from pathlib import Path
 
@@ -46,6 +47,11 @@ def announcement(
         name=name,
         version=version,
     )
+
+
+def compact_json(value: object) -> str:
+    """A document's text as the service stores a plain dict (compact, keys in order)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def perform(db: Database, command: object, caller: Caller = ANYONE) -> dict:

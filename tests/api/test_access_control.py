@@ -53,8 +53,8 @@ def bearer(secret: str) -> dict:
 
 @dataclass
 class World:
-    """What a request needs: an application with a configuration of three versions, made by
-    an admin for each request (some requests delete or change them)."""
+    """What a request needs: an application with a configuration of three versions and a
+    schema, made by an admin for each request (some requests delete or change them)."""
 
     app: dict
     config: dict
@@ -69,6 +69,7 @@ def make_world(client: TestClient, admin: str, other_app: dict) -> World:
     ).json()
     for v in (2, 3):
         client.put(f"{API}/configurations/{config['id']}", json={"name": "c", "config": {"v": v}}, headers=headers)
+    client.put(f"{API}/configurations/{config['id']}/schema", json={"type": "object"}, headers=headers)
     return World(app, config, other_app)
 
 
@@ -148,6 +149,30 @@ ROUTES: dict[tuple[str, str], Route] = {
         200,
         "hidden",
         lambda w: ("POST", f"{API}/configurations/{w.config['id']}/versions/1/restore", None, {}),
+    ),
+    ("get", "/api/v1/configurations/{id}/schema"): Route(
+        "read", 200, "hidden", lambda w: ("GET", f"{API}/configurations/{w.config['id']}/schema", None, {})
+    ),
+    ("put", "/api/v1/configurations/{id}/schema"): Route(
+        "write",
+        200,
+        "hidden",
+        lambda w: ("PUT", f"{API}/configurations/{w.config['id']}/schema", {"required": ["v"]}, {}),
+    ),
+    ("delete", "/api/v1/configurations/{id}/schema"): Route(
+        "write", 204, "hidden", lambda w: ("DELETE", f"{API}/configurations/{w.config['id']}/schema", None, {})
+    ),
+    ("get", "/api/v1/configurations/{id}/schema/versions"): Route(
+        "read", 200, "hidden", lambda w: ("GET", f"{API}/configurations/{w.config['id']}/schema/versions", None, {})
+    ),
+    ("get", "/api/v1/configurations/{id}/schema/versions/{version}"): Route(
+        "read", 200, "hidden", lambda w: ("GET", f"{API}/configurations/{w.config['id']}/schema/versions/1", None, {})
+    ),
+    ("post", "/api/v1/configurations/{id}/schema/versions/{version}/restore"): Route(
+        "write",
+        200,
+        "hidden",
+        lambda w: ("POST", f"{API}/configurations/{w.config['id']}/schema/versions/1/restore", None, {}),
     ),
     ("get", "/api/v1/changes"): Route("read", 200, "filtered", lambda w: ("GET", f"{API}/changes", None, {})),
     ("get", "/api/v1/config/{application_name}"): Route(
