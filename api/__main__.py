@@ -37,14 +37,14 @@ def main() -> int:
         print(f"config-service: cannot serve HTTPS with TLS_CERT_FILE and TLS_KEY_FILE: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    _raise_open_file_limit()
+    held = _held_within(_raise_open_file_limit(), settings.max_held_requests)
     sys.setswitchinterval(settings.switch_interval)
     # uvicorn handles these while serving and re-raises them when done: end up here, cleanly.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_zero)
     try:
         with provide_database(settings) as dsn:
-            _serve(settings.model_copy(update={"database_url": dsn}))
+            _serve(settings.model_copy(update={"database_url": dsn, "max_held_requests": held}))
     except (PostgresError, DatabaseUnavailable, UnsupportedServer, MigrationError, psycopg2.OperationalError) as exc:
         log.error("cannot start: %s", exc)
         return 1
@@ -103,14 +103,35 @@ def _serve(settings: Settings) -> None:
     asyncio.run(run(), loop_factory=config.get_loop_factory())
 
 
-def _raise_open_file_limit() -> None:
+def _raise_open_file_limit() -> int:
     """Every held request (a watch, a feed wait) is an open socket: allow as many as the
-    system lets this process have."""
+    system lets this process have; how many that is."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > soft:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    log.info("open files: up to %s", resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    allowed = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    log.info("open files: up to %s", allowed)
+    return allowed
+
+
+# Open files kept for everything but held requests: other requests, the database, logs.
+OTHER_OPEN_FILES = 1024
+
+
+def _held_within(open_files: int, max_held: int) -> int:
+    """MAX_HELD_REQUESTS, lowered (and said so) where the open-file limit could not hold them
+    and everything else: past the limit a wait gets 503, never an exhausted file table."""
+    if open_files == resource.RLIM_INFINITY or open_files - OTHER_OPEN_FILES >= max_held:
+        return max_held
+    held = max(1, open_files - OTHER_OPEN_FILES)
+    log.warning(
+        "MAX_HELD_REQUESTS=%d, but this process may open only %d files: holding at most %d requests",
+        max_held,
+        open_files,
+        held,
+    )
+    return held
 
 
 def _exit_zero(signum: int, frame: object) -> None:

@@ -18,15 +18,19 @@ import migrations
 from api import applications, changes, config, configurations, health, tokens, versions
 from api.auth import PUBLIC, AuthMiddleware, FailureLimiter, announce_mode, auth_mode, document_security
 from api.console import mount_console
+from api.cross_site import CrossSite
 from api.docs import mount_docs
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.services import Services
+from api.token_use import TokenUses
 from commands.bus import CommandBus
 from infra.database import Database, describe
+from infra.health import DatabaseCheck
 from infra.listener import ChangeListener
 from infra.settings import Settings
 from queries.follow import ReadSide
+from queries.held import HeldRequests
 from queries.tokens import TokenTable
 
 log = logging.getLogger("api")
@@ -40,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url")
     active_tokens = TokenTable()  # filled by the lifespan, read by every request
+    token_uses = TokenUses()  # noted by every request, written by the lifespan's task
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -67,7 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
             if settings.migrate_on_start:
                 applied = await loop.run_in_executor(None, migrations.migrate, settings.database_url)
                 log.info("migrations: %d applied at start", len(applied))
-            side = ReadSide(db, settings.read_cache_max_bytes, active_tokens)
+            side = ReadSide(db, settings.read_cache_max_bytes, active_tokens, HeldRequests(settings.max_held_requests))
             bus = CommandBus(db)
             bus.subscribe(side.committed)  # this instance's own changes, before their answer
             listener = ChangeListener(
@@ -79,16 +84,32 @@ def create_app(settings: Settings) -> FastAPI:
                 connect_timeout=settings.db_connect_timeout,
             )
             listener.start(loop)
-            # Serve warm: nothing before the read model holds what it can (or the wait ends).
+            health = DatabaseCheck(db)  # what /health answers from
+            health.start()
+            token_uses.start(db)
             try:
-                await asyncio.wait_for(side.reads.ready.wait(), settings.db_startup_wait)
-            except TimeoutError:
-                log.warning("read model not loaded after %.0fs; serving from the database", settings.db_startup_wait)
-            app.state.services = Services(db=db, bus=bus, reads=side.reads, feed=side.feed, tokens=side.tokens)
-            announce_mode(settings, mode, side.tokens.has_admin())
-            try:
+                # Serve warm: nothing before the read model holds what it can (or the wait ends).
+                try:
+                    await asyncio.wait_for(side.reads.ready.wait(), settings.db_startup_wait)
+                except TimeoutError:
+                    log.warning(
+                        "read model not loaded after %.0fs; serving from the database", settings.db_startup_wait
+                    )
+                app.state.services = Services(
+                    db=db,
+                    bus=bus,
+                    reads=side.reads,
+                    feed=side.feed,
+                    tokens=side.tokens,
+                    health=health,
+                    token_uses=token_uses,
+                )
+                announce_mode(settings, mode, side.tokens.has_admin())
                 yield
             finally:
+                await health.stop()
+                await side.close()
+                await token_uses.stop(db)
                 await loop.run_in_executor(None, listener.stop)
         finally:
             await loop.run_in_executor(None, db.close)
@@ -105,8 +126,10 @@ def create_app(settings: Settings) -> FastAPI:
     mode = auth_mode(settings)
     # The last added runs first: request ids, the body limit and errors, then who is asking.
     limiter = FailureLimiter(settings.auth_failure_limit, block=settings.auth_failure_block)
-    app.add_middleware(AuthMiddleware, mode=mode, tokens=active_tokens, limiter=limiter)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthMiddleware, mode=mode, tokens=active_tokens, limiter=limiter, uses=token_uses)
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, cross_site=CrossSite.of(settings)
+    )
     document_security(app, mode)
     api = APIRouter(prefix=API_PREFIX)
     for router in (applications, configurations, versions, changes, config, tokens):

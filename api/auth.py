@@ -2,8 +2,9 @@
 
 Authentication, for every /api request (`AuthMiddleware`): with AUTH=tokens a request carries
 `Authorization: Bearer <secret>`; the token is found in memory (queries/tokens.py: no database
-round trip), else 401, and an address that keeps failing gets 429. The request then carries
-its `Principal`. With AUTH=off everyone is an unlimited admin with no name.
+round trip), else 401 (`token_expired` once it has expired), and an address that keeps failing
+gets 429. The request then carries its `Principal`, and its use is noted (api/token_use.py).
+With AUTH=off everyone is an unlimited admin with no name.
 
 Authorization, declared where each route is declared: `dependencies=needs("write")` (or
 `PUBLIC`), enforced for the route that matched by api/routing.py, which refuses at import a
@@ -27,6 +28,7 @@ from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import ErrorBody, send_error
+from api.token_use import TokenUses
 from infra.access import allows
 from infra.settings import Settings
 from queries.tokens import Token, TokenTable
@@ -149,11 +151,19 @@ class FailureLimiter:
 class AuthMiddleware:
     """Who is asking, for every /api request: kept to a few dictionary lookups and one hash."""
 
-    def __init__(self, app: ASGIApp, mode: str, tokens: TokenTable, limiter: FailureLimiter | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        mode: str,
+        tokens: TokenTable,
+        limiter: FailureLimiter | None = None,
+        uses: TokenUses | None = None,
+    ) -> None:
         self.app = app
         self.mode = mode
         self.tokens = tokens
         self.limiter = limiter or FailureLimiter()
+        self.uses = uses or TokenUses()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
@@ -172,26 +182,38 @@ class AuthMiddleware:
             if not secret or b" " in secret:
                 secret = None
         who = None if secret is None else self.tokens.find(secret)
-        if who is None:
-            # A valid token passes even from a blocked address (one shared by a proxy or NAT).
-            rid = state.get("request_id", "")
-            address = scope["client"][0] if scope.get("client") else "unknown"
-            blocked = self.limiter.blocked and self.limiter.blocked_for(address)
-            if blocked:
-                retry = str(math.ceil(blocked))
-                await send_error(send, 429, "too many failed authentications; retry later", rid, {"Retry-After": retry})
+        if who is not None:
+            now = time.time()
+            if who.expires_at is None or now < who.expires_at:
+                self.uses.noted[who.token_id] = now
+                state["principal"] = who
+                await self.app(scope, receive, send)
                 return
-            self.limiter.failed(address)
-            message = "send Authorization: Bearer <token>" if secret is None else "the token is unknown or revoked"
-            challenge = 'Bearer realm="config-service"' + ("" if secret is None else ', error="invalid_token"')
-            await send_error(send, 401, message, rid, {"WWW-Authenticate": challenge})
+        # A valid token passes even from a blocked address (one shared by a proxy or NAT).
+        rid = state.get("request_id", "")
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        blocked = self.limiter.blocked and self.limiter.blocked_for(address)
+        if blocked:
+            retry = str(math.ceil(blocked))
+            await send_error(send, 429, "too many failed authentications; retry later", rid, {"Retry-After": retry})
             return
-        state["principal"] = who
-        await self.app(scope, receive, send)
+        self.limiter.failed(address)
+        code = None
+        if secret is None:
+            message = "send Authorization: Bearer <token>"
+        elif who is None:
+            message = "the token is unknown or revoked"
+        else:
+            code, message = "token_expired", "the token has expired; ask for a new one"
+        challenge = 'Bearer realm="config-service"' + ("" if secret is None else ', error="invalid_token"')
+        await send_error(send, 401, message, rid, {"WWW-Authenticate": challenge}, code=code)
 
 
 AUTH_ERRORS = {
-    "401": ("Missing, malformed, unknown or revoked token", {"WWW-Authenticate": {"schema": {"type": "string"}}}),
+    "401": (
+        "Missing, malformed, unknown, revoked or expired token (`token_expired`)",
+        {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    ),
     "403": ("The token's scope does not allow this", {}),
     "429": (
         "Too many failed authentications from this address",

@@ -7,6 +7,10 @@ too long, or finds the queue full, gets `Overloaded` (503 + Retry-After).
 
 Reads run in autocommit, one round trip per statement, on few workers (measured fastest: 2).
 
+A third lane, `upkeep`, is the instance's own: one worker and one connection that no request
+uses and no request waits for, so that the background checks (the database's health, reading
+the tokens again, recording their use) cannot be starved by a flood of requests.
+
 Writes are committed in groups (infra/writes.py): every write transaction NOTIFYs, and
 PostgreSQL serialises NOTIFYing commits cluster-wide, disk flush included, so one
 transaction per command caps writes at one flush each. Commands that arrive while the write
@@ -206,7 +210,7 @@ class Database:
         queue_max: int,
         queue_timeout: float,
     ) -> None:
-        self.size = read_workers + write_workers
+        self.size = read_workers + write_workers + 1  # + the upkeep lane's
         # minconn == maxconn: psycopg2 closes, rather than keeps, connections beyond minconn.
         self._pool = ThreadedConnectionPool(
             self.size,
@@ -217,6 +221,7 @@ class Database:
         )
         self._reads = _Lane("read", read_workers, queue_max, queue_timeout)
         self._writes = _WriteLane(self, write_workers, max_batch, queue_max, queue_timeout)
+        self._upkeep = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-upkeep")
         self.server_version = self.run_query(_server_version)
         if self.server_version < self.min_server_version:
             self.close()
@@ -248,6 +253,11 @@ class Database:
     async def query(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(cur, *args)` on an autocommit connection, in the read lane."""
         return await self._reads.run(self.run_query, fn, *args)
+
+    async def upkeep(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(cur, *args)` on an autocommit connection, in the upkeep lane: for the
+        instance's background work only (a few statements a second), never for requests."""
+        return await asyncio.get_running_loop().run_in_executor(self._upkeep, self.run_query, fn, *args)
 
     async def write(self, statement: Statement, caller: Caller = ANYONE) -> Any:
         """Carry out a command's statement atomically, in the write lane; its committed event,
@@ -320,6 +330,7 @@ class Database:
     def close(self) -> None:
         self._reads.executor.shutdown(wait=True)
         self._writes.executor.shutdown(wait=True)
+        self._upkeep.shutdown(wait=True)
         with contextlib.suppress(psycopg2.pool.PoolError):
             self._pool.closeall()
 

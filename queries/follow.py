@@ -7,6 +7,7 @@ hands over its payloads: `announced`). Callbacks run on the event loop thread, e
 
 import asyncio
 import logging
+import time
 
 from psycopg2.extensions import connection as Connection
 
@@ -14,18 +15,24 @@ from infra.database import Database
 from infra.events import Committed
 from queries.announcements import committed_of, parse_announcements
 from queries.feed import ChangeFeed
+from queries.held import HeldRequests
 from queries.read_model import ReadModel
 from queries.snapshot import Gap, Snapshot
 from queries.tokens import TokenTable, active_tokens
 
 log = logging.getLogger(__name__)
 
+# A token reload that failed is tried again after this long, doubling up to the most.
+RELOAD_RETRY_FIRST = 0.05
+RELOAD_RETRY_MOST = 0.5
+
 
 class ReadSide:
-    def __init__(self, db: Database, max_bytes: int, tokens: TokenTable) -> None:
+    def __init__(self, db: Database, max_bytes: int, tokens: TokenTable, held: HeldRequests | None = None) -> None:
         self._db = db
-        self.reads = ReadModel(db, max_bytes)
-        self.feed = ChangeFeed(db)
+        held = held or HeldRequests()  # one bound for the watches and the feed's waits
+        self.reads = ReadModel(db, max_bytes, held)
+        self.feed = ChangeFeed(db, held=held)
         self.tokens = tokens
         self._token_reload: asyncio.Task | None = None
         self._reload_again = False
@@ -76,19 +83,41 @@ class ReadSide:
 
     def reload_tokens(self) -> None:
         """Read the active tokens again, soon; one reload at a time, the last one after the
-        last change."""
+        last change. A revoked token must stop working on every instance: the reload runs on
+        the database's upkeep lane, which requests cannot fill, and is tried until it works."""
         if self._token_reload is not None and not self._token_reload.done():
             self._reload_again = True
             return
         self._token_reload = asyncio.get_running_loop().create_task(self._reload_tokens())
 
     async def _reload_tokens(self) -> None:
+        delay = RELOAD_RETRY_FIRST
+        failing_since = None
         while True:
             self._reload_again = False
             try:
-                self.tokens.replace(await self._db.query(active_tokens))
-            except Exception:
-                # The listener's catch-up reads them again once the database is back.
-                log.warning("could not read the tokens again", exc_info=True)
+                tokens = await self._db.upkeep(active_tokens)
+            except Exception as exc:
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning("could not read the tokens again (%s); trying until it works", _first_line(exc))
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, RELOAD_RETRY_MOST)
+                continue
+            self.tokens.replace(tokens)
+            if failing_since is not None:
+                log.info("read the tokens again, after %.1fs of trying", time.monotonic() - failing_since)
+                failing_since, delay = None, RELOAD_RETRY_FIRST
             if not self._reload_again:
                 return
+
+    async def close(self) -> None:
+        """The instance is stopping: no more reloads."""
+        if self._token_reload is not None:
+            self._token_reload.cancel()
+            await asyncio.gather(self._token_reload, return_exceptions=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

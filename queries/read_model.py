@@ -49,6 +49,7 @@ from queries.applications import get_application, list_applications
 from queries.by_name import Missing, bundle_by_id, bundle_by_name, configuration_by_name
 from queries.configurations import get_configuration, list_configurations
 from queries.directory import Directory
+from queries.held import HeldRequests
 from queries.refresh import Refreshed, refresh
 from queries.snapshot import ENTRY_OVERHEAD, Gap, Snapshot, catch_up
 from queries.views import (
@@ -108,7 +109,7 @@ def record_of(row: dict) -> Record:
 
 
 class ReadModel:
-    def __init__(self, db: Database, max_bytes: int) -> None:
+    def __init__(self, db: Database, max_bytes: int, held: HeldRequests | None = None) -> None:
         self._db = db
         self.max_bytes = max_bytes
         self._held: OrderedDict[str, Entry] = OrderedDict()
@@ -126,7 +127,7 @@ class ReadModel:
         self.loaded = False  # a snapshot was loaded: the directory knows every name
         self.revision: int | None = None  # the latest announced change followed
         self.ready = asyncio.Event()  # set once the first snapshot is loaded
-        self.watchers = Watchers()
+        self.watchers = Watchers(held)
         self._refreshing: set[asyncio.Task] = set()
 
     @property
