@@ -27,8 +27,8 @@ from queries.views import ChangeView
 # While not listening, nothing announces changes: one task per instance looks for a new
 # revision this often, and wakes the waiting readers when there is one.
 POLL_WHILE_DEAF = 0.5
-# A page for a token limited to some applications: this many entries beyond the page's size
-# are looked at in revision order first (see _limited_page).
+# A page for a token limited to some applications: entries looked at in revision order beyond
+# the page's size and the number of applications, before merging (see _limited_page).
 SCAN_SLACK = 64
 
 
@@ -162,12 +162,14 @@ class ChangeFeed:
 
     def _limited_page(self, start: int, limit: int, applications: frozenset[str]) -> list[ChangeView]:
         """The page from `start` of the changes of `applications`, for about what the page costs
-        however many applications there are: the entries in revision order first, as an
-        unlimited page is read (where these applications make much of the feed, that fills the
-        page); past a few more than a page, each application's own revisions, merged in order
-        and only as far as the page needs."""
-        end = min(len(self._entries), start + limit + SCAN_SLACK)
-        page = [entry for entry in self._entries[start:end] if entry.application_id in applications][:limit]
+        however many applications there are (not a sort of all their held changes). First the
+        entries in revision order, as an unlimited page is read, until the page is full: where
+        these applications make up a fair part of the feed, that is all. Else, past as many
+        entries as merging would cost (one step per application), each application's own
+        revisions, merged in order only as far as the page needs."""
+        end = min(len(self._entries), start + limit + SCAN_SLACK + len(applications))
+        in_order = map(self._entries.__getitem__, range(start, end))
+        page = list(itertools.islice((e for e in in_order if e.application_id in applications), limit))
         if len(page) == limit or end == len(self._entries):
             return page
         scanned = self._revisions[end - 1]
