@@ -81,11 +81,12 @@ def create_app(settings: Settings) -> FastAPI:
                 on_payloads=side.announced,  # everyone's changes, in commit order
                 on_listening=side.listening,
                 position=side.catch_up,
+                on_heard=side.heard,  # token changes, read again at once
                 connect_timeout=settings.db_connect_timeout,
             )
             listener.start(loop)
-            health = DatabaseCheck(db)  # what /health answers from
-            health.start()
+            health = DatabaseCheck(settings.database_url, connect_timeout=settings.db_connect_timeout)
+            health.start()  # what /health answers from
             token_uses.start(db)
             try:
                 # Serve warm: nothing before the read model holds what it can (or the wait ends).
@@ -107,10 +108,10 @@ def create_app(settings: Settings) -> FastAPI:
                 announce_mode(settings, mode, side.tokens.has_admin())
                 yield
             finally:
-                await health.stop()
-                await side.close()
+                side.close()
                 await token_uses.stop(db)
                 await loop.run_in_executor(None, listener.stop)
+                await loop.run_in_executor(None, health.stop)
         finally:
             await loop.run_in_executor(None, db.close)
 

@@ -8,8 +8,8 @@ too long, or finds the queue full, gets `Overloaded` (503 + Retry-After).
 Reads run in autocommit, one round trip per statement, on few workers (measured fastest: 2).
 
 A third lane, `upkeep`, is the instance's own: one worker and one connection that no request
-uses and no request waits for, so that the background checks (the database's health, reading
-the tokens again, recording their use) cannot be starved by a flood of requests.
+uses and no request waits for, so that background work (reading the tokens again, recording
+their use) cannot be starved by a flood of requests.
 
 Writes are committed in groups (infra/writes.py): every write transaction NOTIFYs, and
 PostgreSQL serialises NOTIFYing commits cluster-wide, disk flush included, so one
@@ -256,8 +256,13 @@ class Database:
 
     async def upkeep(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(cur, *args)` on an autocommit connection, in the upkeep lane: for the
-        instance's background work only (a few statements a second), never for requests."""
+        instance's background work only (a few statements a minute), never for requests."""
         return await asyncio.get_running_loop().run_in_executor(self._upkeep, self.run_query, fn, *args)
+
+    def upkeep_in_thread(self, job: Callable[[], Any]) -> None:
+        """Run `job()` in the upkeep lane's thread, which may call `run_query` there: for work
+        that must not wait for the event loop (any thread may hand it over)."""
+        self._upkeep.submit(job)
 
     async def write(self, statement: Statement, caller: Caller = ANYONE) -> Any:
         """Carry out a command's statement atomically, in the write lane; its committed event,

@@ -1,62 +1,89 @@
-"""Whether the database answers, as one background check per instance finds it: /health
-answers from here, so that it costs no database round trip however often it is asked (a
-flood of /health cannot fill the queue every read waits in), and its answer is at most
-`every` seconds old. A change of state is logged once, not at every answer."""
+"""Whether the database answers, as one background check per instance finds it: /health answers
+from here, so that it costs no database round trip however often it is asked (a flood of
+/health cannot fill the queue every read waits in).
 
-import asyncio
+The check is a thread with a connection of its own, asking `SELECT 1` every `every` seconds:
+neither its answer nor its timing depends on the event loop, which a flood of requests can
+keep busy for seconds. What /health says is at most `every` seconds old, or says so: a check
+that has not answered for `no_answer_after` seconds is a failure. A change of state is logged
+once, not at every answer.
+"""
+
 import logging
+import threading
 import time
 
-from infra.database import Database
+import psycopg2
+
+from infra.database import connect_kwargs
 
 log = logging.getLogger(__name__)
 
-
-def _ping(cur) -> None:
-    cur.execute("SELECT 1")
+# How the checking connection shows in pg_stat_activity.
+CHECK_APPLICATION_NAME = "config-service-health"
 
 
 class DatabaseCheck:
-    def __init__(self, db: Database, every: float = 0.5, no_answer_after: float = 3.0) -> None:
-        self._db = db
+    def __init__(self, dsn: str, *, connect_timeout: int = 3, every: float = 0.5, no_answer_after: float = 3.0) -> None:
+        self._dsn = dsn
+        self._connect_timeout = connect_timeout
         self._every = every
         self._no_answer_after = no_answer_after
-        # None: the database answered the last check; else why it did not.
-        self.failure: str | None = None
+        self._failed: str | None = None  # why the last check failed; None: it succeeded
+        self._answered_at = time.monotonic()
         self._failing_since = 0.0
-        self._task: asyncio.Task | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def failure(self) -> str | None:
+        """None while the database answers; else why it does not."""
+        if self._failed is not None:
+            return self._failed
+        if time.monotonic() - self._answered_at > self._no_answer_after:
+            return f"no answer within {self._no_answer_after:.0f}s"
+        return None
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._thread = threading.Thread(target=self._run, name="database-check", daemon=True)
+        self._thread.start()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2 * self._connect_timeout + 1)
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            ping = asyncio.ensure_future(self._db.upkeep(_ping))
-            done, _ = await asyncio.wait({ping}, timeout=self._no_answer_after)
-            if not done:  # a server that vanished without a word: say so while waiting on
-                self._found(f"no answer within {self._no_answer_after:.0f}s")
-                await asyncio.wait({ping})
+    def _run(self) -> None:
+        conn = None
+        while not self._stopping.is_set():
             try:
-                ping.result()
-            except Exception as exc:
+                if conn is None:
+                    conn = psycopg2.connect(
+                        self._dsn,
+                        **connect_kwargs(self._connect_timeout, application_name=CHECK_APPLICATION_NAME),
+                        # A server that vanished without a word fails the check within this (ms).
+                        tcp_user_timeout=int(self._connect_timeout * 1000),
+                    )
+                    conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+                self._answered_at = time.monotonic()
+                self._found(None)
+            except (psycopg2.Error, OSError) as exc:
                 text = str(exc).strip()
                 self._found(text.splitlines()[0] if text else type(exc).__name__)
-            else:
-                self._found(None)
-            await asyncio.sleep(max(0.0, self._every - (loop.time() - started)))
+                if conn is not None:
+                    conn.close()
+                    conn = None
+            self._stopping.wait(self._every)
+        if conn is not None:
+            conn.close()
 
-    def _found(self, failure: str | None) -> None:
-        if (failure is None) != (self.failure is None):
-            if failure is None:
+    def _found(self, failed: str | None) -> None:
+        if (failed is None) != (self._failed is None):
+            if failed is None:
                 log.info("database answers again, after %.1fs", time.monotonic() - self._failing_since)
             else:
                 self._failing_since = time.monotonic()
-                log.warning("database unavailable: %s", failure)
-        self.failure = failure
+                log.warning("database unavailable: %s", failed)
+        self._failed = failed

@@ -2,29 +2,23 @@
 tokens. Every change reaches them through `apply`, whether this instance committed it (the
 command bus hands over its event: `committed`) or the database announced it (the listener
 hands over its payloads: `announced`). Callbacks run on the event loop thread, except
-`catch_up`, which runs in the listener's thread.
+`catch_up` and `heard`, which run in the listener's thread.
 """
 
-import asyncio
 import logging
-import time
 
 from psycopg2.extensions import connection as Connection
 
 from infra.database import Database
 from infra.events import Committed
-from queries.announcements import committed_of, parse_announcements
+from queries.announcements import TOKEN_ANNOUNCEMENT, committed_of, parse_announcements
 from queries.feed import ChangeFeed
 from queries.held import HeldRequests
 from queries.read_model import ReadModel
 from queries.snapshot import Gap, Snapshot
-from queries.tokens import TokenTable, active_tokens
+from queries.tokens import TokenReload, TokenTable
 
 log = logging.getLogger(__name__)
-
-# A token reload that failed is tried again after this long, doubling up to the most.
-RELOAD_RETRY_FIRST = 0.05
-RELOAD_RETRY_MOST = 0.5
 
 
 class ReadSide:
@@ -34,10 +28,15 @@ class ReadSide:
         self.reads = ReadModel(db, max_bytes, held)
         self.feed = ChangeFeed(db, held=held)
         self.tokens = tokens
-        self._token_reload: asyncio.Task | None = None
-        self._reload_again = False
+        self._token_reload = TokenReload(db, tokens)
 
     # -- what the listener hands over -----------------------------------------------------
+
+    def heard(self, payloads: list[str]) -> None:
+        """In the listener's thread, as soon as it hears them: a token changed somewhere, so
+        the tokens are read again at once, without waiting for the event loop."""
+        if any(payload.startswith(TOKEN_ANNOUNCEMENT) for payload in payloads):
+            self.reload_tokens()
 
     def catch_up(self, conn: Connection) -> Snapshot | Gap:
         return self.reads.catch_up(conn)
@@ -59,8 +58,7 @@ class ReadSide:
             return
         self.feed.extend(announced.changes)
         self.apply([committed_of(change) for change in announced.changes], announced=True)
-        if announced.tokens_changed:
-            self.reload_tokens()
+        # Token changes were handed to the reload as soon as they were heard (`heard`).
 
     # -- what the command bus hands over --------------------------------------------------
 
@@ -82,42 +80,9 @@ class ReadSide:
                 self.feed.written(event.revision)
 
     def reload_tokens(self) -> None:
-        """Read the active tokens again, soon; one reload at a time, the last one after the
-        last change. A revoked token must stop working on every instance: the reload runs on
-        the database's upkeep lane, which requests cannot fill, and is tried until it works."""
-        if self._token_reload is not None and not self._token_reload.done():
-            self._reload_again = True
-            return
-        self._token_reload = asyncio.get_running_loop().create_task(self._reload_tokens())
+        """Read the active tokens again, soon (queries/tokens.py: TokenReload)."""
+        self._token_reload.request()
 
-    async def _reload_tokens(self) -> None:
-        delay = RELOAD_RETRY_FIRST
-        failing_since = None
-        while True:
-            self._reload_again = False
-            try:
-                tokens = await self._db.upkeep(active_tokens)
-            except Exception as exc:
-                if failing_since is None:
-                    failing_since = time.monotonic()
-                    log.warning("could not read the tokens again (%s); trying until it works", _first_line(exc))
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, RELOAD_RETRY_MOST)
-                continue
-            self.tokens.replace(tokens)
-            if failing_since is not None:
-                log.info("read the tokens again, after %.1fs of trying", time.monotonic() - failing_since)
-                failing_since, delay = None, RELOAD_RETRY_FIRST
-            if not self._reload_again:
-                return
-
-    async def close(self) -> None:
+    def close(self) -> None:
         """The instance is stopping: no more reloads."""
-        if self._token_reload is not None:
-            self._token_reload.cancel()
-            await asyncio.gather(self._token_reload, return_exceptions=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        self._token_reload.stop()

@@ -2,6 +2,8 @@
 memory by their secret's hash, so that checking a token, and whether it has expired, costs no
 database round trip."""
 
+import logging
+import threading
 import time
 from typing import NamedTuple
 
@@ -9,6 +11,7 @@ from psycopg2.extensions import cursor as Cursor
 from pydantic import BaseModel, ConfigDict, Field
 
 from infra.access import Among, Scope, secret_hash
+from infra.database import Database
 from infra.events import Committed
 from infra.timestamps import Timestamp
 
@@ -21,6 +24,12 @@ FROM tokens t
 WHERE t.revoked_at IS NULL
 ORDER BY t.name
 """
+
+log = logging.getLogger(__name__)
+
+# A reading of the tokens that failed is tried again after this long, doubling up to the most.
+RELOAD_RETRY_FIRST = 0.05
+RELOAD_RETRY_MOST = 0.5
 
 ACTIVE_TOKENS = """
 SELECT id, name, scope, applications, secret_hash, extract(epoch FROM expires_at)::float8 AS expires_at
@@ -74,13 +83,16 @@ def active_tokens(cur: Cursor) -> dict[str, Token]:
 
 class TokenTable:
     """The active tokens, replaced whole whenever they change. A lookup hashes the secret and
-    finds the hash: nothing compares secrets, so nothing can leak them through timing."""
+    finds the hash: nothing compares secrets, so nothing can leak them through timing. Lookups
+    take no lock; changes (from the event loop, and from TokenReload's thread) take one."""
 
     def __init__(self) -> None:
         self._by_hash: dict[str, Token] = {}
+        self._changing = threading.Lock()
 
     def replace(self, tokens: dict[str, Token]) -> None:
-        self._by_hash = tokens
+        with self._changing:
+            self._by_hash = tokens
 
     def committed(self, event: Committed) -> None:
         """A token this instance made or revoked: in force here at once (the announcement
@@ -106,3 +118,61 @@ class TokenTable:
 
     def __len__(self) -> int:
         return len(self._by_hash)
+
+
+class TokenReload:
+    """Reads the active tokens again when a token changed somewhere, and puts them in force,
+    all in the database's upkeep lane (its own thread and connection): a revoked token must
+    stop working on every instance within a second, and neither the queue requests wait in
+    nor an event loop that a flood keeps busy may delay that. A reading that fails is tried
+    again until it works; one at a time, the last one after the last change."""
+
+    def __init__(self, db: Database, tokens: TokenTable) -> None:
+        self._db = db
+        self._tokens = tokens
+        self._state = threading.Lock()
+        self._running = False
+        self._again = False
+        self._stopping = threading.Event()
+
+    def request(self) -> None:
+        """From any thread (the listener's hears of token changes first)."""
+        with self._state:
+            if self._running:
+                self._again = True
+                return
+            self._running = True
+        self._db.upkeep_in_thread(self._reload)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _reload(self) -> None:
+        delay, failing_since = RELOAD_RETRY_FIRST, None
+        while not self._stopping.is_set():
+            with self._state:
+                self._again = False
+            try:
+                tokens = self._db.run_query(active_tokens)
+            except Exception as exc:
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning("could not read the tokens again (%s); trying until it works", _first_line(exc))
+                self._stopping.wait(delay)
+                delay = min(2 * delay, RELOAD_RETRY_MOST)
+                continue
+            self._tokens.replace(tokens)
+            if failing_since is not None:
+                log.info("read the tokens again, after %.1fs of trying", time.monotonic() - failing_since)
+                delay, failing_since = RELOAD_RETRY_FIRST, None
+            with self._state:
+                if not self._again:
+                    self._running = False
+                    return
+        with self._state:
+            self._running = False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

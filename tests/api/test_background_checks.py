@@ -124,7 +124,7 @@ def test_a_revoked_token_is_refused_within_a_second_while_the_read_lane_is_full(
 def test_a_token_reload_that_fails_is_tried_again_until_it_works(database_url, db, caplog):
     """The tokens table is locked while the instance hears of a change: its reads of them time
     out, again and again, until the lock goes and one works."""
-    caplog.set_level(logging.INFO, logger="queries.follow")
+    caplog.set_level(logging.INFO, logger="queries.tokens")
     settings = app_settings(database_url, auth="tokens", db_statement_timeout_ms=200)
     with TestClient(create_app(settings)) as client:
         row = perform(db, CreateToken(f"quiet-{uuid.uuid4().hex[:8]}", "read"))

@@ -24,8 +24,10 @@ from tests.support import database, perform
 
 HEALTH_CONNECTIONS = 1500  # per instance
 READERS = 8  # per instance
-SECONDS = 12
 REVOKE_AT = 3  # seconds into the flood
+# The flood goes on until each instance was asked with the revoked token this many times from
+# a second after its revocation on (however slow the machine makes each answer), or this long.
+LATE_PROBES, MOST_SECONDS = 3, 60
 
 
 def test_a_health_flood_on_two_instances_leaves_health_reads_and_revocation_working(new_database):
@@ -60,8 +62,10 @@ def test_a_health_flood_on_two_instances_leaves_health_reads_and_revocation_work
 
         outcome = uvloop.run(flood(one, two, read_path, reader, admin, doomed))
 
+        logs = {"one": one.log(), "two": two.log()}
         for name, (health, reads) in outcome["instances"].items():
             print(f"\n{name}: /health {statuses(health)}, reads {statuses(reads)}")
+            print("\n".join([line for line in logs[name].splitlines() if " WARNING " in line][:20]))
             assert statuses(health) == {200: len(health)}, (name, statuses(health), [o.error for o in health][:5])
             assert len(health) > HEALTH_CONNECTIONS, (name, len(health))  # each connection was answered, again
             assert statuses(reads) == {200: len(reads)} and len(reads) > READERS, (name, statuses(reads))
@@ -71,9 +75,8 @@ def test_a_health_flood_on_two_instances_leaves_health_reads_and_revocation_work
             print(f"{name}: the revoked token, asked 1 s or more after its revocation: {late}")
             assert late and all(status == 401 for _, status in late), (name, late)
             assert any(status == 200 for sent, status in probes if sent < revoked_at), (name, probes)
-        logs = {"one": one.log(), "two": two.log()}
-    for name, log in logs.items():
-        assert log.count(" 503 ") <= 2 * SECONDS and "unavailable" not in log, (name, log[-2000:])
+    for name, log in logs.items():  # no 503 to log, no database check that failed
+        assert " 503 " not in log and "unavailable" not in log, (name, log[-2000:])
 
 
 async def flood(
@@ -88,23 +91,32 @@ async def flood(
         return await connection.request("GET", read_path, headers=readers)
 
     started = time.monotonic()
+    enough = asyncio.Event()
     work = {
         name: (
-            asyncio.ensure_future(drive(instance.url, HEALTH_CONNECTIONS, SECONDS, health, timeout=30)),
-            asyncio.ensure_future(drive(instance.url, READERS, SECONDS, read, timeout=30)),
+            asyncio.ensure_future(drive(instance.url, HEALTH_CONNECTIONS, MOST_SECONDS, health, 30, enough)),
+            asyncio.ensure_future(drive(instance.url, READERS, MOST_SECONDS, read, 30, enough)),
         )
         for name, instance in (("one", one), ("two", two))
     }
     # Each instance asked with the doomed token, over and over, on a connection of its own.
     probes: dict[str, list[tuple[float, int]]] = {"one": [], "two": []}
     doomed_headers = {"Authorization": f"Bearer {doomed['secret']}"}
+    revoked_at = None
+
+    def late(name: str) -> int:
+        return 0 if revoked_at is None else sum(sent >= revoked_at + 1 for sent, _ in probes[name])
 
     async def probe(name: str, instance: ServiceProcess) -> None:
         connection = Connection(instance.url, 30)
         try:
-            while time.monotonic() < started + SECONDS - 1:
+            while late(name) < LATE_PROBES and time.monotonic() < started + MOST_SECONDS:
                 sent = time.monotonic()
-                response = await connection.request("GET", "/api/v1/tokens/current", headers=doomed_headers)
+                try:
+                    response = await connection.request("GET", "/api/v1/tokens/current", headers=doomed_headers)
+                except (OSError, asyncio.IncompleteReadError) as exc:  # closed by the server: ask again
+                    print(f"{name}: probe {exc!r}")
+                    continue
                 probes[name].append((sent, response.status))
                 await asyncio.sleep(0.1)
         finally:
@@ -118,8 +130,11 @@ async def flood(
     )
     revoked_at = time.monotonic()
     revoker.close()
+    if response.status != 204:
+        enough.set()
     assert response.status == 204, response.body
     await asyncio.gather(*probing)
+    enough.set()
     return {
         "instances": {name: (await health_run, await read_run) for name, (health_run, read_run) in work.items()},
         "revoked_at": revoked_at,
