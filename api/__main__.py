@@ -36,13 +36,14 @@ def main() -> int:
         print(f"config-service: cannot serve HTTPS with TLS_CERT_FILE and TLS_KEY_FILE: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    _raise_open_file_limit()  # the workers inherit it
+    explicit = "max_held_requests" in settings.model_fields_set
+    held = _held_within(_raise_open_file_limit(), settings.max_held_requests, explicit)  # workers inherit it
     sys.setswitchinterval(settings.switch_interval)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, exit_zero)  # end up here, cleanly, whenever it comes
     try:
         with provide_database(settings) as dsn:
-            settings = settings.model_copy(update={"database_url": dsn})
+            settings = settings.model_copy(update={"database_url": dsn, "max_held_requests": held})
             if settings.workers > 1:
                 return serve_workers(settings)
             serve(settings)
@@ -59,14 +60,32 @@ def _check_tls_files(settings: Settings) -> None:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
 
 
-def _raise_open_file_limit() -> None:
+def _raise_open_file_limit() -> int:
     """Every held request (a watch, a feed wait) is an open socket: allow as many as the
-    system lets this process have."""
+    system lets this process have; how many that is."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > soft:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    log.info("open files: up to %s", resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    allowed = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    log.info("open files: up to %s", allowed)
+    return allowed
+
+
+# Open files kept for everything but held requests: other requests, the database, logs.
+OTHER_OPEN_FILES = 1024
+
+
+def _held_within(open_files: int, wanted: int, explicit: bool = True) -> int:
+    """MAX_HELD_REQUESTS (per process), lowered where the open-file limit could not hold them
+    and everything else: past the limit a wait gets 503, never an exhausted file table. Said
+    as a warning when the operator set the limit, else as a note."""
+    if open_files == resource.RLIM_INFINITY or open_files - OTHER_OPEN_FILES >= wanted:
+        return wanted
+    held = max(1, open_files - OTHER_OPEN_FILES)
+    say = log.warning if explicit else log.info
+    say("MAX_HELD_REQUESTS=%d, but a process may open only %d files here: holding at most %d", wanted, open_files, held)
+    return held
 
 
 if __name__ == "__main__":

@@ -23,13 +23,18 @@ from commands.errors import (
 )
 from infra.database import DatabaseUnavailable, Overloaded
 from infra.ids import canonical_ulid
+from infra.logs import Throttled
+from queries.held import TooManyHeld
 
 log = logging.getLogger("api")
+# A flood of 503s logs a line a second per cause, not a line each.
+unavailable_log = Throttled(log)
 
-# The two kinds of 503: code, message, and seconds a client should wait before retrying.
+# The kinds of 503: code, message, and seconds a client should wait before retrying.
 UNAVAILABLE = {
     DatabaseUnavailable: ("database_unavailable", "the database is unavailable; retry shortly", "2"),
     Overloaded: ("overloaded", "the service is busy; retry shortly", "1"),
+    TooManyHeld: ("too_many_held", "this instance holds as many waiting requests as it may; retry shortly", "2"),
 }
 
 
@@ -76,6 +81,7 @@ CODES = {
     412: "precondition_failed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    421: "misdirected_request",
     422: "validation_error",
     429: "too_many_requests",
     500: "internal_error",
@@ -90,7 +96,8 @@ DESCRIPTIONS = {
     422: "The request is invalid; `details` says where (code validation_error). A document that does not "
     "satisfy the configuration's schema: code schema_violation, one detail per violation with its `path` "
     "and `keyword`; a schema that is not valid: code invalid_schema",
-    503: "The database is unavailable or overloaded; retry after `Retry-After` seconds",
+    503: "The database is unavailable, the service overloaded, or (for a wait) holding as many waiting requests "
+    "as it may; retry after `Retry-After` seconds",
 }
 RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
 
@@ -230,10 +237,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DatabaseUnavailable)
     @app.exception_handler(Overloaded)
-    async def unavailable(request: Request, exc: DatabaseUnavailable | Overloaded) -> Response:
+    @app.exception_handler(TooManyHeld)
+    async def unavailable(request: Request, exc: DatabaseUnavailable | Overloaded | TooManyHeld) -> Response:
         code, message, retry_after = UNAVAILABLE[type(exc)]
         # The cause goes to the log only: it may name hosts or SQL.
-        log.warning("503 %s: %s [request_id=%s]", code, exc, request_id(request))
+        cause = f"{code}: {exc}"
+        unavailable_log.warning(cause, "503 %s [request_id=%s]", cause, request_id(request))
         return error_response(request, 503, message, code=code, headers={"Retry-After": retry_after})
 
 
@@ -246,9 +255,11 @@ def handler_for(app, exc: Exception):
     return None
 
 
-async def send_error(send, status: int, message: str, rid: str, headers: dict | None = None) -> None:
+async def send_error(
+    send, status: int, message: str, rid: str, headers: dict | None = None, *, code: str | None = None
+) -> None:
     """An error answered by a middleware, before any route: the same shape as the others."""
-    body = error_body(status, message, rid=rid)
+    body = error_body(status, message, rid=rid, code=code)
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw_headers += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})

@@ -3,7 +3,7 @@ deploy/): neither costs a database round trip; /health (api/health.py) stays as 
 
 - live: the process answers. Restart it when it does not.
 - ready: the read model is loaded and the primary answered the background check
-  (queries/database_check.py) within the last few seconds. A not-ready instance is taken
+  (infra/health.py) within the last few seconds. A not-ready instance is taken
   out of a load balancer's rotation, but it keeps serving what it can: reads by name from
   memory, marked stale, and 503 + Retry-After for what needs the database.
 """
@@ -55,7 +55,7 @@ async def live(request: Request) -> Response:
 )
 async def ready(request: Request) -> Response:
     app = services(request)
-    reads, check = app.reads, app.check
+    reads, check = app.reads, app.health
     if reads.loaded and check.reachable:
         return json_response(ReadyOut(status="ready", read_model=reads.state, revision=reads.revision))
     if not check.reachable:

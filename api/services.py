@@ -6,11 +6,12 @@ from fastapi import Request
 
 from api.auth import principal
 from api.errors import request_id
+from api.token_use import TokenUses
 from commands.bus import CommandBus
 from infra.access import Among
 from infra.database import Database
+from infra.health import DatabaseCheck
 from infra.writes import Caller
-from queries.database_check import DatabaseCheck
 from queries.feed import ChangeFeed
 from queries.read_model import ReadModel
 from queries.tokens import TokenTable
@@ -23,7 +24,8 @@ class Services:
     reads: ReadModel
     feed: ChangeFeed
     tokens: TokenTable
-    check: DatabaseCheck  # the primary, checked every second in the background
+    health: DatabaseCheck  # what /health answers from
+    token_uses: TokenUses  # when tokens were last used, not written yet
 
     def end_waits(self) -> None:
         """Shutting down: held requests (watches, feed waits) answer now."""

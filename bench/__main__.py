@@ -18,7 +18,8 @@ One run, one machine, every figure next to the ceiling measured in the same run:
    schema (bench/validation.py, which also runs alone).
 8. Cost at depth: a history page at 100 and 10,000 versions, a feed page at 100 and 100,000
    changes, a list page at 1k, 10k and 100k applications; a bulk load of 100,000
-   configurations at start.
+   configurations at start; a feed page from memory for a token limited to 1,000
+   applications against an unlimited one's (bench/feed_pages.py, in-process).
 Prints the table and writes it into docs/performance.md (bench/report.py).
 """
 
@@ -38,6 +39,7 @@ from urllib.parse import quote
 
 import httpx
 
+from bench import feed_pages
 from bench.data import add_applications, bulk_configurations, config_document, median_ms, seed, sql, versions
 from bench.holders import allow_open_files, hold, percentile
 from bench.report import FIGURES, render, write_figures
@@ -363,6 +365,7 @@ class Bench:
             ]
             pages.append((size, median_ms(service.url, [f"/api/v1/applications?limit=100&after={a}" for a in afters])))
         self.facts["list_pages"] = pages
+        self.facts["feed_limited"] = feed_pages.measure()
 
     def close(self) -> None:
         if self.service is not None:

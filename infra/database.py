@@ -1,4 +1,4 @@
-"""Database access for the event loop: one ThreadedConnectionPool, two ThreadPoolExecutors.
+"""Database access for the event loop: one ThreadedConnectionPool, three ThreadPoolExecutors.
 
 Reads and writes get separate lanes (infra/lanes.py), each an executor behind a bounded wait
 queue. The pool holds exactly one connection per worker, so a worker always finds a free
@@ -6,6 +6,10 @@ connection: a burst of requests waits in the queue instead of failing with PoolE
 request that waits too long, or finds the queue full, gets `Overloaded` (503 + Retry-After).
 
 Reads run in autocommit, one round trip per statement, on few workers (measured fastest: 2).
+
+A third lane, `upkeep`, is the instance's own: one worker and one connection that no request
+uses and no request waits for, so that background work (reading the tokens again, recording
+their use) cannot be starved by a flood of requests.
 
 Writes are committed in groups (infra/writes.py): every write transaction NOTIFYs, and
 PostgreSQL serialises NOTIFYing commits cluster-wide, disk flush included, so one
@@ -20,12 +24,14 @@ A server that vanishes without a word is given up on within DB_CONNECT_TIMEOUT
 (`renew_connections`): see docs/architecture.md, "Failover".
 """
 
+import asyncio
 import contextlib
 import itertools
 import logging
 import select
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import psycopg2
@@ -130,7 +136,7 @@ class Database:
         queue_max: int,
         queue_timeout: float,
     ) -> None:
-        self.size = read_workers + write_workers
+        self.size = read_workers + write_workers + 1  # + the upkeep lane's
         self._generations = itertools.count(1)
         self._generation = 0
         self.hosts = Hosts(dsn)  # the listener shares it (api/app.py)
@@ -144,6 +150,7 @@ class Database:
         )
         self._reads = ReadLane("read", read_workers, queue_max, queue_timeout)
         self._writes = WriteLane(self.run_batch, write_workers, max_batch, queue_max, queue_timeout)
+        self._upkeep = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-upkeep")
         self.server_version = self.run_query(_server_version)
         if self.server_version < self.min_server_version:
             self.close()
@@ -175,6 +182,16 @@ class Database:
     async def query(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(cur, *args)` on an autocommit connection, in the read lane."""
         return await self._reads.run(self.run_query, fn, *args)
+
+    async def upkeep(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(cur, *args)` on an autocommit connection, in the upkeep lane: for the
+        instance's background work only (a few statements a minute), never for requests."""
+        return await asyncio.get_running_loop().run_in_executor(self._upkeep, self.run_query, fn, *args)
+
+    def upkeep_in_thread(self, job: Callable[[], Any]) -> None:
+        """Run `job()` in the upkeep lane's thread, which may call `run_query` there: for work
+        that must not wait for the event loop (any thread may hand it over)."""
+        self._upkeep.submit(job)
 
     async def write(self, statement: Statement, caller: Caller = ANYONE) -> Any:
         """Carry out a command's statement atomically, in the write lane; its committed event,
@@ -263,6 +280,7 @@ class Database:
     def close(self) -> None:
         self._reads.executor.shutdown(wait=True)
         self._writes.executor.shutdown(wait=True)
+        self._upkeep.shutdown(wait=True)
         with contextlib.suppress(psycopg2.pool.PoolError):
             self._pool.closeall()
 

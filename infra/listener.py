@@ -4,8 +4,9 @@ It runs in its own thread, so a slow or vanished server never blocks the loop. T
 two things, always in order: `on_listening(True, position)` when listening starts (with what
 `position(connection)` read right after LISTEN, so that every change after it is announced) and
 `on_listening(False, None)` when it stops, and `on_payloads([...])` for notifications
-received while listening. A lost connection is
-retried until `stop()`. A server that vanishes without closing the connection is noticed by
+received while listening. `on_heard(payloads)`, if given, runs in the listener's own thread
+first: for what must not wait for the loop, which a flood of requests can keep busy. A lost
+connection is retried until `stop()`. A server that vanishes without closing the connection is noticed by
 a ping every `ping_interval` seconds, bounded by TCP keepalives and `tcp_user_timeout`.
 """
 
@@ -41,6 +42,7 @@ class ChangeListener:
         on_payloads: Callable[[list[str]], None],
         on_listening: Callable[[bool, object], None],
         position: Callable[[object], object] = lambda cursor: None,
+        on_heard: Callable[[list[str]], None] | None = None,
         connect_timeout: int = 3,
         ping_interval: float = 2.0,
         retry_delay: float = 0.5,
@@ -53,6 +55,7 @@ class ChangeListener:
         self._on_payloads = on_payloads
         self._on_listening = on_listening
         self._position = position
+        self._on_heard = on_heard
         self._connect_timeout = connect_timeout
         self._ping_interval = ping_interval
         self._retry_delay = retry_delay
@@ -136,6 +139,11 @@ class ChangeListener:
                 if conn.notifies:
                     payloads = [notify.payload for notify in conn.notifies]
                     conn.notifies.clear()
+                    if self._on_heard is not None:
+                        try:
+                            self._on_heard(payloads)
+                        except Exception:  # its bug must not end listening
+                            log.exception("handling announcements in the listener's thread failed")
                     self._tell(self._on_payloads, payloads)
 
     def _tell(self, callback: Callable, *arguments: object) -> None:

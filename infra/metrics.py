@@ -104,7 +104,8 @@ BATCH_SIZE = Histogram(
 )
 AUTH_REFUSED = Counter(
     "config_service_auth_refused",
-    "Requests refused by access control, by reason: missing, unknown (or revoked), blocked (429), scope, limited",
+    "Requests refused by access control, by reason: missing, unknown (or revoked), expired, blocked (429), scope, "
+    "limited",
     ["reason"],
 )
 

@@ -92,7 +92,9 @@ CREATE TABLE tokens (
     applications character varying(26)[],
     secret_hash character(64) NOT NULL,
     created_at timestamp with time zone NOT NULL DEFAULT clock_timestamp(),
-    revoked_at timestamp with time zone
+    revoked_at timestamp with time zone,
+    expires_at timestamp with time zone,
+    last_used_at timestamp with time zone
 );
 
 -- constraints
@@ -545,4 +547,4 @@ CREATE TRIGGER configurations_no_truncate BEFORE TRUNCATE ON public.configuratio
 
 CREATE TRIGGER configurations_record BEFORE INSERT OR DELETE OR UPDATE ON public.configurations FOR EACH ROW EXECUTE FUNCTION record_configuration_change();
 
-CREATE TRIGGER tokens_announce AFTER INSERT OR DELETE OR UPDATE ON public.tokens FOR EACH ROW EXECUTE FUNCTION announce_token_change();
+CREATE TRIGGER tokens_announce AFTER INSERT OR DELETE OR UPDATE OF id, name, scope, applications, secret_hash, revoked_at, expires_at ON public.tokens FOR EACH ROW EXECUTE FUNCTION announce_token_change();

@@ -54,6 +54,7 @@ from queries.applications import get_application, list_applications
 from queries.by_name import Missing, bundle_by_id, bundle_by_name, configuration_by_name
 from queries.configurations import get_configuration, list_configurations
 from queries.directory import Directory
+from queries.held import HeldRequests
 from queries.refresh import Refreshed, refresh
 from queries.revision_waits import RevisionWaits
 from queries.snapshot import ENTRY_OVERHEAD, Gap, Snapshot, catch_up
@@ -118,7 +119,9 @@ def record_of(row: dict) -> Record:
 
 
 class ReadModel:
-    def __init__(self, db: Database, max_bytes: int, peers: Peers | None = None) -> None:
+    def __init__(
+        self, db: Database, max_bytes: int, held: HeldRequests | None = None, peers: Peers | None = None
+    ) -> None:
         self._db = db
         self.max_bytes = max_bytes
         self._peers = peers  # the other workers of this service, if any
@@ -138,7 +141,7 @@ class ReadModel:
         self.loaded = False  # a snapshot was loaded: the directory knows every name
         self.revision: int | None = None  # the latest announced change followed
         self.ready = asyncio.Event()  # set once the first snapshot is loaded
-        self.watchers = Watchers()
+        self.watchers = Watchers(held)
         self._refreshing: set[asyncio.Task] = set()
 
     @property

@@ -11,10 +11,14 @@ from infra.settings import Settings
 from infra.writes import ANYONE, Caller
 from queries.views import ChangeView
 
+# TestClient's requests name the host `testserver`: an app under test answers to it as well
+# as to the loopback names a local service answers to by default.
+TEST_HOSTS = ("testserver", "localhost", "127.0.0.1", "::1")
+
 
 def app_settings(database_url: str, **overrides: object) -> Settings:
     """Settings for an app under test: never the developer's .env."""
-    return Settings(_env_file=None, database_url=database_url, **overrides)
+    return Settings(_env_file=None, database_url=database_url, **{"allowed_hosts": TEST_HOSTS, **overrides})
 
 
 def database(database_url: str, **overrides: object) -> Database:
