@@ -3,7 +3,26 @@
 import json
 import logging
 
+import pytest
+
 from infra.logs import configure_logging
+
+UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was():
+    """configure_logging rebinds the root logger to the stderr capsys lends: give it back, or
+    later tests log into a closed stream."""
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    uvicorn = {name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate) for name in UVICORN}
+    yield
+    root.handlers[:] = saved[1]
+    root.setLevel(saved[0])
+    for name, (handlers, propagate) in uvicorn.items():
+        logging.getLogger(name).handlers[:] = handlers
+        logging.getLogger(name).propagate = propagate
 
 
 def lines(text: str) -> list[dict]:
@@ -11,20 +30,17 @@ def lines(text: str) -> list[dict]:
 
 
 def test_json_lines_carry_the_usual_fields_the_worker_and_an_access_lines_fields(capsys):
+    configure_logging("INFO", "json", worker=1)
+    logging.getLogger("api").warning("503 on %s", "/x")
+    logging.getLogger("api.access").info(
+        "an access line", extra={"request_id": "r-1", "route": "/api/v1/x/{id}", "status": 200, "duration_ms": 0.4}
+    )
     try:
-        configure_logging("INFO", "json", worker=1)
-        logging.getLogger("api").warning("503 on %s", "/x")
-        logging.getLogger("api.access").info(
-            "an access line", extra={"request_id": "r-1", "route": "/api/v1/x/{id}", "status": 200, "duration_ms": 0.4}
-        )
-        try:
-            raise ValueError("boom")
-        except ValueError:
-            logging.getLogger("api").exception("failed")
-        logging.getLogger("uvicorn.error").info("uvicorn's own")
-        written = lines(capsys.readouterr().err)
-    finally:
-        configure_logging("INFO")
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("api").exception("failed")
+    logging.getLogger("uvicorn.error").info("uvicorn's own")
+    written = lines(capsys.readouterr().err)
     warning, access, failure, uvicorn = written
     assert (warning["level"], warning["logger"], warning["message"], warning["worker"]) == (
         "WARNING",
@@ -44,10 +60,7 @@ def test_json_lines_carry_the_usual_fields_the_worker_and_an_access_lines_fields
 
 
 def test_text_lines_name_the_worker(capsys):
-    try:
-        configure_logging("INFO", "text", worker=0)
-        logging.getLogger("api").info("hello")
-        written = capsys.readouterr().err
-    finally:
-        configure_logging("INFO")
+    configure_logging("INFO", "text", worker=0)
+    logging.getLogger("api").info("hello")
+    written = capsys.readouterr().err
     assert "[worker 0] api: hello" in written
