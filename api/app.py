@@ -15,8 +15,9 @@ from functools import partial
 from fastapi import APIRouter, FastAPI
 
 import migrations
-from api import applications, changes, config, configurations, health, tokens, versions
+from api import applications, changes, config, configurations, health, rollouts, tokens, versions
 from api.auth import PUBLIC, AuthMiddleware, FailureLimiter, announce_mode, auth_mode, document_security
+from api.background import Background
 from api.console import mount_console
 from api.docs import mount_docs
 from api.errors import install_error_handlers
@@ -26,6 +27,7 @@ from commands.bus import CommandBus
 from infra.database import Database, describe
 from infra.listener import ChangeListener
 from infra.settings import Settings
+from queries.fleet import Sightings
 from queries.follow import ReadSide
 from queries.tokens import TokenTable
 
@@ -84,11 +86,23 @@ def create_app(settings: Settings) -> FastAPI:
                 await asyncio.wait_for(side.reads.ready.wait(), settings.db_startup_wait)
             except TimeoutError:
                 log.warning("read model not loaded after %.0fs; serving from the database", settings.db_startup_wait)
-            app.state.services = Services(db=db, bus=bus, reads=side.reads, feed=side.feed, tokens=side.tokens)
+            sightings = Sightings()
+            app.state.services = Services(
+                db=db,
+                bus=bus,
+                reads=side.reads,
+                feed=side.feed,
+                tokens=side.tokens,
+                sightings=sightings,
+                client_ttl=settings.client_ttl,
+            )
+            background = Background(bus, side.reads.releases, sightings, settings.fleet_flush_seconds)
+            background.start()
             announce_mode(settings, mode, side.tokens.has_admin())
             try:
                 yield
             finally:
+                await background.stop()
                 await loop.run_in_executor(None, listener.stop)
         finally:
             await loop.run_in_executor(None, db.close)
@@ -109,7 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     document_security(app, mode)
     api = APIRouter(prefix=API_PREFIX)
-    for router in (applications, configurations, versions, changes, config, tokens):
+    for router in (applications, configurations, versions, rollouts, changes, config, tokens):
         api.include_router(router.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -7,10 +7,10 @@ as are unknown fields.
 
 import math
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from infra.ids import Ulid
 
@@ -95,11 +95,16 @@ class ApplicationPatch(_Body):
         return _cannot_be_removed(value)
 
 
+# How changes reach client services: at once, or through staged rollouts.
+Release = Literal["immediate", "staged"]
+
+
 class ConfigurationCreate(_Body):
     application_id: Ulid
     name: Name
     comments: Comments = None
     config: ConfigDocument
+    release: Release = "immediate"
 
 
 class ConfigurationUpdate(_Body):
@@ -109,6 +114,7 @@ class ConfigurationUpdate(_Body):
     comments: Comments = None
     config: ConfigDocument
     application_id: Ulid | None = None
+    release: Release | None = Field(None, description="Omitted: kept as it is (never switched off by omission)")
 
 
 class ConfigurationPatch(_Body):
@@ -120,12 +126,16 @@ class ConfigurationPatch(_Body):
     comments: Comments = None
     config: ConfigDocument | None = None
     application_id: Ulid | None = None
+    release: Release | None = None
 
-    @field_validator("name", "config", mode="before")
+    @field_validator("name", "config", "release", mode="before")
     @classmethod
     def _kept(cls, value: object) -> object:
         return _cannot_be_removed(value)
 
+
+# Who a client is: what X-Client-Id carries.
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 
 # Text to look for in names: what a name may hold.
 SearchText = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_storable)]

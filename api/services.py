@@ -11,6 +11,7 @@ from infra.access import Among
 from infra.database import Database
 from infra.writes import Caller
 from queries.feed import ChangeFeed
+from queries.fleet import Sightings
 from queries.read_model import ReadModel
 from queries.tokens import TokenTable
 
@@ -22,6 +23,8 @@ class Services:
     reads: ReadModel
     feed: ChangeFeed
     tokens: TokenTable
+    sightings: Sightings  # which client holds which version, noted since the last flush
+    client_ttl: float  # seconds a client seen stays in the fleet view
 
     def end_waits(self) -> None:
         """Shutting down: held requests (watches, feed waits) answer now."""

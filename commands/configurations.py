@@ -24,6 +24,7 @@ class CreateConfiguration:
     name: str
     config: dict[str, Any]
     comments: str | None = None
+    release: str = "immediate"  # or "staged": changes reach clients through rollouts
     id: str = field(default_factory=new_id)
 
 
@@ -37,6 +38,7 @@ class UpdateConfiguration:
     comments: str | None = None
     application_id: str | None = None
     if_match: IfMatch = None
+    release: str | None = None  # None: kept (a forgotten field never switches staging off)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class PatchConfiguration:
     config_patch: dict[str, Any] | None = None  # None: the document is unchanged
     application_id: str | None = None
     if_match: IfMatch = None
+    release: str | None = None  # None: unchanged
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,13 @@ CURRENT = f"""(
     FROM configurations WHERE id = %(id)s AND {visible_sql("application_id")}
 )"""
 IF_MATCH = if_match_sql("c.revision::text")
+# Whether the configuration has a rollout under way (running or paused).
+ROLLING = "EXISTS (SELECT 1 FROM rollouts r WHERE r.configuration_id = %(id)s AND r.state IN ('running', 'paused'))"
 VISIBLE = visible_sql("c.application_id")
 
 INSERT_CONFIGURATION = f"""
-INSERT INTO configurations (id, application_id, name, comments, config)
-SELECT %(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s::jsonb
+INSERT INTO configurations (id, application_id, name, comments, config, release)
+SELECT %(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s::jsonb, %(release)s
 WHERE {visible_sql("%(application_id)s")}
 RETURNING to_jsonb(configurations.*)
 """
@@ -96,7 +101,8 @@ WITH c AS (
             WHEN %(config)s::jsonb IS NOT NULL THEN %(config)s::jsonb
             WHEN %(config_patch)s::jsonb IS NOT NULL THEN jsonb_merge_patch(c.config, %(config_patch)s::jsonb)
             ELSE c.config
-        END
+        END,
+        release = coalesce(%(release)s, c.release)
     WHERE c.id = %(id)s
       AND (%(application_id)s::varchar IS NULL OR c.application_id = %(application_id)s)
       AND {IF_MATCH} AND {VISIBLE}
@@ -108,10 +114,10 @@ SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURREN
 DELETE_CONFIGURATION = f"""
 WITH c AS (
     DELETE FROM configurations c
-    WHERE c.id = %(id)s AND {IF_MATCH} AND {VISIBLE}
+    WHERE c.id = %(id)s AND {IF_MATCH} AND {VISIBLE} AND NOT {ROLLING}
     RETURNING c.id, c.application_id, c.name, currval('revisions') AS revision  -- drawn by the trigger
 )
-SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURRENT})
+SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURRENT}, 'rolling', {ROLLING})
 """
 
 # Updates the configuration when it exists, else inserts it again under its id; the
@@ -164,6 +170,7 @@ def create_configuration(cmd: CreateConfiguration) -> Statement:
         "name": cmd.name,
         "comments": cmd.comments,
         "config": _json(cmd.config),
+        "release": cmd.release,
     }
 
     def on_error(error: SqlError) -> Exception | None:
@@ -205,6 +212,7 @@ def _change(
         "config_patch": config_patch,
         "application_id": cmd.application_id,
         "if_match": if_match_param(cmd.if_match),
+        "release": cmd.release,
     }
 
     def outcome(value: dict) -> Committed:
@@ -228,6 +236,8 @@ def delete_configuration(cmd: DeleteConfiguration) -> Statement:
             return committed(value["row"], "deleted")
         current = _existing(cmd.id, value["current"])
         check(cmd.if_match, current["etag"], f"configuration {cmd.id}")
+        if value["rolling"]:
+            raise Conflict(f"configuration {cmd.id} has a rollout under way: roll it back or promote it first")
         raise NotFound(f"configuration {cmd.id} does not exist")  # deleted meanwhile
 
     return Statement(DELETE_CONFIGURATION, params, outcome)

@@ -33,6 +33,7 @@ Everything here runs on the event loop thread, so it needs no locks.
 """
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -47,9 +48,10 @@ from infra.events import Committed
 from queries.announcements import committed_of
 from queries.applications import get_application, list_applications
 from queries.by_name import Missing, bundle_by_id, bundle_by_name, configuration_by_name
-from queries.configurations import get_configuration, list_configurations
+from queries.configurations import get_configuration, list_configurations, served_version
 from queries.directory import Directory
 from queries.refresh import Refreshed, refresh
+from queries.rollouts import Releases
 from queries.snapshot import ENTRY_OVERHEAD, Gap, Snapshot, catch_up
 from queries.views import (
     ApplicationRecord,
@@ -70,18 +72,24 @@ CONFIGURATION = "c:"  # + configuration id
 BUNDLE = "b:"  # + application id
 APPLICATION_PAGE = "l:"  # + the page's parameters
 CONFIGURATION_PAGE = "p:"  # + application id + ":" + the page's parameters
+SERVED = "v:"  # + configuration id + ":" + version + ":" + live version: a staged configuration's
+RELEASE = "r:"  # + configuration id: never held; a reading of who gets which version, in flight
 
 
 class Entry(NamedTuple):
     """A held view: its JSON, its ETag, the application it belongs to (what a token limited to
-    some applications may see), for a list page the key the next page starts after, and for
-    a configuration the revision of the latest change it shows."""
+    some applications may see), for a list page the key the next page starts after, for a
+    configuration the revision of the latest change it shows, its id and its version, and for
+    a bundle the (configuration id, version) of each configuration it holds."""
 
     body: bytes
     etag: str
     application_id: str | None = None
     next_after: str | None = None
     revision: int | None = None
+    id: str | None = None
+    version: int | None = None
+    served: tuple[tuple[str, int], ...] = ()
 
 
 class ClientRead(NamedTuple):
@@ -128,6 +136,7 @@ class ReadModel:
         self.ready = asyncio.Event()  # set once the first snapshot is loaded
         self.watchers = Watchers()
         self._refreshing: set[asyncio.Task] = set()
+        self.releases = Releases()  # staged configurations: which client gets which version
 
     @property
     def state(self) -> str:
@@ -152,6 +161,7 @@ class ReadModel:
         else:
             self.apply([committed_of(change) for change in caught_up.changes], announced=True)
             self.revision = max(self.revision or 0, caught_up.revision)
+        self.releases.replace(caught_up.staged)
         self.watchers.wake_all()  # watchers of what changed meanwhile look again
 
     def pause(self) -> None:
@@ -165,22 +175,26 @@ class ReadModel:
         before the announcements of earlier changes made elsewhere)."""
         stale_configurations: list[str] = []
         stale_applications: list[str] = []
+        stale_rollouts: list[tuple[str, str]] = []
         for event in events:
-            if event.kind == "token":
-                continue
+            if event.kind not in ("application", "configuration", "rollout"):
+                continue  # tokens, reports, sightings: nothing a view shows
             if self.revision is not None and event.revision <= self.revision:
                 # Replayed already; or this instance's own change, whose announcement came
                 # first (perhaps with later changes, which this older news must not undo).
                 continue
             if announced:
                 self.revision = event.revision
+            if event.kind == "rollout":
+                self._rollout_changed(event, stale_rollouts, stale_configurations)
+                continue
             self.directory.apply(event)
             if event.kind == "configuration":
                 self._configuration_changed(event, stale_configurations)
             else:
                 self._application_changed(event, stale_applications)
-        if (stale_configurations or stale_applications) and self.listening:
-            self._refresh(stale_configurations, stale_applications)
+        if (stale_configurations or stale_applications or stale_rollouts) and self.listening:
+            self._refresh(stale_configurations, stale_applications, stale_rollouts)
 
     def forget_views(self) -> None:
         """Something was announced that cannot be followed: no view held can be trusted."""
@@ -191,10 +205,12 @@ class ReadModel:
         key = CONFIGURATION + event.id
         if event.removed:
             self._forget(key)
+            self.releases.configuration_changed(event.id, None, None)
         elif event.row is not None:
             held = self._held.get(key)
             if held is None or held.revision < event.revision:  # a view never goes back
                 self._keep(key, _entry(ConfigurationView(**event.row)))
+                self.releases.configuration_changed(event.id, event.row["release"], event.row["live_version"])
         else:
             held = self._held.get(key)
             if held is None or held.revision < event.revision:
@@ -224,27 +240,52 @@ class ReadModel:
         self._forget_list_pages()
         self.watchers.wake(event.id)
 
-    def _refresh(self, configuration_ids: list[str], application_ids: list[str]) -> None:
-        """Read the views these changes touched again, in one statement; readers of them wait
-        for it meanwhile."""
+    def _rollout_changed(
+        self, event: Committed, stale_rollouts: list[tuple[str, str]], stale_configurations: list[str]
+    ) -> None:
+        """A rollout's event: who gets which version changed (and at its end, the live version)."""
+        row = event.row
+        configuration_id = event.configuration_id or (row or {}).get("configuration_id")
+        if row is not None:
+            self._forget(RELEASE + configuration_id)  # a reading of it in flight is older
+            self.releases.rollout_changed(row)
+        elif configuration_id is not None:
+            stale_rollouts.append((event.id, configuration_id))
+        if event.action == "completed" and configuration_id is not None:
+            self._forget(CONFIGURATION + configuration_id)  # its view shows the live version
+            stale_configurations.append(configuration_id)
+        self._forget(BUNDLE + event.application_id)
+        self.watchers.wake(event.application_id)
+
+    def _refresh(
+        self, configuration_ids: list[str], application_ids: list[str], rollouts: list[tuple[str, str]] = ()
+    ) -> None:
+        """Read the views these changes touched again, in one statement; readers of them (and of
+        the versions the rollouts give) wait for it meanwhile."""
         loop = asyncio.get_running_loop()
-        fills: dict[tuple[str, str], asyncio.Future] = {}
-        for prefix, ids in ((CONFIGURATION, configuration_ids), (APPLICATION, application_ids)):
-            for id in ids:
-                self._forget(prefix + id)
-                fills[prefix, id] = self._fills[prefix + id] = loop.create_future()
-        task = loop.create_task(self._refreshed(fills, configuration_ids, application_ids))
+        fills: dict[str, asyncio.Future] = {}
+        keys = [CONFIGURATION + id for id in configuration_ids] + [APPLICATION + id for id in application_ids]
+        keys += [RELEASE + configuration_id for _, configuration_id in rollouts]
+        for key in keys:
+            self._forget(key)
+            fills[key] = self._fills[key] = loop.create_future()
+        rollout_ids = [id for id, _ in rollouts]
+        task = loop.create_task(self._refreshed(fills, configuration_ids, application_ids, rollout_ids))
         self._refreshing.add(task)  # held until done: the loop keeps only a weak reference
         task.add_done_callback(self._refreshing.discard)
 
     async def _refreshed(
-        self, fills: dict[tuple[str, str], asyncio.Future], configuration_ids: list[str], application_ids: list[str]
+        self,
+        fills: dict[str, asyncio.Future],
+        configuration_ids: list[str],
+        application_ids: list[str],
+        rollout_ids: list[str],
     ) -> None:
         try:
-            found: Refreshed = await self._db.query(refresh, configuration_ids, application_ids)
+            found: Refreshed = await self._db.query(refresh, configuration_ids, application_ids, rollout_ids)
         except BaseException as exc:
-            for (prefix, id), fill in fills.items():
-                self._end_fill(prefix + id, fill)
+            for key, fill in fills.items():
+                self._end_fill(key, fill)
                 _fail(fill, exc)
             if not isinstance(exc, Exception):
                 raise
@@ -255,15 +296,30 @@ class ReadModel:
             record = self._records.get(id)
             if record is None or record.revision < row["revision"]:
                 self._records[id] = record_of(row)
-        for (prefix, id), fill in fills.items():
+        # Who gets which version first (what is read here is newer than what is held, unless a
+        # change since made the reading stale: then its own news decides), then the views.
+        woken = set()
+        for view in found.configurations.values():
+            if self._fills.get(CONFIGURATION + view.id) is fills.get(CONFIGURATION + view.id):
+                self.releases.configuration_changed(view.id, view.release, view.live_version)
+                woken.add(view.application_id)
+        for row in found.rollouts:
+            if self._fills.get(RELEASE + row["configuration_id"]) is fills.get(RELEASE + row["configuration_id"]):
+                self.releases.rollout_changed(row)
+                woken.add(row["application_id"])
+        for key, fill in fills.items():
+            prefix, id = key[:2], key[2:]
+            entry = None
             if prefix == CONFIGURATION:
                 view = found.configurations.get(id)
                 entry = None if view is None else _entry(view)
-            else:
+            elif prefix == APPLICATION:
                 entry = self._assemble_application(id)
-            if self._end_fill(prefix + id, fill) and entry is not None and self.listening:
-                self._keep(prefix + id, entry)
+            if self._end_fill(key, fill) and entry is not None and self.listening:
+                self._keep(key, entry)
             fill.set_result(entry)
+        for application_id in woken:  # readers that looked meanwhile look again
+            self.watchers.wake(application_id)
 
     def _install(self, snapshot: Snapshot) -> None:
         self._clear()
@@ -273,10 +329,11 @@ class ReadModel:
             self.directory.set_application(row["id"], row["name"])
             if self.max_bytes > 0:
                 self._records[row["id"]] = record_of(row)
-        for id, application_id, name, revision, body in snapshot.configurations:
+        for id, application_id, name, revision, version, body in snapshot.configurations:
             self.directory.set_configuration(id, application_id, name)
             if body is not None:
-                self._keep(CONFIGURATION + id, Entry(body, str(revision), application_id, revision=revision))
+                entry = Entry(body, str(revision), application_id, revision=revision, id=id, version=version)
+                self._keep(CONFIGURATION + id, entry)
         self.revision = snapshot.revision
         self.loaded = True
         self.ready.set()
@@ -326,7 +383,11 @@ class ReadModel:
 
     # -- the client path: by name, and served stale rather than not at all --------------
 
-    async def configuration_by_name(self, application: str, name: str, among: Among = None) -> ClientRead:
+    async def configuration_by_name(
+        self, application: str, name: str, among: Among = None, client_id: str | None = None
+    ) -> ClientRead:
+        """The configuration as this client is served it: its latest version, or for a staged
+        configuration the version its release gives the client (queries/rollouts.py)."""
         stale = not self.listening
         application_id = self.directory.application_id(application) if self.loaded else None
         if application_id is not None:
@@ -334,9 +395,7 @@ class ReadModel:
                 return ClientRead(Missing("application"), stale)
             id = self.directory.configuration_id(application_id, name)
             if id is not None:
-                entry = self._held_entry(CONFIGURATION + id) if stale else None
-                if entry is None:
-                    entry = await self._read(CONFIGURATION + id, self._load_view, get_configuration, id)
+                entry = await self._for_client(id, client_id, stale)
                 if entry is not None:
                     return ClientRead(entry, stale)
             elif not stale:
@@ -348,15 +407,59 @@ class ReadModel:
         owner = found.application_id
         if owner is not None and not visible(among, owner):
             return ClientRead(Missing("application"), stale)
-        return ClientRead(found if isinstance(found, Missing) else _entry(found), stale)
+        if isinstance(found, Missing):
+            return ClientRead(found, stale)
+        if found.release == "staged":
+            version = self.releases.version_for(found.id, client_id) or found.live_version
+            return ClientRead(
+                await self._load_view(served_version, found.id, version) or Missing("configuration"), stale
+            )
+        return ClientRead(_entry(found), stale)
 
-    async def bundle(self, application: str, among: Among = None) -> ClientRead:
-        """The application (its id, name, comments, version) and all its configurations by name."""
+    async def configuration_id(self, application: str, name: str, among: Among = None) -> str | None:
+        """A configuration's id by its application's name and its own (None: none the reader
+        may see), from the names held when they are known."""
+        if self.loaded and self.listening:
+            application_id = self.directory.application_id(application)
+            if application_id is None or not visible(among, application_id):
+                return None
+            return self.directory.configuration_id(application_id, name)
+        found = await self._db.query(configuration_by_name, application, name)
+        if isinstance(found, Missing) or not visible(among, found.application_id):
+            return None
+        return found.id
+
+    async def _for_client(self, id: str, client_id: str | None, stale: bool) -> Entry | None:
+        """A configuration's view as a client gets it, from memory when held (while stale: only
+        then)."""
+        for key in (CONFIGURATION + id, RELEASE + id):
+            pending = self._fills.get(key)
+            if pending is not None:  # its release may be changing: as the database says, first
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(pending)
+        version = self.releases.version_for(id, client_id)
+        if version is None:
+            key, load, args = CONFIGURATION + id, get_configuration, (id,)
+        else:
+            live = self.releases.get(id).live_version
+            key, load, args = f"{SERVED}{id}:{version}:{live}", served_version, (id, version)
+        entry = self._held_entry(key) if stale else None
+        if entry is None:
+            entry = await self._read(key, self._load_view, load, *args)
+        return entry
+
+    async def bundle(self, application: str, among: Among = None, client_id: str | None = None) -> ClientRead:
+        """The application (its id, name, comments, version) and all its configurations by name,
+        each as this client is served it."""
         stale = not self.listening
         application_id = self.directory.application_id(application) if self.loaded else None
         if application_id is not None:
             if not visible(among, application_id):
                 return ClientRead(Missing("application"), stale)
+            if self._has_staged(application_id):
+                entry = await self._client_bundle(application_id, client_id, stale)
+                if entry is not None:
+                    return ClientRead(entry, stale)
             key = BUNDLE + application_id
             entry = self._held_entry(key)
             if entry is None and key not in self._fills:
@@ -374,6 +477,23 @@ class ReadModel:
         if entry is None or not visible(among, entry.application_id):
             return ClientRead(Missing("application"), stale)
         return ClientRead(entry, stale)
+
+    def _has_staged(self, application_id: str) -> bool:
+        return any(self.releases.get(id) is not None for _, id in self.directory.configurations_of(application_id))
+
+    async def _client_bundle(self, application_id: str, client_id: str | None, stale: bool) -> Entry | None:
+        """A bundle with staged configurations, put together for this client (not held: each
+        client may get other versions; its parts are)."""
+        record = self._records.get(application_id)
+        if record is None:
+            return None
+        parts = []
+        for _, id in sorted(self.directory.configurations_of(application_id)):
+            entry = await self._for_client(id, client_id, stale)
+            if entry is not None:
+                parts.append(entry)
+        body = render_bundle(record.head + b"}", [entry.body for entry in parts])
+        return Entry(body, digest(body), application_id, served=tuple((e.id, e.version) for e in parts))
 
     async def watch(
         self,
@@ -411,20 +531,21 @@ class ReadModel:
         record = self._records.get(id) if self.loaded else None
         if record is None:
             return None
-        bodies = []
+        parts = []
         for name, configuration_id in self.directory.configurations_of(id):
             key = CONFIGURATION + configuration_id
             entry = self._held.get(key)
             if entry is None or key in self._fills:
                 return None
-            bodies.append((name, entry.body))
-        body = render_bundle(record.head + b"}", [body for _, body in sorted(bodies)])
-        return Entry(body, digest(body), id)
+            parts.append((name, entry))
+        parts.sort(key=lambda part: part[0])
+        body = render_bundle(record.head + b"}", [entry.body for _, entry in parts])
+        return Entry(body, digest(body), id, served=tuple((e.id, e.version) for _, e in parts))
 
     # -- filling and holding --------------------------------------------------------------
 
-    async def _load_view(self, query: Callable[..., BaseModel | None], id: str) -> Entry | None:
-        view = await self._db.query(query, id)
+    async def _load_view(self, query: Callable[..., BaseModel | None], *args: object) -> Entry | None:
+        view = await self._db.query(query, *args)
         return None if view is None else _entry(view)
 
     async def _load_page(self, query: Callable[..., Page | None], *args: object) -> Entry | None:
@@ -442,7 +563,7 @@ class ReadModel:
         body = render_bundle(
             application.model_dump_json().encode(), [view.model_dump_json().encode() for view in configurations]
         )
-        return Entry(body, digest(body), application.id)
+        return Entry(body, digest(body), application.id, served=tuple((v.id, v.version) for v in configurations))
 
     def _held_entry(self, key: str) -> Entry | None:
         entry = self._held.get(key)
@@ -541,5 +662,12 @@ def _fail(fill: asyncio.Future, exc: BaseException) -> None:
 def _entry(view: BaseModel) -> Entry:
     """A configuration's or an application's view as held."""
     if isinstance(view, ConfigurationView):
-        return Entry(view.model_dump_json().encode(), view.etag, view.application_id, revision=view.revision)
+        return Entry(
+            view.model_dump_json().encode(),
+            view.etag,
+            view.application_id,
+            revision=view.revision,
+            id=view.id,
+            version=view.version,
+        )
     return Entry(view.model_dump_json().encode(), view.etag, view.id)
