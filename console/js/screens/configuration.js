@@ -1,5 +1,6 @@
 // One configuration: edit and save it (If-Match; a 412 shows what changed meanwhile and lets
-// you reload or overwrite), delete it, follow changes made elsewhere.
+// you reload or overwrite), switch its release between immediate and staged, delete it, follow
+// changes made elsewhere; a staged one's rollouts in their own panel (rollout.js).
 
 import { call, configurationBody, get, isAbort } from "../api.js";
 import { breadcrumbs } from "../breadcrumbs.js";
@@ -7,7 +8,8 @@ import { byActor, confirmDialog, debounce, h, inform, informNext, navigate, time
 import { diffView } from "../diff.js";
 import { jsonEditor } from "../editor.js";
 import { checkJson, pretty, storedOrder } from "../json.js";
-import { formError, showChangeError, textField, warnAbout } from "../messages.js";
+import { formError, selectField, showChangeError, textField, warnAbout } from "../messages.js";
+import { rolloutPanel } from "../rollout.js";
 import { can } from "../session.js";
 
 export async function configurationScreen({ params: [id], signal }) {
@@ -29,6 +31,16 @@ export async function configurationScreen({ params: [id], signal }) {
   const fields = {
     name: textField({ id: "config-name", label: "Name", readOnly: !writable, maxlength: 256 }),
     comments: textField({ id: "config-comments", label: "Comments", multiline: true, readOnly: !writable, maxlength: 1024 }),
+    release: selectField({
+      id: "config-release",
+      label: "Release",
+      options: [
+        ["immediate", "Immediate: every saved version reaches clients at once"],
+        ["staged", "Staged: clients get a new version through a rollout"],
+      ],
+      disabled: !writable,
+      hint: "Staged: a saved change makes a new version; clients keep the live version until a rollout moves them.",
+    }),
     config: jsonEditor({ id: "config-json", label: "Configuration (JSON)", readOnly: !writable }),
   };
   const problem = formError();
@@ -40,36 +52,65 @@ export async function configurationScreen({ params: [id], signal }) {
     { class: "form", novalidate: true },
     fields.name.element,
     fields.comments.element,
+    fields.release.element,
     fields.config.element,
     problem.element,
     writable ? h("div", { class: "actions" }, saveButton, deleteButton) : h("p", { class: "hint" }, "Your token may read this configuration, not change it."),
   );
 
   let baseline = null;
-  const draft = () => ({ name: fields.name.input.value, comments: fields.comments.input.value, text: fields.config.value });
+  const draft = () => ({
+    name: fields.name.input.value,
+    comments: fields.comments.input.value,
+    release: fields.release.input.value,
+    text: fields.config.value,
+  });
   const dirty = () => {
     const now = draft();
-    return now.name !== baseline.name || now.comments !== baseline.comments || now.text !== baseline.text;
+    return Object.keys(now).some((key) => now[key] !== baseline[key]);
   };
+
+  // A staged configuration's rollouts. Its live version moves without a new version (and the
+  // ETag with it): the panel's reads keep the one saves are conditional on current.
+  const panel = rolloutPanel({
+    id,
+    signal,
+    writable,
+    onConfiguration(current, etag) {
+      if (state.deleted || current.version !== state.config.version) return;
+      state.config = { ...state.config, live_version: current.live_version, release: current.release };
+      state.etag = etag;
+      showMeta();
+    },
+  });
 
   /** Shows a version from the service as the current one (fields too, unless `keepDraft`). */
   function show(config, etag, { keepDraft = false, by = state.actor } = {}) {
     state.config = config;
     state.etag = etag;
     state.actor = by;
-    baseline = { name: config.name, comments: config.comments ?? "", text: pretty(config.config) };
+    baseline = { name: config.name, comments: config.comments ?? "", release: config.release ?? "immediate", text: pretty(config.config) };
     if (!keepDraft) {
       fields.name.input.value = baseline.name;
       fields.comments.input.value = baseline.comments;
+      fields.release.input.value = baseline.release;
       fields.config.value = baseline.text;
     }
     heading.textContent = config.name;
     crumbLast.textContent = config.name;
     document.title = `${config.name} · ${app.name} · Config Service`;
+    showMeta();
+    panel.update(config);
+  }
+
+  function showMeta() {
+    const config = state.config;
     meta.replaceChildren(
-      `Version ${config.version} · last changed `,
+      `Version ${config.version}`,
+      config.release === "staged" ? ` · staged: clients get version ${config.live_version}` : "",
+      " · last changed ",
       time(config.updated_at),
-      byActor(by),
+      byActor(state.actor),
       " · ",
       h("a", { href: `#/configurations/${id}/history` }, "History"),
     );
@@ -87,10 +128,10 @@ export async function configurationScreen({ params: [id], signal }) {
       fields.config.focusError();
       return;
     }
-    const { name, comments, text } = draft();
+    const { name, comments, release, text } = draft();
     saveButton.disabled = true;
     try {
-      const body = configurationBody({ name, comments: comments === "" ? null : comments }, text);
+      const body = configurationBody({ name, comments: comments === "" ? null : comments, release }, text);
       const result = await call("PUT", `/configurations/${id}`, { raw: body, ifMatch, exact: true });
       clearErrors();
       closeConflict();
@@ -229,11 +270,12 @@ export async function configurationScreen({ params: [id], signal }) {
   }, 100);
 
   show(loaded.data, loaded.etag);
-  const element = h("section", { class: "screen" }, crumbs, heading, meta, news, conflictPanel, form);
+  const element = h("section", { class: "screen" }, crumbs, heading, meta, news, conflictPanel, panel.element, form);
   return {
     element,
     title: loaded.data.name,
     onChange(change) {
+      if (change.kind === "rollout" && change.configuration_id === id) panel.changed(change);
       if (change.kind !== "configuration" || change.id !== id) return;
       if (change.action !== "deleted" && change.version <= state.config.version && !state.deleted) return; // ours
       follow(change);
