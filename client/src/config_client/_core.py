@@ -60,13 +60,16 @@ def _canonical(value: Held) -> str:
 
 
 def _older(new: Held, held: Held) -> bool:
-    """Whether `new` is surely an earlier state than `held`: versions only grow. A view is
+    """Whether `new` is surely an earlier state than `held`: versions only grow (but for a
+    staged configuration, whose rollout may move a client back). A view is
     compared by its version; an application's snapshot by the application's version and the
     versions of the configurations both hold (one consistent read: if any is behind, all of
     it is). A snapshot that differs only in which configurations it has cannot be ordered
     (one created, or one deleted?): it is not called older."""
     if isinstance(new, Configuration) and isinstance(held, Configuration):
-        return new.id == held.id and new.version < held.version
+        # A staged configuration's client may be moved back (a rollback): its versions can fall.
+        staged = "staged" in (new.release, held.release)
+        return new.id == held.id and not staged and new.version < held.version
     if isinstance(new, Snapshot) and isinstance(held, Snapshot):
         if new.application.id != held.application.id:
             return False
