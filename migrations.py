@@ -335,7 +335,7 @@ def main(argv: list[str]) -> int:
         return 0
     try:
         settings = load_settings()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         with provide_database(settings, join_running=True) as dsn:
             if action == "up":
                 applied = migrate(dsn)

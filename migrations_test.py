@@ -89,6 +89,8 @@ def test_migrated_schema_has_the_spec_columns(dsn):
         ("configurations", "comments", "character varying", 1024, "YES"),
         ("configurations", "config", "jsonb", None, "NO"),
         *(("configurations", *column) for column in history),
+        # The document as written (0008); `config` is derived from it.
+        ("configurations", "document", "json", None, "NO"),
     ]
     constraints = {
         row[0]
@@ -143,6 +145,42 @@ def test_upgrading_a_database_that_holds_data_brings_it_along_as_version_1(dsn, 
     execute(dsn, "UPDATE configurations SET config = '{\"a\": 2}' WHERE id = %s", (config,))
     assert fetch(dsn, "SELECT version, revision FROM configurations") == [(2, 4)]
     assert fetch(dsn, "SELECT max(revision), count(*) FROM changes") == [(4, 4)]
+
+
+def test_upgrading_keeps_each_document_as_its_jsonb_text_and_records_nothing(dsn, migration_dir):
+    """0008: existing documents and versions get their jsonb's text (compact), without a new
+    version or feed entry; from then on documents are kept as written, and `config` follows."""
+    for later in migration_dir.glob("*.sql"):
+        if later.name[:4].isdigit() and int(later.name[:4]) >= 8:
+            later.unlink()
+    migrate(dsn, migration_dir)
+    app, config = "01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4", "01JDQ8ZJ1T2K5X1VJ4Q6M2N3P6"
+    execute(
+        dsn,
+        "INSERT INTO applications (id, name) VALUES (%s, 'billing');"
+        "INSERT INTO configurations (id, application_id, name, config) "
+        'VALUES (%s, %s, \'prod\', \'{"zeta": 1, "a": {"y": 2.50, "b": "x, \\" : y"}}\');'
+        "UPDATE configurations SET config = '{\"v\": [1, 2]}' WHERE id = %s",
+        (app, config, app, config),
+    )
+    before = fetch(dsn, "SELECT count(*), max(revision) FROM changes")
+
+    migrate(dsn)
+
+    # jsonb's order (shorter keys first), its text without the spaces between tokens.
+    assert fetch(dsn, "SELECT document::text FROM configurations") == [('{"v":[1,2]}',)]
+    assert fetch(dsn, "SELECT version, document::text FROM configuration_versions ORDER BY version") == [
+        (1, '{"a":{"b":"x, \\" : y","y":2.50},"zeta":1}'),
+        (2, '{"v":[1,2]}'),
+    ]
+    assert fetch(dsn, "SELECT count(*), max(revision) FROM changes") == before
+    # A document written now is kept as written; one written as jsonb by an operator follows.
+    execute(dsn, 'UPDATE configurations SET document = \'{"z":1,"a":1.50}\' WHERE id = %s', (config,))
+    assert fetch(dsn, "SELECT document::text, config FROM configurations") == [('{"z":1,"a":1.50}', {"z": 1, "a": 1.5})]
+    execute(dsn, "UPDATE configurations SET config = '{\"q\": 1}' WHERE id = %s", (config,))
+    assert fetch(dsn, "SELECT version, document::text FROM configuration_versions ORDER BY version DESC LIMIT 1") == [
+        (4, '{"q":1}')
+    ]
 
 
 def test_the_feed_and_the_history_refuse_to_be_rewritten(dsn):

@@ -1,7 +1,7 @@
 """API tokens from the command line, against DATABASE_URL or the embedded database (joining
 the one `serve` runs, if it runs):
 
-    pipenv run token create --name NAME --scope read|write|admin [--application NAME]...
+    pipenv run token create --name NAME --scope read|write|admin [--application NAME]... [--expires-in-days N]
     pipenv run token list
     pipenv run token revoke NAME
 
@@ -10,6 +10,7 @@ the one `serve` runs, if it runs):
 
 import argparse
 import sys
+from datetime import UTC, datetime
 
 import psycopg2
 from psycopg2.extras import RealDictCursor
@@ -17,7 +18,7 @@ from psycopg2.extras import RealDictCursor
 import migrations
 from commands.bus import run_on
 from commands.errors import Conflict, InvalidCommand, NotFound
-from commands.tokens import CreateToken, RevokeToken
+from commands.tokens import MAX_EXPIRES_IN_DAYS, CreateToken, RevokeToken
 from infra.access import SCOPES
 from infra.database import connect_kwargs
 from infra.postgres import PostgresError, provide_database
@@ -34,7 +35,15 @@ def main(argv: list[str]) -> int:
     create.add_argument(
         "--application", action="append", dest="applications", metavar="NAME", help="limit it to this application"
     )
-    actions.add_parser("list", help="list the active tokens (never their secrets)")
+    create.add_argument(
+        "--expires-in-days",
+        type=int,
+        metavar="N",
+        help=f"refuse it after N days (1 to {MAX_EXPIRES_IN_DAYS}); without it, it never expires",
+    )
+    actions.add_parser(
+        "list", help="list the active tokens (never their secrets), with when each expires and was last used"
+    )
     revoke = actions.add_parser("revoke", help="revoke the active token of this name, on every instance")
     revoke.add_argument("name")
     args = parser.parse_args(argv)
@@ -59,11 +68,13 @@ def _run(args: argparse.Namespace, cur) -> int:
     if args.action == "list":
         for token in list_tokens(cur):
             limited = ", ".join(token.applications) if token.applications is not None else "every application"
-            print(f"{token.name}\t{token.scope}\t{limited}\tcreated {token.created_at:%Y-%m-%d %H:%M:%S}Z")
+            expires = "never expires" if token.expires_at is None else f"expires {_when(token.expires_at)}"
+            used = "never used" if token.last_used_at is None else f"last used {_when(token.last_used_at)}"
+            print(f"{token.name}\t{token.scope}\t{limited}\tcreated {_when(token.created_at)}\t{expires}\t{used}")
         return 0
     if args.action == "create":
         applications = tuple(args.applications) if args.applications else None
-        command = CreateToken(args.name, args.scope, applications)
+        command = CreateToken(args.name, args.scope, applications, args.expires_in_days)
     else:
         command = RevokeToken(name=args.name)
     try:
@@ -73,14 +84,19 @@ def _run(args: argparse.Namespace, cur) -> int:
         return 1
     if args.action == "create":
         print(row["secret"])
+        expires = "" if row["expires_at"] is None else f", expiring {row['expires_at'][:19].replace('T', ' ')}Z"
         print(
-            f"token {row['name']!r} ({row['scope']}) created: the line above is its secret, shown this once; "
-            "send it as `Authorization: Bearer <secret>`",
+            f"token {row['name']!r} ({row['scope']}{expires}) created: the line above is its secret, shown this "
+            "once; send it as `Authorization: Bearer <secret>`",
             file=sys.stderr,
         )
     else:
         print(f"token {row['name']!r} revoked", file=sys.stderr)
     return 0
+
+
+def _when(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z"
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 """`pipenv run serve`: the service under uvicorn, on an embedded PostgreSQL 16 when DATABASE_URL is unset.
 
-Order on the way out (SIGTERM or Ctrl-C): uvicorn lets in-flight requests finish, the
-lifespan closes the executors and the pool, then the embedded PostgreSQL stops; exit status 0.
+WORKERS=1: one process serves. WORKERS=N: this process starts the embedded PostgreSQL (once),
+binds the port and starts N worker processes serving on it, each with its own read model and
+listener (api/serving.py, infra/workers.py); it serves nothing itself.
+
+Order on the way out (SIGTERM or Ctrl-C): uvicorn lets in-flight requests finish (in every
+worker), the lifespan closes the executors and the pool, then the embedded PostgreSQL stops;
+exit status 0.
 """
 
-import asyncio
 import contextlib
 import logging
 import resource
@@ -12,15 +16,10 @@ import signal
 import ssl
 import sys
 
-import psycopg2
-import uvicorn
-
-from api.app import create_app
-from infra.database import DatabaseUnavailable, UnsupportedServer
+from api.serving import STARTUP_ERRORS, exit_zero, serve, serve_workers
 from infra.logs import configure_logging
-from infra.postgres import PostgresError, provide_database
+from infra.postgres import provide_database
 from infra.settings import Settings, SettingsError, load_settings
-from migrations import MigrationError
 
 log = logging.getLogger("serve")
 
@@ -36,37 +35,22 @@ def main() -> int:
     except OSError as exc:  # ssl.SSLError is one
         print(f"config-service: cannot serve HTTPS with TLS_CERT_FILE and TLS_KEY_FILE: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
-    _raise_open_file_limit()
+    configure_logging(settings.log_level, settings.log_format)
+    explicit = "max_held_requests" in settings.model_fields_set
+    held = _held_within(_raise_open_file_limit(), settings.max_held_requests, explicit)  # workers inherit it
     sys.setswitchinterval(settings.switch_interval)
-    # uvicorn handles these while serving and re-raises them when done: end up here, cleanly.
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _exit_zero)
+        signal.signal(sig, exit_zero)  # end up here, cleanly, whenever it comes
     try:
         with provide_database(settings) as dsn:
-            _serve(settings.model_copy(update={"database_url": dsn}))
-    except (PostgresError, DatabaseUnavailable, UnsupportedServer, MigrationError, psycopg2.OperationalError) as exc:
+            settings = settings.model_copy(update={"database_url": dsn, "max_held_requests": held})
+            if settings.workers > 1:
+                return serve_workers(settings)
+            serve(settings)
+    except STARTUP_ERRORS as exc:
         log.error("cannot start: %s", exc)
         return 1
     return 0
-
-
-def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
-    """How production serves an app (the benchmark's ceiling app is served the same way)."""
-    return uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="off",  # run by _serve, so that start-up errors reach main() as exceptions
-        access_log=settings.access_log,
-        log_config=None,
-        timeout_graceful_shutdown=settings.shutdown_grace,
-        server_header=False,
-        ssl_certfile=settings.tls_cert_file,  # both or neither (infra/settings.py)
-        ssl_keyfile=settings.tls_key_file,
-    )
 
 
 def _check_tls_files(settings: Settings) -> None:
@@ -76,45 +60,32 @@ def _check_tls_files(settings: Settings) -> None:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn, ending the requests held for a watch or a feed wait as soon as shutdown
-    begins (as if their time had passed), instead of waiting for them."""
-
-    def __init__(self, config: uvicorn.Config, app) -> None:
-        super().__init__(config)
-        self._app = app
-
-    async def shutdown(self, sockets=None) -> None:
-        services = getattr(self._app.state, "services", None)
-        if services is not None:
-            services.end_waits()
-        await super().shutdown(sockets)
-
-
-def _serve(settings: Settings) -> None:
-    app = create_app(settings)
-    config = uvicorn_config(app, settings)
-    server = _Server(config, app)
-
-    async def run() -> None:
-        async with app.router.lifespan_context(app):
-            await server.serve()
-
-    asyncio.run(run(), loop_factory=config.get_loop_factory())
-
-
-def _raise_open_file_limit() -> None:
+def _raise_open_file_limit() -> int:
     """Every held request (a watch, a feed wait) is an open socket: allow as many as the
-    system lets this process have."""
+    system lets this process have; how many that is."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > soft:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    log.info("open files: up to %s", resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    allowed = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    log.info("open files: up to %s", allowed)
+    return allowed
 
 
-def _exit_zero(signum: int, frame: object) -> None:
-    raise SystemExit(0)
+# Open files kept for everything but held requests: other requests, the database, logs.
+OTHER_OPEN_FILES = 1024
+
+
+def _held_within(open_files: int, wanted: int, explicit: bool = True) -> int:
+    """MAX_HELD_REQUESTS (per process), lowered where the open-file limit could not hold them
+    and everything else: past the limit a wait gets 503, never an exhausted file table. Said
+    as a warning when the operator set the limit, else as a note."""
+    if open_files == resource.RLIM_INFINITY or open_files - OTHER_OPEN_FILES >= wanted:
+        return wanted
+    held = max(1, open_files - OTHER_OPEN_FILES)
+    say = log.warning if explicit else log.info
+    say("MAX_HELD_REQUESTS=%d, but a process may open only %d files here: holding at most %d", wanted, open_files, held)
+    return held
 
 
 if __name__ == "__main__":

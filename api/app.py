@@ -15,20 +15,39 @@ from functools import partial
 from fastapi import APIRouter, FastAPI
 
 import migrations
-from api import applications, changes, config, configurations, health, rollouts, tokens, versions
+from api import (
+    applications,
+    changes,
+    config,
+    configuration_schemas,
+    configurations,
+    health,
+    probes,
+    rollouts,
+    tokens,
+    versions,
+)
 from api.auth import PUBLIC, AuthMiddleware, FailureLimiter, announce_mode, auth_mode, document_security
 from api.background import Background
 from api.console import mount_console
+from api.cross_site import CrossSite
 from api.docs import mount_docs
 from api.errors import install_error_handlers
+from api.metrics import METRICS_PATH, metrics_router
 from api.middleware import RequestContextMiddleware
 from api.services import Services
+from api.token_use import TokenUses
 from commands.bus import CommandBus
+from infra import metrics
 from infra.database import Database, describe
+from infra.health import DatabaseCheck
 from infra.listener import ChangeListener
+from infra.peers import Peers
 from infra.settings import Settings
+from queries.changes import LATEST_REVISION
 from queries.fleet import Sightings
 from queries.follow import ReadSide
+from queries.held import HeldRequests
 from queries.tokens import TokenTable
 
 log = logging.getLogger("api")
@@ -38,10 +57,12 @@ API_PREFIX = "/api/v1"
 CHANGES_CHANNEL = "config_changes"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
+    """The app; `peers`: the other workers of this service, when it runs several (infra/workers.py)."""
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url")
     active_tokens = TokenTable()  # filled by the lifespan, read by every request
+    token_uses = TokenUses()  # noted by every request, written by the lifespan's task
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -69,41 +90,69 @@ def create_app(settings: Settings) -> FastAPI:
             if settings.migrate_on_start:
                 applied = await loop.run_in_executor(None, migrations.migrate, settings.database_url)
                 log.info("migrations: %d applied at start", len(applied))
-            side = ReadSide(db, settings.read_cache_max_bytes, active_tokens)
+            held = HeldRequests(settings.max_held_requests)  # one bound for watches and feed waits
+            side = ReadSide(db, settings.read_cache_max_bytes, active_tokens, held, peers)
             bus = CommandBus(db)
             bus.subscribe(side.committed)  # this instance's own changes, before their answer
+
+            def listening(state: bool, caught_up: object) -> None:
+                if not state:  # the pool's connections may lead where the listener's did
+                    db.renew_connections()
+                side.listening(state, caught_up)
+
             listener = ChangeListener(
-                settings.database_url,
+                db.hosts,
                 CHANGES_CHANNEL,
                 on_payloads=side.announced,  # everyone's changes, in commit order
-                on_listening=side.listening,
+                on_listening=listening,
                 position=side.catch_up,
+                on_heard=side.heard,  # token changes, read again at once
                 connect_timeout=settings.db_connect_timeout,
             )
             listener.start(loop)
-            # Serve warm: nothing before the read model holds what it can (or the wait ends).
-            try:
-                await asyncio.wait_for(side.reads.ready.wait(), settings.db_startup_wait)
-            except TimeoutError:
-                log.warning("read model not loaded after %.0fs; serving from the database", settings.db_startup_wait)
-            sightings = Sightings()
-            app.state.services = Services(
-                db=db,
-                bus=bus,
-                reads=side.reads,
-                feed=side.feed,
-                tokens=side.tokens,
-                sightings=sightings,
-                client_ttl=settings.client_ttl,
+            health = DatabaseCheck(
+                settings.database_url, probe=LATEST_REVISION, connect_timeout=settings.db_connect_timeout
             )
-            background = Background(bus, side.reads.releases, sightings, settings.fleet_flush_seconds)
-            background.start()
-            announce_mode(settings, mode, side.tokens.has_admin())
+            health.start()  # what /health, readiness and the metrics answer from
+            token_uses.start(db)
+            stop_sampling, flushing, background = None, None, None
+            sightings = Sightings()
             try:
+                # Serve warm: nothing before the read model holds what it can (or the wait ends).
+                try:
+                    await asyncio.wait_for(side.reads.ready.wait(), settings.db_startup_wait)
+                except TimeoutError:
+                    log.warning(
+                        "read model not loaded after %.0fs; serving from the database", settings.db_startup_wait
+                    )
+                app.state.services = Services(
+                    db=db,
+                    bus=bus,
+                    reads=side.reads,
+                    feed=side.feed,
+                    tokens=side.tokens,
+                    health=health,
+                    token_uses=token_uses,
+                    sightings=sightings,
+                    client_ttl=settings.client_ttl,
+                )
+                background = Background(bus, side.reads.releases, sightings, settings.fleet_flush_seconds)
+                background.start()  # rollouts' steps, the fleet's sightings
+                announce_mode(settings, mode, side.tokens.has_admin())
+                stop_sampling = metrics.sampler(partial(_sample, app.state.services))
+                flushing = loop.create_task(_flush_every_second())
                 yield
             finally:
-                await background.stop()
+                if background is not None:
+                    await background.stop()
+                if flushing is not None:
+                    flushing.cancel()
+                    stop_sampling()
+                metrics.flush()
+                side.close()
+                await token_uses.stop(db)
                 await loop.run_in_executor(None, listener.stop)
+                await loop.run_in_executor(None, health.stop)
         finally:
             await loop.run_in_executor(None, db.close)
 
@@ -119,14 +168,23 @@ def create_app(settings: Settings) -> FastAPI:
     mode = auth_mode(settings)
     # The last added runs first: request ids, the body limit and errors, then who is asking.
     limiter = FailureLimiter(settings.auth_failure_limit, block=settings.auth_failure_block)
-    app.add_middleware(AuthMiddleware, mode=mode, tokens=active_tokens, limiter=limiter)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    also = () if settings.metrics_public else (METRICS_PATH,)
+    app.add_middleware(AuthMiddleware, mode=mode, tokens=active_tokens, limiter=limiter, uses=token_uses, also=also)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        cross_site=CrossSite.of(settings),
+        access_log=settings.access_log,
+    )
     document_security(app, mode)
     api = APIRouter(prefix=API_PREFIX)
-    for router in (applications, configurations, versions, rollouts, changes, config, tokens):
+    routers = (applications, configurations, versions, configuration_schemas, rollouts, changes, config, tokens)
+    for router in routers:
         api.include_router(router.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(probes.router)
+    app.include_router(metrics_router(settings.metrics_public))
     mount_console(app)
     mount_docs(app)
     # The framework's own route, the OpenAPI document, is open to anyone.
@@ -135,6 +193,37 @@ def create_app(settings: Settings) -> FastAPI:
             route.access = PUBLIC[0]
     _hot_routes_first(app)
     return app
+
+
+def _sample(services: Services) -> None:
+    """The gauges of what this worker holds and follows, set at each flush (infra/metrics.py)."""
+    reads, check = services.reads, services.health
+    views, size = reads.size
+    metrics.VIEWS.set(views)
+    metrics.VIEW_BYTES.set(size)
+    for state in ("live", "stale", "loading"):
+        metrics.STATE.labels(state).set(1 if reads.state == state else 0)
+    metrics.HELD_WATCHES.set(reads.watchers.waiting)
+    metrics.FEED_WAITS.set(services.feed.waiting)
+    for lane, depth in services.db.queue_depths().items():
+        metrics.QUEUE_DEPTH.labels(lane).set(depth)
+    metrics.DATABASE_UP.set(1 if check.reachable else 0)
+    if reads.revision is not None:
+        metrics.APPLIED.set(reads.revision)
+    if check.answer is not None:  # the latest revision, as the background check last read it
+        metrics.DATABASE_REVISION.set(check.answer)
+        if reads.revision is not None:
+            # Both as last seen: the check half a second old at most, the applied revision now.
+            metrics.LAG.set(max(0, check.answer - reads.revision))
+
+
+async def _flush_every_second() -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        try:
+            metrics.flush()
+        except Exception:  # a bug here must not end the metrics for good
+            log.exception("flushing the metrics failed")
 
 
 class _App(FastAPI):

@@ -2,8 +2,9 @@
 
 Authentication, for every /api request (`AuthMiddleware`): with AUTH=tokens a request carries
 `Authorization: Bearer <secret>`; the token is found in memory (queries/tokens.py: no database
-round trip), else 401, and an address that keeps failing gets 429. The request then carries
-its `Principal`. With AUTH=off everyone is an unlimited admin with no name.
+round trip), else 401 (`token_expired` once it has expired), and an address that keeps failing
+gets 429. The request then carries its `Principal`, and its use is noted (api/token_use.py).
+With AUTH=off everyone is an unlimited admin with no name.
 
 Authorization, declared where each route is declared: `dependencies=needs("write")` (or
 `PUBLIC`), enforced for the route that matched by api/routing.py, which refuses at import a
@@ -27,6 +28,8 @@ from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import ErrorBody, send_error
+from api.token_use import TokenUses
+from infra import metrics
 from infra.access import allows
 from infra.settings import Settings
 from queries.tokens import Token, TokenTable
@@ -40,6 +43,13 @@ FIRST_TOKEN = "pipenv run token create --name admin --scope admin"
 # as held (queries/tokens.py) is used as it is: nothing is built per request.
 Principal = Token
 EVERYONE = Principal(name=None, scope="admin")
+
+# Refusals counted by reason (infra/metrics.py): no token, an unknown or revoked one, an
+# address blocked for failing (429), a scope too small, a token limited to some applications.
+REFUSED = {
+    reason: metrics.AUTH_REFUSED.labels(reason)
+    for reason in ("missing", "unknown", "expired", "blocked", "scope", "limited")
+}
 
 BEARER = HTTPBearer(
     scheme_name="bearerAuth", description="An API token (cfs_...): `pipenv run token create`", auto_error=False
@@ -58,8 +68,10 @@ class Needs(params.Security):
     def refusal(self, who: Principal) -> str | None:
         """Why `who` may not call the route; None when it may."""
         if not allows(who.scope, self.scope):
+            REFUSED["scope"].inc()
             return f"this needs a token with the {self.scope} scope; {who.name!r} has {who.scope}"
         if self.every_application and who.applications is not None:
+            REFUSED["limited"].inc()
             return "this needs a token that is not limited to some applications"
         return None
 
@@ -147,16 +159,27 @@ class FailureLimiter:
 
 
 class AuthMiddleware:
-    """Who is asking, for every /api request: kept to a few dictionary lookups and one hash."""
+    """Who is asking, for every /api request (and `also` paths: /metrics unless public): kept
+    to a few dictionary lookups and one hash."""
 
-    def __init__(self, app: ASGIApp, mode: str, tokens: TokenTable, limiter: FailureLimiter | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        mode: str,
+        tokens: TokenTable,
+        limiter: FailureLimiter | None = None,
+        uses: TokenUses | None = None,
+        also: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.mode = mode
         self.tokens = tokens
         self.limiter = limiter or FailureLimiter()
+        self.uses = uses or TokenUses()
+        self.paths = ("/api/", *also)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http" or not scope["path"].startswith(self.paths):
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
@@ -172,26 +195,42 @@ class AuthMiddleware:
             if not secret or b" " in secret:
                 secret = None
         who = None if secret is None else self.tokens.find(secret)
-        if who is None:
-            # A valid token passes even from a blocked address (one shared by a proxy or NAT).
-            rid = state.get("request_id", "")
-            address = scope["client"][0] if scope.get("client") else "unknown"
-            blocked = self.limiter.blocked and self.limiter.blocked_for(address)
-            if blocked:
-                retry = str(math.ceil(blocked))
-                await send_error(send, 429, "too many failed authentications; retry later", rid, {"Retry-After": retry})
+        if who is not None:
+            now = time.time()
+            if who.expires_at is None or now < who.expires_at:
+                self.uses.noted[who.token_id] = now
+                state["principal"] = who
+                await self.app(scope, receive, send)
                 return
-            self.limiter.failed(address)
-            message = "send Authorization: Bearer <token>" if secret is None else "the token is unknown or revoked"
-            challenge = 'Bearer realm="config-service"' + ("" if secret is None else ', error="invalid_token"')
-            await send_error(send, 401, message, rid, {"WWW-Authenticate": challenge})
+        # A valid token passes even from a blocked address (one shared by a proxy or NAT).
+        rid = state.get("request_id", "")
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        blocked = self.limiter.blocked and self.limiter.blocked_for(address)
+        if blocked:
+            REFUSED["blocked"].inc()
+            retry = str(math.ceil(blocked))
+            await send_error(send, 429, "too many failed authentications; retry later", rid, {"Retry-After": retry})
             return
-        state["principal"] = who
-        await self.app(scope, receive, send)
+        self.limiter.failed(address)
+        code = None
+        if secret is None:
+            REFUSED["missing"].inc()
+            message = "send Authorization: Bearer <token>"
+        elif who is None:
+            REFUSED["unknown"].inc()
+            message = "the token is unknown or revoked"
+        else:
+            REFUSED["expired"].inc()
+            code, message = "token_expired", "the token has expired; ask for a new one"
+        challenge = 'Bearer realm="config-service"' + ("" if secret is None else ', error="invalid_token"')
+        await send_error(send, 401, message, rid, {"WWW-Authenticate": challenge}, code=code)
 
 
 AUTH_ERRORS = {
-    "401": ("Missing, malformed, unknown or revoked token", {"WWW-Authenticate": {"schema": {"type": "string"}}}),
+    "401": (
+        "Missing, malformed, unknown, revoked or expired token (`token_expired`)",
+        {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    ),
     "403": ("The token's scope does not allow this", {}),
     "429": (
         "Too many failed authentications from this address",

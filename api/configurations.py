@@ -46,7 +46,7 @@ def configuration_answer(done: Committed, status: int = 200, headers: dict | Non
     summary="Create a configuration of an application",
 )
 async def create_configuration(body: ConfigurationCreate, request: Request) -> Response:
-    cmd = CreateConfiguration(str(body.application_id), body.name, body.config, body.comments, body.release)
+    cmd = CreateConfiguration(str(body.application_id), body.name, body.document, body.comments, body.release)
     done = await services(request).bus.dispatch(cmd, caller(request))
     return configuration_answer(done, 201, {"Location": f"{request.url.path}/{done.id}"})
 
@@ -61,7 +61,7 @@ async def create_configuration(body: ConfigurationCreate, request: Request) -> R
 )
 async def update_configuration(id: ConfigurationId, body: ConfigurationUpdate, request: Request) -> Response:
     cmd = UpdateConfiguration(
-        id, body.name, body.config, body.comments, _ulid(body.application_id), if_match(request), body.release
+        id, body.name, body.document, body.comments, _ulid(body.application_id), if_match(request), body.release
     )
     return configuration_answer(await services(request).bus.dispatch(cmd, caller(request)))
 
@@ -82,7 +82,7 @@ async def patch_configuration(
         name=body.name,
         comments=body.comments,
         set_comments="comments" in body.model_fields_set,
-        config_patch=body.config,
+        config_patch=body.document,
         application_id=_ulid(body.application_id),
         if_match=if_match(request),
         release=body.release,

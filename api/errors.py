@@ -7,26 +7,59 @@ from collections.abc import Iterable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_serializer
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
-from commands.errors import Conflict, Forbidden, InvalidCommand, NotFound, PreconditionFailed
+from commands.errors import (
+    Conflict,
+    Forbidden,
+    InvalidCommand,
+    InvalidSchema,
+    NoSchema,
+    NotFound,
+    PreconditionFailed,
+    SchemaViolations,
+)
 from infra.database import DatabaseUnavailable, Overloaded
 from infra.ids import canonical_ulid
+from infra.logs import Throttled
+from queries.held import TooManyHeld
 
 log = logging.getLogger("api")
+# A flood of 503s logs a line a second per cause, not a line each.
+unavailable_log = Throttled(log)
 
-# The two kinds of 503: code, message, and seconds a client should wait before retrying.
+# The kinds of 503: code, message, and seconds a client should wait before retrying.
 UNAVAILABLE = {
     DatabaseUnavailable: ("database_unavailable", "the database is unavailable; retry shortly", "2"),
     Overloaded: ("overloaded", "the service is busy; retry shortly", "1"),
+    TooManyHeld: ("too_many_held", "this instance holds as many waiting requests as it may; retry shortly", "2"),
 }
 
 
 class ErrorDetail(BaseModel):
-    location: str  # where in the request: body.name, path.id, query.limit, ...
+    location: str = Field(description="Where in the request: body.name, path.id, query.limit, body.config, ...")
     message: str
+    path: str | None = Field(
+        default=None,
+        description="For a document (body.config, config, body.schema): the JSON Pointer (RFC 6901) of what "
+        'is at fault in it, e.g. /db/pool; "" is the whole document. Absent otherwise.',
+    )
+    keyword: str | None = Field(
+        default=None,
+        description="For a violation of the configuration's JSON Schema: the schema keyword that failed "
+        "(type, required, format, ...). Absent otherwise.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_absent(self, handler):
+        # path and keyword appear only where they say something.
+        data = handler(self)
+        for name in ("path", "keyword"):
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
 
 
 class ErrorBody(BaseModel):
@@ -48,6 +81,7 @@ CODES = {
     412: "precondition_failed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    421: "misdirected_request",
     422: "validation_error",
     429: "too_many_requests",
     500: "internal_error",
@@ -59,8 +93,11 @@ DESCRIPTIONS = {
     412: "If-Match names no current ETag of the resource: it changed meanwhile; nothing was changed",
     413: "The body is larger than MAX_BODY_BYTES",
     415: "The body is not sent as application/json (PATCH: application/merge-patch+json)",
-    422: "The request is invalid; `details` says where",
-    503: "The database is unavailable or overloaded; retry after `Retry-After` seconds",
+    422: "The request is invalid; `details` says where (code validation_error). A document that does not "
+    "satisfy the configuration's schema: code schema_violation, one detail per violation with its `path` "
+    "and `keyword`; a schema that is not valid: code invalid_schema",
+    503: "The database is unavailable, the service overloaded, or (for a wait) holding as many waiting requests "
+    "as it may; retry after `Retry-After` seconds",
 }
 RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
 
@@ -120,7 +157,12 @@ def _validation_details(exc: RequestValidationError) -> list[ErrorDetail]:
         if error.get("type") == "json_invalid":
             message = f"invalid JSON: {_clean(error.get('ctx', {}).get('error', ''))}"
             location = "body"
-        details.append(ErrorDetail(location=location or "request", message=message))
+        path = error.get("path")
+        details.append(
+            ErrorDetail(
+                location=location or "request", message=message, path=None if path is None else _clean(path, 1000)
+            )
+        )
     return details
 
 
@@ -157,6 +199,25 @@ def install_error_handlers(app: FastAPI) -> None:
     async def not_found(request: Request, exc: NotFound) -> Response:
         return error_response(request, 404, str(exc))
 
+    @app.exception_handler(NoSchema)
+    async def no_schema(request: Request, exc: NoSchema) -> Response:
+        return error_response(request, 404, str(exc), code="no_schema")
+
+    @app.exception_handler(SchemaViolations)
+    async def schema_violations(request: Request, exc: SchemaViolations) -> Response:
+        details = [
+            ErrorDetail(location=exc.location, message=v.message, path=v.path, keyword=v.keyword)
+            for v in exc.violations
+        ]
+        if exc.more:
+            details.append(ErrorDetail(location=exc.location, message=f"and {exc.more} more violations"))
+        return error_response(request, 422, str(exc), details, code="schema_violation")
+
+    @app.exception_handler(InvalidSchema)
+    async def invalid_schema(request: Request, exc: InvalidSchema) -> Response:
+        detail = ErrorDetail(location="body", message=str(exc), path=exc.path)
+        return error_response(request, 422, "the schema is not valid", [detail], code="invalid_schema")
+
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
         return error_response(request, 403, str(exc))
@@ -176,10 +237,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DatabaseUnavailable)
     @app.exception_handler(Overloaded)
-    async def unavailable(request: Request, exc: DatabaseUnavailable | Overloaded) -> Response:
+    @app.exception_handler(TooManyHeld)
+    async def unavailable(request: Request, exc: DatabaseUnavailable | Overloaded | TooManyHeld) -> Response:
         code, message, retry_after = UNAVAILABLE[type(exc)]
         # The cause goes to the log only: it may name hosts or SQL.
-        log.warning("503 %s: %s [request_id=%s]", code, exc, request_id(request))
+        cause = f"{code}: {exc}"
+        unavailable_log.warning(cause, "503 %s [request_id=%s]", cause, request_id(request))
         return error_response(request, 503, message, code=code, headers={"Retry-After": retry_after})
 
 
@@ -192,9 +255,11 @@ def handler_for(app, exc: Exception):
     return None
 
 
-async def send_error(send, status: int, message: str, rid: str, headers: dict | None = None) -> None:
+async def send_error(
+    send, status: int, message: str, rid: str, headers: dict | None = None, *, code: str | None = None
+) -> None:
     """An error answered by a middleware, before any route: the same shape as the others."""
-    body = error_body(status, message, rid=rid)
+    body = error_body(status, message, rid=rid, code=code)
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw_headers += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})

@@ -14,7 +14,12 @@ from queries.read_model import Entry
 def json_response(
     body: BaseModel | bytes, status: int = 200, headers: dict | None = None, etag: str | None = None
 ) -> Response:
-    content = body if isinstance(body, bytes) else body.model_dump_json().encode()
+    """`body`: JSON bytes, or a model (a view is sent as it renders itself: queries/views.py)."""
+    if isinstance(body, bytes):
+        content = body
+    else:
+        render = getattr(body, "render", None)
+        content = render() if render is not None else body.model_dump_json().encode()
     if etag is not None:
         headers = {**(headers or {}), "ETag": quoted(etag)}
     return Response(content, status_code=status, media_type="application/json", headers=headers)

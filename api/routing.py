@@ -10,8 +10,9 @@ works out at import what its endpoint takes, and per request reads exactly that:
   hold '/', '%', '?', '#' or anything else), or any other type pydantic validates;
 - query parameters, `Annotated[type, Query(...)]` with a default, validated together by one
   pydantic model built at import;
-- `body`: a pydantic model validated from the raw JSON by pydantic-core (and, when its
-  `Body(media_type=...)` names one, only that media type: else 415).
+- `body`: a pydantic model validated from the raw JSON by pydantic-core, or read by the
+  model's own `from_json(raw)` when it has one (a body holding a document: api/schemas.py);
+  and, when its `Body(media_type=...)` names one, only that media type (else 415).
 
 An endpoint that takes anything else is refused at import, and so is a route that does not
 declare who may call it (api/auth.py: `needs(...)` or `PUBLIC`); the declaration is checked
@@ -102,6 +103,7 @@ class Route(APIRoute):
         self.name_suffix = self.path_format.rsplit("}", 1)[1].encode() if names else b""
         query_model = create_model(f"{self.name}_query", **queries) if queries else None
         defaults = query_model.model_validate({}).__dict__ if query_model and not _required(queries) else None
+        read_body = getattr(body_model, "from_json", None) or getattr(body_model, "model_validate_json", None)
         access = self.access
         check = isinstance(access, Needs) and (access.scope != "read" or access.every_application)
 
@@ -142,9 +144,11 @@ class Route(APIRoute):
                 raise HTTPException(415, f"send the body as {media_type}")
             if body_model is not None:
                 try:
-                    inputs["body"] = body_model.model_validate_json(await request.body())
+                    inputs["body"] = read_body(await request.body())
                 except ValidationError as exc:
                     errors += [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+                except RequestValidationError as exc:  # from_json's own, located already
+                    errors += exc.errors()
             if errors:
                 raise RequestValidationError(errors)
             response = await endpoint(**inputs)
@@ -173,7 +177,11 @@ class Route(APIRoute):
             return Match.NONE, {}  # no name is stored that way
         if not all(values) or any("\x00" in value for value in values):
             return Match.NONE, {}  # empty, or holding a NUL that PostgreSQL text cannot
-        child = {"endpoint": self.endpoint, "path_params": dict(zip(self.param_convertors, values, strict=True))}
+        child = {
+            "endpoint": self.endpoint,
+            "path_params": dict(zip(self.param_convertors, values, strict=True)),
+            "route": self,  # as FastAPI's own matching sets it: the metrics' route label
+        }
         return (Match.FULL if scope["method"] in self.methods else Match.PARTIAL), child
 
 

@@ -3,18 +3,35 @@
 Names count characters (as PostgreSQL's varchar does), so multibyte text up to the limit
 fits. Text that PostgreSQL cannot store (NUL, unpaired surrogates) is refused here with a 422,
 as are unknown fields.
+
+A body that holds a document (`DocumentBody`) is read by infra/documents.py, not by
+pydantic-core's parser, so that the document keeps its keys' order and its numbers as written,
+and a key written twice is refused (422, with its JSON Pointer in `path`).
 """
 
 import math
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from fastapi.exceptions import RequestValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    RootModel,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
+from infra import documents
+from infra.documents import Document
 from infra.ids import Ulid
 
-MAX_CONFIG_DEPTH = 64
+MAX_CONFIG_DEPTH = documents.MAX_DEPTH
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -99,7 +116,63 @@ class ApplicationPatch(_Body):
 Release = Literal["immediate", "staged"]
 
 
-class ConfigurationCreate(_Body):
+class DocumentBody(_Body):
+    """A body with a document in `document_field` (`config`). `document` is that document as
+    written; `from_json` is how the route reads the body (api/routing.py)."""
+
+    document_field: ClassVar[str] = "config"
+    _document: Document | None = PrivateAttr(default=None)
+
+    @property
+    def document(self) -> Document | None:
+        return self._document
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Self:
+        try:
+            value = documents.read(raw)
+        except documents.Unreadable as exc:
+            error = {"type": "json_invalid", "loc": ("body",), "msg": "Invalid JSON", "ctx": {"error": str(exc)}}
+            raise RequestValidationError([error]) from None
+        exact, problems = True, []
+        if isinstance(value, (dict, list)):
+            found, exact = documents.problems(value, raw)
+            problems = [cls._problem(problem) for problem in found]
+        errors = []
+        try:
+            body = cls.model_validate(value)
+        except ValidationError as exc:
+            # Every error at once, in the fields' order; what the document's own problems say
+            # of a field, they say better.
+            located = {problem["loc"] for problem in problems}
+            errors = [
+                {**error, "loc": ("body", *error["loc"])}
+                for error in exc.errors()
+                if ("body", *error["loc"][:1]) not in located
+            ]
+        errors += problems
+        if errors:
+            raise RequestValidationError(errors)
+        field = cls.document_field
+        written = getattr(body, field)
+        if written is not None:
+            text = documents.compact(written) if exact else documents.compact_as_written(raw, field)
+            body._document = Document(text, written)
+        return body
+
+    @classmethod
+    def _problem(cls, problem: documents.Problem) -> dict:
+        """A problem of the body as a validation error: in the document, located at the
+        document's field with the rest of its pointer as `path`."""
+        prefix = "/" + cls.document_field
+        if problem.pointer == prefix or problem.pointer.startswith(prefix + "/"):
+            path = problem.pointer[len(prefix) :]
+            return {"type": "value_error", "loc": ("body", cls.document_field), "msg": problem.message, "path": path}
+        parts = [part.replace("~1", "/").replace("~0", "~") for part in problem.pointer.split("/")[1:]]
+        return {"type": "value_error", "loc": ("body", *parts), "msg": problem.message}
+
+
+class ConfigurationCreate(DocumentBody):
     application_id: Ulid
     name: Name
     comments: Comments = None
@@ -107,7 +180,7 @@ class ConfigurationCreate(_Body):
     release: Release = "immediate"
 
 
-class ConfigurationUpdate(_Body):
+class ConfigurationUpdate(DocumentBody):
     """Replaces name, comments and config. `application_id` may be sent, but only unchanged."""
 
     name: Name
@@ -117,7 +190,7 @@ class ConfigurationUpdate(_Body):
     release: Release | None = Field(None, description="Omitted: kept as it is (never switched off by omission)")
 
 
-class ConfigurationPatch(_Body):
+class ConfigurationPatch(DocumentBody):
     """A JSON merge patch (RFC 7396): the fields given change, the others stay. `config` is
     merged into the document: a null value removes its key, objects merge, anything else
     (arrays included) replaces. `name` and `config` cannot be removed."""
@@ -151,3 +224,39 @@ Offset = Annotated[
         "`after`, from the Link header, is the constant-cost way. Not together with `after`.",
     ),
 ]
+
+
+class SchemaBody(RootModel[dict[str, Any]]):
+    """A JSON Schema document: the whole body, read like a configuration's document (keys in
+    the order written, numbers as written; a key written twice is 422 with its `path`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"description": "A JSON Schema (draft 2020-12; 2019-09 or draft-07 by $schema)"}
+    )
+    _document: Document | None = PrivateAttr(default=None)
+
+    @property
+    def document(self) -> Document:
+        assert self._document is not None
+        return self._document
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Self:
+        try:
+            value = documents.read(raw)
+        except documents.Unreadable as exc:
+            error = {"type": "json_invalid", "loc": ("body",), "msg": "Invalid JSON", "ctx": {"error": str(exc)}}
+            raise RequestValidationError([error]) from None
+        if not isinstance(value, dict):
+            raise RequestValidationError(
+                [{"type": "dict_type", "loc": ("body",), "msg": "a schema must be a JSON object"}]
+            )
+        found, exact = documents.problems(value, raw)
+        if found:
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("body",), "msg": p.message, "path": p.pointer} for p in found]
+            )
+        body = cls.model_validate(value)
+        text = documents.compact(value) if exact else documents.compact_as_written(raw)
+        body._document = Document(text, value)
+        return body

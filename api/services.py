@@ -6,9 +6,11 @@ from fastapi import Request
 
 from api.auth import principal
 from api.errors import request_id
+from api.token_use import TokenUses
 from commands.bus import CommandBus
 from infra.access import Among
 from infra.database import Database
+from infra.health import DatabaseCheck
 from infra.writes import Caller
 from queries.feed import ChangeFeed
 from queries.fleet import Sightings
@@ -23,6 +25,8 @@ class Services:
     reads: ReadModel
     feed: ChangeFeed
     tokens: TokenTable
+    health: DatabaseCheck  # what /health answers from
+    token_uses: TokenUses  # when tokens were last used, not written yet
     sightings: Sightings  # which client holds which version, noted since the last flush
     client_ttl: float  # seconds a client seen stays in the fleet view
 

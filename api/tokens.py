@@ -1,6 +1,7 @@
 """/api/v1/tokens: API tokens, managed by unlimited admin tokens; and /tokens/current, which
 any token may ask: who am I?"""
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
@@ -14,7 +15,7 @@ from api.responses import json_response
 from api.routing import Route
 from api.schemas import Name, _Body
 from api.services import caller, services
-from commands.tokens import CreateToken, RevokeToken
+from commands.tokens import MAX_EXPIRES_IN_DAYS, CreateToken, RevokeToken
 from infra.access import Scope
 from infra.ids import UlidParam
 from queries.tokens import TokenView, list_tokens
@@ -48,6 +49,12 @@ class TokenCreate(_Body):
     applications: list[Name] | None = Field(
         None, min_length=1, max_length=1000, description="Limit it to these applications (by name); omit for all"
     )
+    expires_in_days: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_EXPIRES_IN_DAYS,
+        description="Refuse it (401 `token_expired`) after this many days; omit: never",
+    )
 
 
 class TokenCreated(TokenView):
@@ -72,7 +79,8 @@ class Whoami(BaseModel):
 )
 async def create_token(body: TokenCreate, request: Request) -> Response:
     applications = None if body.applications is None else tuple(body.applications)
-    done = await services(request).bus.dispatch(CreateToken(body.name, body.scope, applications), caller(request))
+    command = CreateToken(body.name, body.scope, applications, body.expires_in_days)
+    done = await services(request).bus.dispatch(command, caller(request))
     return json_response(TokenCreated(**done.row), 201)  # in force here at once; announced to the others
 
 
@@ -81,10 +89,16 @@ async def create_token(body: TokenCreate, request: Request) -> Response:
     response_model=list[TokenView],
     responses=responses(503),
     dependencies=ADMIN,
-    summary="The active tokens (no secrets)",
+    summary="The active tokens (no secrets), with when each expires and was last used",
 )
 async def get_tokens(request: Request) -> Response:
-    tokens = await services(request).db.query(list_tokens)
+    app = services(request)
+    tokens = await app.db.query(list_tokens)
+    # Uses this instance noted and has not written yet (it writes them once a minute).
+    for i, token in enumerate(tokens):
+        noted = app.token_uses.last_used(token.id)
+        if noted is not None and (token.last_used_at is None or noted > token.last_used_at.timestamp()):
+            tokens[i] = token.model_copy(update={"last_used_at": datetime.fromtimestamp(noted, UTC)})
     return json_response(json_array([token.model_dump_json().encode() for token in tokens]))
 
 

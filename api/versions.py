@@ -46,7 +46,7 @@ async def list_configuration_versions(
     page = await services(request).db.query(list_versions, id, limit, after, offset, among(request))
     if page is None:
         return error_response(request, 404, f"configuration {id} does not exist")
-    body = json_array([item.model_dump_json().encode() for item in page.items])
+    body = json_array([item.render() for item in page.items])
     return page_response(request, Entry(body, digest(body), next_after=page.next_after))
 
 
@@ -64,7 +64,7 @@ async def get_configuration_version(id: ConfigurationId, version: VersionNumber,
         view = await services(request).db.query(get_version, id, version, among(request))
     if view is None:
         return error_response(request, 404, f"configuration {id} has no version {version}")
-    return view_response(request, Entry(view.model_dump_json().encode(), view.etag))
+    return view_response(request, Entry(view.render(), view.etag))
 
 
 @router.post(

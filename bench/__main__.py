@@ -8,14 +8,18 @@ One run, one machine, every figure next to the ceiling measured in the same run:
 3. Warm start: the service restarted; reads over 10,000 random configurations, by id and by
    name, during the first 8 seconds after /health first says ok.
 4. Steady loads (wrk, 32 connections): (a) GET an application, (b) GET a configuration,
-   (e) GET a configuration by name, (c) POST a configuration, (d) GET a list page; then (b)
-   and (e) again with AUTH=tokens.
+   (e) GET a configuration by name, (c) POST a configuration, (d) GET a list page; (w) (e)
+   with WORKERS=1 and 2, each next to the ceiling served by as many (bench/workers.py, alone:
+   `--only workers`); then (b) and (e) again with AUTH=tokens.
 5. Writes with reads: 16 writing connections alone, then with 32 reading ones.
 6. Held requests: 1,000 feed waits on each of two instances and 1,000 watches of one
    configuration, each answered after one change; 10,000 watches held by one instance.
-7. Cost at depth: a history page at 100 and 10,000 versions, a feed page at 100 and 100,000
+7. What a schema adds to a write: a 10 KB document PUT with and without a 100-property
+   schema (bench/validation.py, which also runs alone).
+8. Cost at depth: a history page at 100 and 10,000 versions, a feed page at 100 and 100,000
    changes, a list page at 1k, 10k and 100k applications; a bulk load of 100,000
-   configurations at start.
+   configurations at start; a feed page from memory for a token limited to 1,000
+   applications against an unlimited one's (bench/feed_pages.py, in-process).
 Prints the table and writes it into docs/performance.md (bench/report.py).
 """
 
@@ -35,10 +39,13 @@ from urllib.parse import quote
 
 import httpx
 
+from bench import feed_pages
 from bench.data import add_applications, bulk_configurations, config_document, median_ms, seed, sql, versions
 from bench.holders import allow_open_files, hold, percentile
 from bench.report import FIGURES, render, write_figures
 from bench.service_process import ServiceProcess
+from bench.validation import measure as measure_validation
+from bench.workers import render_workers, run_alone, workers_line
 from bench.wrk import (
     CREATE_CONFIGURATION,
     RANDOM_GET,
@@ -105,6 +112,15 @@ class Bench:
         self.lines.append(Line(label, result))
         return result
 
+    def measure_quietly(self, url: str, script: Path | None, connections: int = 32) -> WrkResult:
+        """As `measure`, without a line in the table (the caller adds the one it keeps)."""
+        print(f"  {url}{' ' + script.name if script else ''}...", flush=True)
+        run_wrk(url, seconds=2, connections=connections, script=script)
+        return run_wrk(url, seconds=self.seconds, connections=connections, script=script)
+
+    def add_line(self, label: str, result: WrkResult) -> None:
+        self.lines.append(Line(label, result))
+
     def paths_file(self, name: str, paths: list[str]) -> Path:
         path = self.work / f"{name}.txt"
         path.write_text("\n".join(paths) + "\n")
@@ -153,10 +169,13 @@ class Bench:
         self.warm_start(by_id, by_name)
         self.after_writes()
         self.steady(by_id, by_name, app_paths, app_ids)
+        workers_line(self, by_name)
         self.with_auth(by_id, by_name)
         self.with_client_ids(configs[:100], names)
         self.writes_with_reads(by_id, app_ids)
         self.held(configs[0], names[configs[0]["application_id"]], configs[:10], names)
+        print("writes with and without a schema...", flush=True)
+        self.facts["validation"] = measure_validation(self.restart().url)
         self.at_depth(configs[-1])
 
     def ceiling(self) -> None:
@@ -372,6 +391,7 @@ class Bench:
             ]
             pages.append((size, median_ms(service.url, [f"/api/v1/applications?limit=100&after={a}" for a in afters])))
         self.facts["list_pages"] = pages
+        self.facts["feed_limited"] = feed_pages.measure()
 
     def close(self) -> None:
         if self.service is not None:
@@ -415,10 +435,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="duration of each steady load (default 10)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
+    parser.add_argument("--only", choices=["workers"], help="one line alone, printed (bench/workers.py)")
     args = parser.parse_args()
     ensure_wrk()
     allow_open_files(15_000)
     bench = Bench(args.seconds)
+    if args.only == "workers":
+        try:
+            run_alone(bench)
+        finally:
+            bench.close()
+        lines, checks = render_workers(bench.facts["workers"])
+        print("\n".join(["", *lines, "", *(f"- {'met' if ok else 'MISSED'}: {name}" for name, ok in checks)]))
+        return 0
     try:
         bench.run()
     finally:

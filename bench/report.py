@@ -6,6 +6,8 @@ import os
 import platform
 import re
 
+from bench.validation import describe as describe_validation
+from bench.workers import render_workers
 from bench.wrk import WrkResult
 from infra.settings import PROJECT_ROOT
 
@@ -57,14 +59,19 @@ def render(bench) -> str:
         f"| feed, 100 changes after revision 1: 100 vs {facts['changes_total']:,} changes | "
         f"{facts['feed_100']:.2f} ms | {facts['feed_100k']:.2f} ms | {facts['feed_100k'] / facts['feed_100']:.2f} |",
     ]
-    pages = facts["list_pages"]
+    pages, limited = facts["list_pages"], facts["feed_limited"]
+    validation = facts["validation"]
     out += [
         f"| applications, `limit=100` after a random id: 1k vs 100k applications | {pages[0][1]:.2f} ms | "
         f"{pages[-1][1]:.2f} ms | {pages[-1][1] / pages[0][1]:.2f} |",
+        f"| feed from memory, 100 changes (in-process, page and JSON): unlimited vs limited to 1,000 applications "
+        f"| {limited['unlimited_us']:.0f} µs | {limited['limited_us']:.0f} µs | {limited['ratio']:.2f} |",
         "",
         f"Bulk load at start: {bulk['names']:,} names and {bulk['views']:,} views ({bulk['mb']:.0f} MB held) "
         f"read in {bulk['seconds']:.1f} s; service RSS then {bulk['rss']:.0f} MB. Service RSS after the steady "
         f"loads: {facts['rss_after_loads']:.0f} MB.",
+        "",
+        f"Schemas: {describe_validation(validation)}.",
     ]
 
     def ratio(label: str) -> float:
@@ -122,8 +129,16 @@ def render(bench) -> str:
         ("history page at 10,000 versions within 1.5 x at 100", facts["history_10k"] <= 1.5 * facts["history_100"]),
         ("feed page at 100,000 changes within 1.5 x at 100", facts["feed_100k"] <= 1.5 * facts["feed_100"]),
         ("list page at 100k within 1.5 x at 1k", pages[-1][1] <= 1.5 * pages[0][1]),
+        ("feed page for a token limited to 1,000 applications within 2 x an unlimited one's", limited["ratio"] <= 2),
         ("bulk load of 100,000 configurations < 10 s", bulk["seconds"] < 10),
+        (
+            f"a write under a 100-property schema within 1.10 x one without (here {validation['ratio']:.2f})",
+            validation["ratio"] <= 1.10,
+        ),
     ]
+    worker_lines, worker_checks = render_workers(facts["workers"])
+    out += ["", *worker_lines]
+    checks += worker_checks
     out += ["", "Targets:", "", *(f"- {'met' if passed else 'MISSED'}: {name}" for name, passed in checks)]
     return "\n".join(out)
 

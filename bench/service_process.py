@@ -26,6 +26,8 @@ class ServiceProcess:
             "PYTHONPATH": str(PROJECT_ROOT),
             "HOME": os.environ.get("HOME", "/tmp"),
             "PORT": str(self.port),
+            # One process unless asked: the tests and most bench lines measure one.
+            "WORKERS": "1",
             **{name.upper(): str(value) for name, value in settings.items()},
         }
         self.cwd = tempfile.mkdtemp(prefix="config-service-run-")

@@ -3,16 +3,26 @@
 Each handler returns its command as one statement (infra/writes.py) whose outcome is the
 committed event; the database records the change, with its new version, in the history and
 the change feed (migrations/0003).
+
+Documents are written as written (infra/documents.py): a command carries the document's
+compact text, which is stored in `document` (`config`, jsonb, is derived from it:
+migrations/0008); a merge patch is applied to that text in SQL, keeping the order of the
+keys (json_merge_patch); the row a statement returns holds the document as its text.
+
+A change of a document (update, patch, restore) is guarded (commands/validation.py): its
+statement writes only if the configuration's schema is the one the document was validated
+against (`GUARD`), and otherwise reports the state to validate (`GUARD_STATE`: Recheck).
 """
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from commands.bus import handles
 from commands.errors import Conflict, InvalidCommand, NotFound
 from commands.preconditions import IfMatch, check, if_match_param, if_match_sql
+from commands.validation import NO_SCHEMA, Expect, Guard, Recheck, guards
 from infra.access import visible_sql
+from infra.documents import Document, as_document
 from infra.events import Committed
 from infra.ids import new_id
 from infra.writes import SqlError, Statement
@@ -22,7 +32,7 @@ from infra.writes import SqlError, Statement
 class CreateConfiguration:
     application_id: str
     name: str
-    config: dict[str, Any]
+    config: Document | dict[str, Any]  # a plain dict is written as json.dumps writes it
     comments: str | None = None
     release: str = "immediate"  # or "staged": changes reach clients through rollouts
     id: str = field(default_factory=new_id)
@@ -34,7 +44,7 @@ class UpdateConfiguration:
 
     id: str
     name: str
-    config: dict[str, Any]
+    config: Document | dict[str, Any]
     comments: str | None = None
     application_id: str | None = None
     if_match: IfMatch = None
@@ -49,7 +59,7 @@ class PatchConfiguration:
     name: str | None = None  # None: unchanged (a name cannot be removed)
     comments: str | None = None
     set_comments: bool = False  # whether `comments` (perhaps None) replaces the current ones
-    config_patch: dict[str, Any] | None = None  # None: the document is unchanged
+    config_patch: Document | dict[str, Any] | None = None  # None: the document is unchanged
     application_id: str | None = None
     if_match: IfMatch = None
     release: str | None = None  # None: unchanged
@@ -83,32 +93,66 @@ IF_MATCH = if_match_sql("c.revision::text")
 # Whether the configuration has a rollout under way (running or paused).
 ROLLING = "EXISTS (SELECT 1 FROM rollouts r WHERE r.configuration_id = %(id)s AND r.state IN ('running', 'paused'))"
 VISIBLE = visible_sql("c.application_id")
+# The row as the write left it, its document as the text stored.
+RETURNED = (
+    "c.id, c.application_id, c.name, c.comments, c.document::text AS config, "
+    "c.version, c.created_at, c.updated_at, c.release, c.live_version, c.revision"
+)
 
 INSERT_CONFIGURATION = f"""
-INSERT INTO configurations (id, application_id, name, comments, config, release)
-SELECT %(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s::jsonb, %(release)s
-WHERE {visible_sql("%(application_id)s")}
-RETURNING to_jsonb(configurations.*)
+WITH c AS (
+    INSERT INTO configurations AS c (id, application_id, name, comments, document, release)
+    SELECT %(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s::json, %(release)s
+    WHERE {visible_sql("%(application_id)s")}
+    RETURNING {RETURNED}
+)
+SELECT to_jsonb(c) FROM c
 """
 
-# The application_id condition makes "move to another application" update nothing.
+# What the document was validated against is still current: the schema (by its revision, 0
+# for none) and, for a document made from the current one, the configuration's revision.
+GUARD = """(
+    (%(expect_schema)s::bigint IS NULL OR configuration_schema_revision(c.id) = %(expect_schema)s::bigint)
+    AND (%(expect_revision)s::bigint IS NULL OR c.revision = %(expect_revision)s::bigint)
+)"""
+# The configuration's current schema, for validating against it.
+SCHEMA_OF = """(
+    SELECT jsonb_build_object('revision', s.revision, 'schema', s.schema::text, 'draft', s.draft)
+    FROM configuration_schemas s WHERE s.configuration_id = %(id)s
+)"""
+
+# The application_id condition makes "move to another application" update nothing. When the
+# guard held back the change, GUARD_STATE is what to validate: the document the change would
+# leave (a patch's result: a PUT's is known), the configuration's revision, its schema.
 UPDATE_CONFIGURATION = f"""
 WITH c AS (
     UPDATE configurations c
     SET name = coalesce(%(name)s, c.name),
         comments = CASE WHEN %(set_comments)s THEN %(comments)s ELSE c.comments END,
-        config = CASE
-            WHEN %(config)s::jsonb IS NOT NULL THEN %(config)s::jsonb
-            WHEN %(config_patch)s::jsonb IS NOT NULL THEN jsonb_merge_patch(c.config, %(config_patch)s::jsonb)
-            ELSE c.config
+        document = CASE
+            WHEN %(config)s::json IS NOT NULL THEN %(config)s::json
+            WHEN %(config_patch)s::json IS NOT NULL THEN json_merge_patch(c.document, %(config_patch)s::json)
+            ELSE c.document
         END,
         release = coalesce(%(release)s, c.release)
     WHERE c.id = %(id)s
       AND (%(application_id)s::varchar IS NULL OR c.application_id = %(application_id)s)
-      AND {IF_MATCH} AND {VISIBLE}
-    RETURNING c.*
+      AND {IF_MATCH} AND {VISIBLE} AND {GUARD}
+    RETURNING {RETURNED}
 )
-SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURRENT})
+SELECT jsonb_build_object(
+    'row', (SELECT to_jsonb(c) FROM c),
+    'current', {CURRENT},
+    'guard', CASE WHEN %(expect_schema)s::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM c) THEN (
+        SELECT jsonb_build_object(
+            'revision', x.revision,
+            'document', CASE WHEN %(config_patch)s::json IS NOT NULL
+                             THEN json_merge_patch(x.document, %(config_patch)s::json)::text END,
+            'schema', {SCHEMA_OF}
+        )
+        FROM configurations x WHERE x.id = %(id)s
+    ) END
+)
 """
 
 DELETE_CONFIGURATION = f"""
@@ -120,30 +164,46 @@ WITH c AS (
 SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURRENT}, 'rolling', {ROLLING})
 """
 
+# A version's document does not depend on the current one: only the schema is checked.
+RESTORE_GUARD = (
+    "(%(expect_schema)s::bigint IS NULL OR configuration_schema_revision(%(id)s) = %(expect_schema)s::bigint)"
+)
+
 # Updates the configuration when it exists, else inserts it again under its id; the
 # database records either as 'restored' (Statement.action).
 RESTORE_CONFIGURATION = f"""
 WITH source AS (
-    SELECT configuration_id AS id, application_id, name, comments, config
+    SELECT configuration_id AS id, application_id, name, comments, document
     FROM configuration_versions c
     WHERE configuration_id = %(id)s AND version = %(version)s AND {VISIBLE}
 ), updated AS (
     UPDATE configurations c
-    SET name = s.name, comments = s.comments, config = s.config
+    SET name = s.name, comments = s.comments, document = s.document
     FROM source s
-    WHERE c.id = s.id AND {IF_MATCH}
-    RETURNING c.*
+    WHERE c.id = s.id AND {IF_MATCH} AND {RESTORE_GUARD}
+    RETURNING {RETURNED}
 ), inserted AS (
-    INSERT INTO configurations (id, application_id, name, comments, config)
-    SELECT id, application_id, name, comments, config FROM source
+    INSERT INTO configurations AS c (id, application_id, name, comments, document)
+    SELECT id, application_id, name, comments, document FROM source
     WHERE %(if_match)s::text[] IS NULL AND NOT EXISTS (SELECT 1 FROM configurations WHERE id = %(id)s)
-    RETURNING *
+      AND {RESTORE_GUARD}
+    RETURNING {RETURNED}
+), done AS (
+    SELECT * FROM updated UNION ALL SELECT * FROM inserted
 )
 SELECT jsonb_build_object(
-    'row', coalesce((SELECT to_jsonb(u) FROM updated u), (SELECT to_jsonb(i) FROM inserted i)),
+    'row', (SELECT to_jsonb(d) FROM done d),
     'current', {CURRENT},
     'source', EXISTS (SELECT 1 FROM source),
-    'known', EXISTS (SELECT 1 FROM configuration_versions c WHERE configuration_id = %(id)s AND {VISIBLE})
+    'known', EXISTS (SELECT 1 FROM configuration_versions c WHERE configuration_id = %(id)s AND {VISIBLE}),
+    'guard', CASE WHEN %(expect_schema)s::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM done) THEN (
+        SELECT jsonb_build_object(
+            'revision', (SELECT revision FROM configurations WHERE id = %(id)s),
+            'document', s.document::text,
+            'schema', {SCHEMA_OF}
+        )
+        FROM source s
+    ) END
 )
 """
 
@@ -169,7 +229,7 @@ def create_configuration(cmd: CreateConfiguration) -> Statement:
         "application_id": cmd.application_id,
         "name": cmd.name,
         "comments": cmd.comments,
-        "config": _json(cmd.config),
+        "config": as_document(cmd.config).text,
         "release": cmd.release,
     }
 
@@ -186,23 +246,42 @@ def create_configuration(cmd: CreateConfiguration) -> Statement:
     return Statement(INSERT_CONFIGURATION, params, outcome, on_error=on_error)
 
 
+@guards(UpdateConfiguration)
+def update_guard(cmd: UpdateConfiguration) -> Guard:
+    return Guard(cmd.id, "document", known=as_document(cmd.config))
+
+
+@guards(PatchConfiguration)
+def patch_guard(cmd: PatchConfiguration) -> Guard | None:
+    return None if cmd.config_patch is None else Guard(cmd.id, "document", follows=True)
+
+
+@guards(RestoreConfiguration)
+def restore_guard(cmd: RestoreConfiguration) -> Guard:
+    return Guard(cmd.id, "document", location="config")
+
+
 @handles(UpdateConfiguration)
-def update_configuration(cmd: UpdateConfiguration) -> Statement:
-    return _change(cmd, config=_json(cmd.config), set_comments=True)
+def update_configuration(cmd: UpdateConfiguration, expect: Expect = NO_SCHEMA) -> Statement:
+    return _change(cmd, expect, config=as_document(cmd.config).text, set_comments=True)
 
 
 @handles(PatchConfiguration)
-def patch_configuration(cmd: PatchConfiguration) -> Statement:
-    return _change(cmd, config_patch=_json(cmd.config_patch), set_comments=cmd.set_comments)
+def patch_configuration(cmd: PatchConfiguration, expect: Expect = NO_SCHEMA) -> Statement:
+    patch = None if cmd.config_patch is None else as_document(cmd.config_patch).text
+    return _change(cmd, expect, config_patch=patch, set_comments=cmd.set_comments)
 
 
 def _change(
     cmd: UpdateConfiguration | PatchConfiguration,
+    expect: Expect,
     *,
     set_comments: bool,
     config: str | None = None,
     config_patch: str | None = None,
 ) -> Statement:
+    if config is None and config_patch is None:
+        expect = Expect()  # the document stays as it is: nothing to validate
     params = {
         "id": cmd.id,
         "name": cmd.name,
@@ -213,6 +292,8 @@ def _change(
         "application_id": cmd.application_id,
         "if_match": if_match_param(cmd.if_match),
         "release": cmd.release,
+        "expect_schema": expect.schema,
+        "expect_revision": expect.revision,
     }
 
     def outcome(value: dict) -> Committed:
@@ -222,6 +303,8 @@ def _change(
         if cmd.application_id is not None and current["application_id"] != cmd.application_id:
             raise InvalidCommand("application_id", "a configuration cannot move to another application")
         check(cmd.if_match, current["etag"], f"configuration {cmd.id}")
+        if value["guard"] is not None:
+            raise Recheck(value["guard"])
         raise NotFound(f"configuration {cmd.id} does not exist")  # deleted meanwhile
 
     return Statement(UPDATE_CONFIGURATION, params, outcome, on_error=lambda error: _name_taken(cmd.name, error))
@@ -244,8 +327,13 @@ def delete_configuration(cmd: DeleteConfiguration) -> Statement:
 
 
 @handles(RestoreConfiguration)
-def restore_configuration(cmd: RestoreConfiguration) -> Statement:
-    params = {"id": cmd.id, "version": cmd.version, "if_match": if_match_param(cmd.if_match)}
+def restore_configuration(cmd: RestoreConfiguration, expect: Expect = NO_SCHEMA) -> Statement:
+    params = {
+        "id": cmd.id,
+        "version": cmd.version,
+        "if_match": if_match_param(cmd.if_match),
+        "expect_schema": expect.schema,
+    }
 
     def outcome(value: dict) -> Committed:
         if value["row"] is not None:
@@ -256,6 +344,8 @@ def restore_configuration(cmd: RestoreConfiguration) -> Statement:
             raise NotFound(f"configuration {cmd.id} has no version {cmd.version}")
         current = value["current"]
         check(cmd.if_match, None if current is None else current["etag"], f"configuration {cmd.id}")
+        if value["guard"] is not None:
+            raise Recheck(value["guard"])
         raise Conflict(f"configuration {cmd.id} was restored by another request meanwhile; read it again")
 
     def on_error(error: SqlError) -> Exception | None:
@@ -281,10 +371,6 @@ def _existing(id: str, current: dict | None) -> dict:
     if current is None:
         raise NotFound(f"configuration {id} does not exist")
     return current
-
-
-def _json(document: dict[str, Any] | None) -> str | None:
-    return None if document is None else json.dumps(document, ensure_ascii=False, allow_nan=False)
 
 
 def _name_taken(name: str | None, error: SqlError) -> Exception | None:

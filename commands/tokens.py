@@ -1,7 +1,10 @@
 """Create and revoke API tokens. A secret is made here, shown once (in the committed row),
-and stored only as its hash (infra/access.py)."""
+and stored only as its hash (infra/access.py). Also the bookkeeping of when tokens were last
+used, which is not a change (no revision, no announcement)."""
 
 from dataclasses import dataclass, field
+
+from psycopg2.extensions import cursor as Cursor
 
 from commands.bus import handles
 from commands.errors import Conflict, InvalidCommand, NotFound
@@ -16,6 +19,7 @@ class CreateToken:
     name: str
     scope: str
     applications: tuple[str, ...] | None = None  # names of the applications it is limited to
+    expires_in_days: int | None = None  # None: it never expires
     id: str = field(default_factory=new_id)
     secret: str = field(default_factory=new_secret, repr=False)
 
@@ -32,7 +36,9 @@ class RevokeToken:
 TOKEN_JSON = """jsonb_build_object(
     'id', t.id, 'name', t.name, 'scope', t.scope, 'created_at', t.created_at,
     'applications', (SELECT jsonb_agg(a.name ORDER BY a.name) FROM applications a WHERE a.id = ANY(t.applications)),
-    'application_ids', t.applications, 'secret_hash', t.secret_hash
+    'expires_at', t.expires_at, 'last_used_at', t.last_used_at,
+    'application_ids', t.applications, 'secret_hash', t.secret_hash,
+    'expires_epoch', extract(epoch FROM t.expires_at)::float8
 )"""
 
 INSERT_TOKEN = f"""
@@ -41,11 +47,12 @@ WITH wanted AS (
 ), found AS (
     SELECT w.name, a.id FROM wanted w LEFT JOIN applications a ON a.name = w.name
 ), t AS (
-    INSERT INTO tokens (id, name, scope, applications, secret_hash)
+    INSERT INTO tokens (id, name, scope, applications, secret_hash, expires_at)
     SELECT %(id)s, %(name)s, %(scope)s,
            CASE WHEN %(limited_to)s::text[] IS NULL THEN NULL
                 ELSE ARRAY(SELECT id FROM found ORDER BY id) END,
-           %(secret_hash)s
+           %(secret_hash)s,
+           clock_timestamp() + make_interval(days => %(expires_in_days)s::integer)
     WHERE NOT EXISTS (SELECT 1 FROM found WHERE id IS NULL)
     RETURNING *
 )
@@ -62,16 +69,30 @@ RETURNING jsonb_build_object('id', t.id, 'name', t.name, 'secret_hash', t.secret
 """
 
 
+# Every token used since the last time, in one statement; a later use another instance
+# recorded already is kept.
+RECORD_TOKEN_USE = """
+UPDATE tokens t SET last_used_at = to_timestamp(u.at)
+FROM unnest(%(ids)s::text[], %(ats)s::float8[]) AS u(id, at)
+WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < to_timestamp(u.at))
+"""
+
+MAX_EXPIRES_IN_DAYS = 3650
+
+
 @handles(CreateToken)
 def create_token(cmd: CreateToken) -> Statement:
     if cmd.scope not in SCOPES:
         raise InvalidCommand("scope", f"must be one of {', '.join(SCOPES)}")
+    if cmd.expires_in_days is not None and not 1 <= cmd.expires_in_days <= MAX_EXPIRES_IN_DAYS:
+        raise InvalidCommand("expires_in_days", f"must be a number of days from 1 to {MAX_EXPIRES_IN_DAYS}")
     params = {
         "id": cmd.id,
         "name": cmd.name,
         "scope": cmd.scope,
         "limited_to": None if cmd.applications is None else list(cmd.applications),
         "secret_hash": secret_hash(cmd.secret),
+        "expires_in_days": cmd.expires_in_days,
     }
 
     def outcome(value: dict) -> Committed:
@@ -97,3 +118,9 @@ def revoke_token(cmd: RevokeToken) -> Statement:
         return Committed(None, "token", "revoked", value["id"], None, value["name"], value)
 
     return Statement(REVOKE_TOKEN, {"id": cmd.id, "name": cmd.name}, outcome)
+
+
+def record_token_use(cur: Cursor, uses: dict[str, float]) -> None:
+    """When each token in `uses` (id -> seconds since the epoch) was last used."""
+    ids = list(uses)
+    cur.execute(RECORD_TOKEN_USE, {"ids": ids, "ats": [uses[id] for id in ids]})

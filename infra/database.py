@@ -1,11 +1,15 @@
-"""Database access for the event loop: one ThreadedConnectionPool, two ThreadPoolExecutors.
+"""Database access for the event loop: one ThreadedConnectionPool, three ThreadPoolExecutors.
 
-Reads and writes get separate lanes, each an executor behind a bounded wait queue. The pool
-holds exactly one connection per worker, so a worker always finds a free connection: a burst
-of requests waits in the queue instead of failing with PoolError, and a request that waits
-too long, or finds the queue full, gets `Overloaded` (503 + Retry-After).
+Reads and writes get separate lanes (infra/lanes.py), each an executor behind a bounded wait
+queue. The pool holds exactly one connection per worker, so a worker always finds a free
+connection: a burst of requests waits in the queue instead of failing with PoolError, and a
+request that waits too long, or finds the queue full, gets `Overloaded` (503 + Retry-After).
 
 Reads run in autocommit, one round trip per statement, on few workers (measured fastest: 2).
+
+A third lane, `upkeep`, is the instance's own: one worker and one connection that no request
+uses and no request waits for, so that background work (reading the tokens again, recording
+their use) cannot be starved by a flood of requests.
 
 Writes are committed in groups (infra/writes.py): every write transaction NOTIFYs, and
 PostgreSQL serialises NOTIFYing commits cluster-wide, disk flush included, so one
@@ -14,17 +18,20 @@ worker is busy therefore wait together and are carried out as one batch, in one 
 one transaction, one commit, one flush, each command in a subtransaction so that the one at
 fault fails alone. Each command is answered only after its commit. With one write worker
 (the default) batches never wait on each other's locks.
+
+A server that vanishes without a word is given up on within DB_CONNECT_TIMEOUT
+(`connect_kwargs`), and the connections made before a lost one are not handed out again
+(`renew_connections`): see docs/architecture.md, "Failover".
 """
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import select
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg2
@@ -35,6 +42,9 @@ from psycopg2.extensions import parse_dsn
 from psycopg2.extras import RealDictCursor
 from psycopg2.pool import ThreadedConnectionPool
 
+from infra.hosts import Hosts
+from infra.lanes import Overloaded as Overloaded  # where it is raised; imported from here
+from infra.lanes import ReadLane, WriteLane
 from infra.writes import ANYONE, Caller, Outcome, RetryAlone, Statement, Work, execute_batch
 
 log = logging.getLogger(__name__)
@@ -51,30 +61,38 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached or did not answer in time."""
 
 
-class Overloaded(Exception):
-    """Too many requests are waiting for a database worker."""
-
-
 class UnsupportedServer(Exception):
     """The server is not PostgreSQL 16 or newer."""
 
 
 def describe(dsn: str) -> str:
-    """host:port/dbname of a DSN, never its password."""
+    """host:port[,host:port...]/dbname of a DSN, never its password. A multi-host DSN
+    (libpq: `host=db1,db2`, one port for all or one each) names every host with its port."""
     parts = parse_dsn(dsn)
-    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+    hosts = (parts.get("host") or parts.get("hostaddr") or "localhost").split(",")
+    ports = (parts.get("port") or "5432").split(",")
+    if len(ports) == 1:
+        ports *= len(hosts)
+    named = ",".join(f"{host or 'localhost'}:{port or 5432}" for host, port in zip(hosts, ports, strict=False))
+    return f"{named}/{parts.get('dbname', '')}"
 
 
 def connect_kwargs(
     connect_timeout: int, statement_timeout_ms: int | None = None, application_name: str = "config-service"
 ) -> dict:
+    """Connection options. A server that vanishes without a word (a partition, a powered-off
+    host: no FIN, no RST) is given up on within a few seconds, not after TCP's minutes: a
+    request sent but not acknowledged for `connect_timeout` seconds fails (tcp_user_timeout),
+    and a connection waiting for an answer with nothing in flight is probed after 2 idle
+    seconds (keepalives, whose failure tcp_user_timeout also bounds). A long statement is
+    not cut short by either: the server's kernel acknowledges the probes."""
     kwargs = {
         "connect_timeout": connect_timeout,
         "application_name": application_name,
-        # Find a silently vanished server (no FIN) within about 20 seconds.
+        "tcp_user_timeout": connect_timeout * 1000,
         "keepalives": 1,
-        "keepalives_idle": 10,
-        "keepalives_interval": 3,
+        "keepalives_idle": 2,
+        "keepalives_interval": 1,
         "keepalives_count": 3,
     }
     # Timestamps reach Python in UTC, as the API shows them.
@@ -84,111 +102,23 @@ def connect_kwargs(
     return kwargs
 
 
-class _Lane:
-    """An executor and the bounded queue of requests waiting for one of its workers."""
+class _Connection(psycopg2.extensions.connection):
+    """A pooled connection, stamped with the pool's generation when first handed out."""
 
-    def __init__(self, name: str, workers: int, queue_max: int, queue_timeout: float) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"db-{name}")
-        self.slots = asyncio.Semaphore(workers)
-        self.workers = workers
-        self.waiting = 0
-        self.queue_max = queue_max
-        self.queue_timeout = queue_timeout
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self.slots.locked():
-            if self.waiting >= self.queue_max:
-                raise Overloaded("too many requests are waiting for the database")
-            self.waiting += 1
-            try:
-                await asyncio.wait_for(self.slots.acquire(), self.queue_timeout)
-            except TimeoutError:
-                raise Overloaded("timed out waiting for a database worker") from None
-            finally:
-                self.waiting -= 1
-        else:
-            await self.slots.acquire()
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
-        finally:
-            self.slots.release()
+    generation: int | None = None
 
 
-@dataclass(eq=False)
-class _Waiting:
-    work: Work
-    future: asyncio.Future
-    timer: asyncio.TimerHandle | None = None
-    taken: bool = False
+class _Pool(ThreadedConnectionPool):
+    """psycopg2's pool, making each new connection with the hosts in the order that last
+    worked (infra/hosts.py). (`_connect` and `_args` are the pool's own: unchanged since 2.0.)"""
 
+    def __init__(self, hosts: Hosts, size: int, **kwargs: Any) -> None:
+        self.hosts = hosts
+        super().__init__(size, size, hosts.dsn, **kwargs)
 
-class _WriteLane:
-    """Commands waiting for a write worker; each free worker takes all of them (up to
-    `max_batch`) as one batch."""
-
-    def __init__(self, db: "Database", workers: int, max_batch: int, queue_max: int, queue_timeout: float) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db-write")
-        self.db = db
-        self.workers = workers
-        self.max_batch = max_batch
-        self.queue_max = queue_max
-        self.queue_timeout = queue_timeout
-        self.waiting: deque[_Waiting] = deque()
-        self.running = 0
-
-    async def run(self, work: Work) -> Any:
-        if len(self.waiting) >= self.queue_max:
-            raise Overloaded("too many requests are waiting for the database")
-        loop = asyncio.get_running_loop()
-        entry = _Waiting(work, loop.create_future())
-        self.waiting.append(entry)
-        self._start_batches(loop)
-        if not entry.taken:  # it may wait only so long
-            entry.timer = loop.call_later(self.queue_timeout, self._expire, entry)
-        return await entry.future
-
-    def _expire(self, entry: _Waiting) -> None:
-        if not entry.taken:
-            self.waiting.remove(entry)
-            if not entry.future.done():  # else its request was cancelled meanwhile
-                entry.future.set_exception(Overloaded("timed out waiting for a database worker"))
-
-    def _start_batches(self, loop: asyncio.AbstractEventLoop) -> None:
-        while self.running < self.workers and self.waiting:
-            batch = []
-            while self.waiting and len(batch) < self.max_batch:
-                entry = self.waiting.popleft()
-                entry.taken = True
-                if entry.timer is not None:
-                    entry.timer.cancel()
-                if not entry.future.done():  # else its request was cancelled meanwhile
-                    batch.append(entry)
-            if not batch:
-                break
-            self.running += 1
-            self.executor.submit(self._carry_out, loop, batch, [entry.work for entry in batch])
-
-    def _carry_out(self, loop: asyncio.AbstractEventLoop, batch: list[_Waiting], work: list[Work]) -> None:
-        """In the worker thread: the batch, then one call back to the loop with every outcome.
-        (Not run_in_executor: its future would take the loop two turns more to reach the
-        waiting requests, and under read load every turn is long.)"""
-        try:
-            outcomes = self.db.run_batch(work)
-        except Exception as exc:
-            outcomes = [(None, exc)] * len(batch)
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-            loop.call_soon_threadsafe(self._finish, loop, batch, outcomes)
-
-    def _finish(self, loop: asyncio.AbstractEventLoop, batch: list[_Waiting], outcomes: list) -> None:
-        self.running -= 1
-        for entry, (result, failure) in zip(batch, outcomes, strict=True):
-            if entry.future.done():  # its request was cancelled
-                continue
-            if failure is None:
-                entry.future.set_result(result)
-            else:
-                entry.future.set_exception(failure)
-        self._start_batches(loop)
+    def _connect(self, key: Any = None) -> Connection:
+        self._args = (self.hosts.dsn,)
+        return super()._connect(key)
 
 
 class Database:
@@ -206,17 +136,21 @@ class Database:
         queue_max: int,
         queue_timeout: float,
     ) -> None:
-        self.size = read_workers + write_workers
+        self.size = read_workers + write_workers + 1  # + the upkeep lane's
+        self._generations = itertools.count(1)
+        self._generation = 0
+        self.hosts = Hosts(dsn)  # the listener shares it (api/app.py)
         # minconn == maxconn: psycopg2 closes, rather than keeps, connections beyond minconn.
-        self._pool = ThreadedConnectionPool(
+        self._pool = _Pool(
+            self.hosts,
             self.size,
-            self.size,
-            dsn,
+            connection_factory=_Connection,
             cursor_factory=RealDictCursor,
             **connect_kwargs(connect_timeout, statement_timeout_ms),
         )
-        self._reads = _Lane("read", read_workers, queue_max, queue_timeout)
-        self._writes = _WriteLane(self, write_workers, max_batch, queue_max, queue_timeout)
+        self._reads = ReadLane("read", read_workers, queue_max, queue_timeout)
+        self._writes = WriteLane(self.run_batch, write_workers, max_batch, queue_max, queue_timeout)
+        self._upkeep = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-upkeep")
         self.server_version = self.run_query(_server_version)
         if self.server_version < self.min_server_version:
             self.close()
@@ -248,6 +182,16 @@ class Database:
     async def query(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(cur, *args)` on an autocommit connection, in the read lane."""
         return await self._reads.run(self.run_query, fn, *args)
+
+    async def upkeep(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(cur, *args)` on an autocommit connection, in the upkeep lane: for the
+        instance's background work only (a few statements a minute), never for requests."""
+        return await asyncio.get_running_loop().run_in_executor(self._upkeep, self.run_query, fn, *args)
+
+    def upkeep_in_thread(self, job: Callable[[], Any]) -> None:
+        """Run `job()` in the upkeep lane's thread, which may call `run_query` there: for work
+        that must not wait for the event loop (any thread may hand it over)."""
+        self._upkeep.submit(job)
 
     async def write(self, statement: Statement, caller: Caller = ANYONE) -> Any:
         """Carry out a command's statement atomically, in the write lane; its committed event,
@@ -296,9 +240,18 @@ class Database:
                 return fn(cur, *args)
         except CONNECTION_ERRORS as exc:
             broken = True
+            if conn.closed:  # lost, not merely a statement that failed
+                self.renew_connections()
             raise DatabaseUnavailable(_first_line(exc)) from exc
         finally:
             self._pool.putconn(conn, close=broken or bool(conn.closed))
+
+    def renew_connections(self) -> None:
+        """Hand out none of the connections made so far again: one was lost, or the listener
+        lost its own, and the others most likely lead to the same server. A server that
+        vanished without a word leaves them looking idle and healthy, and each would cost a
+        request its wait; with several hosts (a failover), new ones find the new primary."""
+        self._generation = next(self._generations)
 
     def _checkout(self) -> Connection:
         # Each pass either returns a live connection or discards a dead one, so this ends.
@@ -307,19 +260,27 @@ class Database:
                 conn = self._pool.getconn()
             except psycopg2.OperationalError as exc:
                 raise DatabaseUnavailable(_first_line(exc)) from exc
-            if conn.closed or _has_unread_input(conn):
+            if conn.closed or conn.generation not in (None, self._generation) or _has_unread_input(conn):
                 # An idle connection with input waiting was told by the server that it is
                 # going away (restart, admin shutdown): never hand it out.
                 self._pool.putconn(conn, close=True)
                 continue
+            if conn.generation is None:  # new: its host answered as the DSN asks
+                conn.generation = self._generation
+                self.hosts.worked(conn.info.host, conn.info.port)
             if not conn.autocommit:
                 conn.autocommit = True
             return conn
         raise DatabaseUnavailable("no usable database connection")
 
+    def queue_depths(self) -> dict[str, int]:
+        """Requests waiting for a database worker now, by lane."""
+        return {"read": self._reads.waiting, "write": len(self._writes.waiting)}
+
     def close(self) -> None:
         self._reads.executor.shutdown(wait=True)
         self._writes.executor.shutdown(wait=True)
+        self._upkeep.shutdown(wait=True)
         with contextlib.suppress(psycopg2.pool.PoolError):
             self._pool.closeall()
 

@@ -9,7 +9,7 @@ announces (without the row: the read side reads it again). Both go through one p
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["application", "configuration", "token", "rollout", "report", "sightings"]
+Kind = Literal["application", "configuration", "schema", "token", "rollout", "report", "sightings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +19,7 @@ class Committed:
     # created, updated, deleted, restored; for tokens created or revoked; for a rollout its
     # state after the event (the event itself is in the feed)
     action: str
-    id: str
+    id: str  # for kind 'schema': its configuration's
     application_id: str | None = None  # an application's own id for kind 'application'
     name: str | None = None  # the name after the change
     row: dict[str, Any] | None = None  # the row as the write left it; None when deleted or not known

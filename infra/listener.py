@@ -4,8 +4,9 @@ It runs in its own thread, so a slow or vanished server never blocks the loop. T
 two things, always in order: `on_listening(True, position)` when listening starts (with what
 `position(connection)` read right after LISTEN, so that every change after it is announced) and
 `on_listening(False, None)` when it stops, and `on_payloads([...])` for notifications
-received while listening. A lost connection is
-retried until `stop()`. A server that vanishes without closing the connection is noticed by
+received while listening. `on_heard(payloads)`, if given, runs in the listener's own thread
+first: for what must not wait for the loop, which a flood of requests can keep busy. A lost
+connection is retried until `stop()`. A server that vanishes without closing the connection is noticed by
 a ping every `ping_interval` seconds, bounded by TCP keepalives and `tcp_user_timeout`.
 """
 
@@ -22,6 +23,7 @@ import psycopg2
 from psycopg2.extras import RealDictCursor
 
 from infra.database import connect_kwargs, describe
+from infra.hosts import Hosts
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +36,26 @@ LISTENER_APPLICATION_NAME = "config-service-listener"
 class ChangeListener:
     def __init__(
         self,
-        dsn: str,
+        dsn: str | Hosts,
         channel: str,
         *,
         on_payloads: Callable[[list[str]], None],
         on_listening: Callable[[bool, object], None],
         position: Callable[[object], object] = lambda cursor: None,
+        on_heard: Callable[[list[str]], None] | None = None,
         connect_timeout: int = 3,
         ping_interval: float = 2.0,
         retry_delay: float = 0.5,
     ) -> None:
         if not channel.isidentifier():
             raise ValueError(f"not a channel name: {channel!r}")
-        self._dsn = dsn
+        # Shared with the pool (infra/hosts.py): who finds the new primary first tells the other.
+        self._hosts = dsn if isinstance(dsn, Hosts) else Hosts(dsn)
         self._channel = channel
         self._on_payloads = on_payloads
         self._on_listening = on_listening
         self._position = position
+        self._on_heard = on_heard
         self._connect_timeout = connect_timeout
         self._ping_interval = ping_interval
         self._retry_delay = retry_delay
@@ -80,13 +85,13 @@ class ChangeListener:
             listening = False
             try:
                 conn = psycopg2.connect(
-                    self._dsn,
+                    self._hosts.dsn,
+                    # A blocked send or an unanswered ping fails after connect_timeout.
                     **connect_kwargs(self._connect_timeout, application_name=LISTENER_APPLICATION_NAME),
-                    # A blocked send or an unanswered ping fails after this many ms.
-                    tcp_user_timeout=int(self._connect_timeout * 1000),
                     cursor_factory=RealDictCursor,
                 )
                 conn.autocommit = True
+                self._hosts.worked(conn.info.host, conn.info.port)
                 with conn.cursor() as cur:
                     cur.execute(f"LISTEN {self._channel}")
                 position = self._position(conn)
@@ -101,7 +106,7 @@ class ChangeListener:
                 if failing_since is None or now - last_report >= REPORT_EVERY:
                     log.warning(
                         "change listener on %s %s: %s",
-                        describe(self._dsn),
+                        describe(self._hosts.dsn),
                         "lost" if failing_since is None else f"still failing after {now - failing_since:.0f}s",
                         str(exc).strip().splitlines()[0] if str(exc).strip() else exc,
                     )
@@ -134,6 +139,11 @@ class ChangeListener:
                 if conn.notifies:
                     payloads = [notify.payload for notify in conn.notifies]
                     conn.notifies.clear()
+                    if self._on_heard is not None:
+                        try:
+                            self._on_heard(payloads)
+                        except Exception:  # its bug must not end listening
+                            log.exception("handling announcements in the listener's thread failed")
                     self._tell(self._on_payloads, payloads)
 
     def _tell(self, callback: Callable, *arguments: object) -> None:

@@ -1,15 +1,18 @@
 """Service settings: read once from the environment and `.env` (see `.env.example`)."""
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 Seconds = Annotated[float, Field(gt=0, le=3600)]
+# A comma-separated list in the environment (not JSON).
+Names = Annotated[tuple[str, ...] | None, NoDecode]
 
 
 class Settings(BaseSettings):
@@ -20,6 +23,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # "text": one line a record, for people; "json": one JSON object a line, for log shippers.
+    log_format: Literal["text", "json"] = "text"
+    # Processes serving the one port, each with its own read model (infra/workers.py); 1 keeps
+    # one process. Default: the CPUs this process may run on.
+    workers: int = Field(default_factory=lambda: _cpus(), ge=1, le=64)
+    # /metrics without a token even with AUTH=tokens (when only the scraper can reach the port).
+    metrics_public: bool = False
     # Access control: "tokens" or "off". Unset: off on a loopback HOST, tokens on any other.
     auth: Literal["tokens", "off"] | None = None
     # This many failed authentications from one address within 10 s get it 429s for a while.
@@ -29,6 +39,11 @@ class Settings(BaseSettings):
     # HTTPS: a PEM certificate (chain) and its private key. Both or neither (plain HTTP).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # The Host names the service answers to (a port is ignored; ".example.com" also takes its
+    # subdomains; "*" any). Unset: the loopback names when HOST is loopback, any otherwise.
+    allowed_hosts: Names = None
+    # Other origins (scheme://host[:port]) whose pages may call the API (CORS); unset: none.
+    allowed_origins: Names = None
 
     # Executor workers per lane; the pool holds one connection per worker, so a request never
     # meets an exhausted pool. Reads: 2 measured fastest on 2 cores. Writes: one worker
@@ -49,6 +64,8 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
 
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # Requests held for a watch or a feed wait; past this many, a new wait gets 503.
+    max_held_requests: int = Field(20_000, ge=1, le=1_000_000)
     # Memory for cached read views; 0 turns the read model off (every read hits the database).
     read_cache_max_bytes: int = Field(64 * 1024 * 1024, ge=0)
     shutdown_grace: Seconds = 10.0
@@ -72,17 +89,53 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("auth", mode="before")
+    @field_validator("auth", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         if isinstance(value, str):
             return value.strip().lower() or None
         return value
 
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _blank_is_every_cpu(cls, value: object) -> object:
+        return _cpus() if isinstance(value, str) and not value.strip() else value
+
     @field_validator("database_url", "pg_bin", "tls_cert_file", "tls_key_file", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, value: object) -> object:
+        names = _split(value)
+        if names is None:
+            return None
+        for name in names:
+            if "/" in name or "@" in name:
+                raise PydanticCustomError(
+                    "host_name", "'{name}' is not a host name (no scheme or path)", {"name": name}
+                )
+        return tuple(name.removeprefix("[").split("]")[0] if name.startswith("[") else name for name in names)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        names = _split(value)
+        if names is None:
+            return None
+        origins = []
+        for name in names:
+            origin = normal_origin(name)
+            if origin is None:
+                raise PydanticCustomError(
+                    "origin",
+                    "'{name}' is not an origin: list each as scheme://host[:port], with no path and no *",
+                    {"name": name},
+                )
+            origins.append(origin)
+        return tuple(origins)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> "Settings":
@@ -97,6 +150,34 @@ class Settings(BaseSettings):
                 {"missing": missing, "given": given},
             )
         return self
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity, not the machine's count)."""
+    return os.process_cpu_count() or 1
+
+
+def _split(value: object) -> object:
+    """A comma-separated list, lower-cased, blanks dropped; empty: None (unset)."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, (list, tuple)):
+        names = tuple(str(name).strip().lower() for name in value if str(name).strip())
+        return names or None
+    return value
+
+
+DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def normal_origin(text: str) -> str | None:
+    """An origin as browsers send it (lower-case, no default port, no trailing slash); None if
+    `text` is not one."""
+    text = text.strip().lower().removesuffix("/")
+    scheme, separator, host = text.partition("://")
+    if not separator or scheme not in DEFAULT_PORTS or not host or any(c in host for c in "/?#@* "):
+        return None
+    return f"{scheme}://{host.removesuffix(DEFAULT_PORTS[scheme])}"
 
 
 class SettingsError(Exception):

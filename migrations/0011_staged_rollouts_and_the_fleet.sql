@@ -24,7 +24,8 @@ ALTER TABLE changes
     ADD COLUMN percent          smallint,     -- a rollout's share of clients after the change
     ADD COLUMN reason           text;         -- why a rollout ended, when it says
 ALTER TABLE changes DROP CONSTRAINT changes_kind_check;
-ALTER TABLE changes ADD CONSTRAINT changes_kind_check CHECK (kind IN ('application', 'configuration', 'rollout'));
+ALTER TABLE changes ADD CONSTRAINT changes_kind_check
+    CHECK (kind IN ('application', 'configuration', 'schema', 'rollout'));
 ALTER TABLE changes DROP CONSTRAINT changes_action_check;
 ALTER TABLE changes ADD CONSTRAINT changes_action_check CHECK (action IN (
     'created', 'updated', 'deleted', 'restored',
@@ -138,9 +139,9 @@ CREATE TRIGGER rollouts_no_delete
 BEFORE DELETE ON rollouts
 FOR EACH ROW EXECUTE FUNCTION refuse_rewriting_history();
 
--- The configuration's recording, now with its release policy: an immediate configuration's
--- latest version is live; a staged one keeps its live version until a rollout moves it (that
--- move is recorded by the rollout, and is not a new version of the configuration).
+-- The configuration's recording (as in 0008), now with its release policy: an immediate
+-- configuration's latest version is live; a staged one keeps its live version until a rollout
+-- moves it (that move is recorded by the rollout, and is not a new version of the configuration).
 CREATE OR REPLACE FUNCTION record_configuration_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -155,6 +156,19 @@ BEGIN
         END IF;
         NEW.revision := change_setting('live_revision')::bigint;
         RETURN NEW;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.document IS NULL THEN
+            NEW.document := json_compact(NEW.config::text)::json;
+        ELSE
+            NEW.config := NEW.document::jsonb;
+        END IF;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NEW.document::text IS DISTINCT FROM OLD.document::text THEN
+            NEW.config := NEW.document::jsonb;
+        ELSIF NEW.config IS DISTINCT FROM OLD.config THEN
+            NEW.document := json_compact(NEW.config::text)::json;
+        END IF;
     END IF;
     entry.revision := next_revision();
     entry.at := clock_timestamp();
@@ -185,10 +199,10 @@ BEGIN
         NEW.revision := entry.revision;
         NEW.updated_at := entry.at;
         INSERT INTO configuration_versions
-            (configuration_id, version, revision, application_id, name, comments, config, created_at, actor)
+            (configuration_id, version, revision, application_id, name, comments, config, created_at, actor, document)
         VALUES
             (NEW.id, NEW.version, entry.revision, NEW.application_id, NEW.name, NEW.comments, NEW.config,
-             entry.at, entry.actor);
+             entry.at, entry.actor, NEW.document);
         entry.id := NEW.id;
         entry.application_id := NEW.application_id;
         entry.name := NEW.name;

@@ -50,6 +50,27 @@ CREATE TABLE client_sightings (
     via_instance character varying(26) NOT NULL
 );
 
+CREATE TABLE configuration_schema_versions (
+    configuration_id character varying(26) NOT NULL,
+    version integer NOT NULL,
+    revision bigint NOT NULL,
+    application_id character varying(26) NOT NULL,
+    schema json NOT NULL,
+    draft text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    actor text
+);
+
+CREATE TABLE configuration_schemas (
+    configuration_id character varying(26) NOT NULL,
+    schema json NOT NULL,
+    draft text NOT NULL,
+    version integer NOT NULL,
+    revision bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
+);
+
 CREATE TABLE configuration_versions (
     configuration_id character varying(26) NOT NULL,
     version integer NOT NULL,
@@ -59,7 +80,8 @@ CREATE TABLE configuration_versions (
     comments character varying(1024),
     config jsonb NOT NULL,
     created_at timestamp with time zone NOT NULL,
-    actor text
+    actor text,
+    document json NOT NULL
 );
 
 CREATE TABLE configurations (
@@ -72,6 +94,7 @@ CREATE TABLE configurations (
     revision bigint NOT NULL,
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
+    document json NOT NULL,
     release text NOT NULL DEFAULT 'immediate'::text,
     live_version integer NOT NULL
 );
@@ -117,7 +140,9 @@ CREATE TABLE tokens (
     applications character varying(26)[],
     secret_hash character(64) NOT NULL,
     created_at timestamp with time zone NOT NULL DEFAULT clock_timestamp(),
-    revoked_at timestamp with time zone
+    revoked_at timestamp with time zone,
+    expires_at timestamp with time zone,
+    last_used_at timestamp with time zone
 );
 
 -- constraints
@@ -132,13 +157,23 @@ ALTER TABLE applications ADD CONSTRAINT applications_pkey PRIMARY KEY (id);
 
 ALTER TABLE changes ADD CONSTRAINT changes_action_check CHECK ((action = ANY (ARRAY['created'::text, 'updated'::text, 'deleted'::text, 'restored'::text, 'started'::text, 'step'::text, 'paused'::text, 'resumed'::text, 'rolled_back'::text, 'promoted'::text, 'completed'::text])));
 
-ALTER TABLE changes ADD CONSTRAINT changes_kind_check CHECK ((kind = ANY (ARRAY['application'::text, 'configuration'::text, 'rollout'::text])));
+ALTER TABLE changes ADD CONSTRAINT changes_kind_check CHECK ((kind = ANY (ARRAY['application'::text, 'configuration'::text, 'schema'::text, 'rollout'::text])));
 
 ALTER TABLE changes ADD CONSTRAINT changes_pkey PRIMARY KEY (revision);
 
 ALTER TABLE client_reports ADD CONSTRAINT client_reports_pkey PRIMARY KEY (configuration_id, client_id);
 
 ALTER TABLE client_sightings ADD CONSTRAINT client_sightings_pkey PRIMARY KEY (configuration_id, client_id);
+
+ALTER TABLE configuration_schema_versions ADD CONSTRAINT configuration_schema_versions_pkey PRIMARY KEY (configuration_id, version);
+
+ALTER TABLE configuration_schemas ADD CONSTRAINT configuration_schemas_configuration_id_fkey FOREIGN KEY (configuration_id) REFERENCES configurations(id) ON DELETE CASCADE;
+
+ALTER TABLE configuration_schemas ADD CONSTRAINT configuration_schemas_draft_check CHECK ((draft = ANY (ARRAY['2020-12'::text, '2019-09'::text, 'draft-07'::text])));
+
+ALTER TABLE configuration_schemas ADD CONSTRAINT configuration_schemas_pkey PRIMARY KEY (configuration_id);
+
+ALTER TABLE configuration_schemas ADD CONSTRAINT configuration_schemas_schema_check CHECK ((json_typeof(schema) = 'object'::text));
 
 ALTER TABLE configuration_versions ADD CONSTRAINT configuration_versions_pkey PRIMARY KEY (configuration_id, version);
 
@@ -251,6 +286,54 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION public.configuration_schema_revision(of_configuration character varying)
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE
+AS $function$
+    SELECT coalesce((SELECT s.revision FROM configuration_schemas s WHERE s.configuration_id = of_configuration), 0)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.json_compact(text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE STRICT
+AS $function$
+    SELECT regexp_replace($1, '("(?:[^"\\]|\\.)*")|[ \t\n\r]+', '\1', 'g')
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.json_merge_patch(target json, patch json)
+ RETURNS json
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+    SELECT CASE
+        WHEN json_typeof(patch) IS DISTINCT FROM 'object' THEN patch
+        ELSE (
+            SELECT ('{' || coalesce(string_agg(to_json(m.key)::text || ':' || m.value::text, ',' ORDER BY m.added, m.position), '') || '}')::json
+            FROM (
+                SELECT false AS added, t.position, t.key,
+                       CASE WHEN p.key IS NULL THEN t.value ELSE json_merge_patch(t.value, p.value) END AS value
+                FROM json_each(CASE WHEN json_typeof(target) = 'object' THEN target ELSE '{}' END)
+                     WITH ORDINALITY t (key, value, position)
+                LEFT JOIN json_each(patch) p ON p.key = t.key
+                WHERE p.key IS NULL OR json_typeof(p.value) <> 'null'
+                UNION ALL
+                SELECT true, p.position, p.key, json_merge_patch(NULL, p.value)
+                FROM json_each(patch) WITH ORDINALITY p (key, value, position)
+                WHERE json_typeof(p.value) <> 'null'
+                  AND NOT EXISTS (
+                      SELECT 1 FROM json_each(CASE WHEN json_typeof(target) = 'object' THEN target ELSE '{}' END) t
+                      WHERE t.key = p.key
+                  )
+            ) m
+        )
+    END
+$function$
+;
+
 CREATE OR REPLACE FUNCTION public.jsonb_merge_patch(target jsonb, patch jsonb)
  RETURNS jsonb
  LANGUAGE sql
@@ -356,6 +439,19 @@ BEGIN
         NEW.revision := change_setting('live_revision')::bigint;
         RETURN NEW;
     END IF;
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.document IS NULL THEN
+            NEW.document := json_compact(NEW.config::text)::json;
+        ELSE
+            NEW.config := NEW.document::jsonb;
+        END IF;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NEW.document::text IS DISTINCT FROM OLD.document::text THEN
+            NEW.config := NEW.document::jsonb;
+        ELSIF NEW.config IS DISTINCT FROM OLD.config THEN
+            NEW.document := json_compact(NEW.config::text)::json;
+        END IF;
+    END IF;
     entry.revision := next_revision();
     entry.at := clock_timestamp();
     entry.actor := change_setting('actor');
@@ -385,10 +481,10 @@ BEGIN
         NEW.revision := entry.revision;
         NEW.updated_at := entry.at;
         INSERT INTO configuration_versions
-            (configuration_id, version, revision, application_id, name, comments, config, created_at, actor)
+            (configuration_id, version, revision, application_id, name, comments, config, created_at, actor, document)
         VALUES
             (NEW.id, NEW.version, entry.revision, NEW.application_id, NEW.name, NEW.comments, NEW.config,
-             entry.at, entry.actor);
+             entry.at, entry.actor, NEW.document);
         entry.id := NEW.id;
         entry.application_id := NEW.application_id;
         entry.name := NEW.name;
@@ -453,6 +549,61 @@ BEGIN
         PERFORM set_config('config_service.live_revision', '', true);
     END IF;
     RETURN NEW;
+END
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.record_schema_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    entry changes;
+    of_configuration varchar(26) := CASE WHEN TG_OP = 'DELETE' THEN OLD.configuration_id ELSE NEW.configuration_id END;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.configuration_id <> OLD.configuration_id THEN
+        RAISE EXCEPTION 'a schema keeps its configuration' USING ERRCODE = 'check_violation';
+    END IF;
+    -- The configuration's application and name: from its latest version, which outlives it
+    -- (a schema is deleted with its configuration).
+    SELECT v.application_id, v.name INTO entry.application_id, entry.name
+    FROM configuration_versions v
+    WHERE v.configuration_id = of_configuration
+    ORDER BY v.version DESC LIMIT 1;
+    entry.revision := next_revision();
+    entry.at := clock_timestamp();
+    entry.actor := change_setting('actor');
+    entry.request_id := change_setting('request_id');
+    entry.kind := 'schema';
+    entry.id := of_configuration;
+    IF TG_OP = 'DELETE' THEN
+        entry.action := 'deleted';
+        entry.version := OLD.version;
+    ELSE
+        IF TG_OP = 'INSERT' THEN
+            -- A schema set again after its removal continues its own history.
+            SELECT max(v.version), min(v.created_at) INTO NEW.version, NEW.created_at
+            FROM configuration_schema_versions v WHERE v.configuration_id = NEW.configuration_id;
+            NEW.version := coalesce(NEW.version, 0) + 1;
+            NEW.created_at := coalesce(NEW.created_at, entry.at);
+            entry.action := coalesce(change_setting('action'), 'created');
+        ELSE
+            NEW.version := OLD.version + 1;
+            NEW.created_at := OLD.created_at;
+            entry.action := coalesce(change_setting('action'), 'updated');
+        END IF;
+        NEW.revision := entry.revision;
+        NEW.updated_at := entry.at;
+        INSERT INTO configuration_schema_versions
+            (configuration_id, version, revision, application_id, schema, draft, created_at, actor)
+        VALUES
+            (NEW.configuration_id, NEW.version, entry.revision, entry.application_id, NEW.schema, NEW.draft,
+             entry.at, entry.actor);
+        entry.version := NEW.version;
+    END IF;
+    INSERT INTO changes VALUES (entry.*);
+    PERFORM announce_change(entry);
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END
 $function$
 ;
@@ -522,6 +673,14 @@ CREATE TRIGGER changes_append_only BEFORE DELETE OR UPDATE ON public.changes FOR
 
 CREATE TRIGGER changes_no_truncate BEFORE TRUNCATE ON public.changes FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewriting_history();
 
+CREATE TRIGGER configuration_schema_versions_append_only BEFORE DELETE OR UPDATE ON public.configuration_schema_versions FOR EACH ROW EXECUTE FUNCTION refuse_rewriting_history();
+
+CREATE TRIGGER configuration_schema_versions_no_truncate BEFORE TRUNCATE ON public.configuration_schema_versions FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewriting_history();
+
+CREATE TRIGGER configuration_schemas_no_truncate BEFORE TRUNCATE ON public.configuration_schemas FOR EACH STATEMENT EXECUTE FUNCTION refuse_unrecorded_truncate();
+
+CREATE TRIGGER configuration_schemas_record BEFORE INSERT OR DELETE OR UPDATE ON public.configuration_schemas FOR EACH ROW EXECUTE FUNCTION record_schema_change();
+
 CREATE TRIGGER configuration_versions_append_only BEFORE DELETE OR UPDATE ON public.configuration_versions FOR EACH ROW EXECUTE FUNCTION refuse_rewriting_history();
 
 CREATE TRIGGER configuration_versions_no_truncate BEFORE TRUNCATE ON public.configuration_versions FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewriting_history();
@@ -534,4 +693,4 @@ CREATE TRIGGER rollouts_no_delete BEFORE DELETE ON public.rollouts FOR EACH ROW 
 
 CREATE TRIGGER rollouts_record BEFORE INSERT OR UPDATE ON public.rollouts FOR EACH ROW EXECUTE FUNCTION record_rollout_change();
 
-CREATE TRIGGER tokens_announce AFTER INSERT OR DELETE OR UPDATE ON public.tokens FOR EACH ROW EXECUTE FUNCTION announce_token_change();
+CREATE TRIGGER tokens_announce AFTER INSERT OR DELETE OR UPDATE OF id, name, scope, applications, secret_hash, revoked_at, expires_at ON public.tokens FOR EACH ROW EXECUTE FUNCTION announce_token_change();

@@ -12,6 +12,9 @@ from queries.views import ChangeView
 
 log = logging.getLogger(__name__)
 
+# How a token's announcement begins (migrations/0005: json_build_object('token', id)).
+TOKEN_ANNOUNCEMENT = '{"token"'
+
 
 @dataclass
 class Announced:
@@ -25,7 +28,7 @@ def parse_announcements(payloads: list[str]) -> Announced | None:
     announced = Announced()
     for payload in payloads:
         try:
-            if payload.startswith('{"token"'):
+            if payload.startswith(TOKEN_ANNOUNCEMENT):
                 json.loads(payload)
                 announced.tokens_changed = True
             else:

@@ -85,6 +85,8 @@ class Directory:
                 del self._by_application[application_id]
 
     def apply(self, change: Committed) -> None:
+        if change.kind not in ("application", "configuration"):
+            return  # a schema's change names its configuration, which it does not change
         if change.kind == "application":
             if change.action == "deleted":
                 self.remove_application(change.id)

@@ -14,21 +14,33 @@ Everything here runs on the event loop thread.
 import asyncio
 import bisect
 import contextlib
+import heapq
+import itertools
 import time
 
 from infra.database import Database, DatabaseUnavailable, Overloaded
+from infra.peers import Peers
 from queries.changes import latest_revision, list_changes
+from queries.held import HeldRequests
 from queries.snapshot import Gap, Snapshot
 from queries.views import ChangeView
 
 # While not listening, nothing announces changes: one task per instance looks for a new
 # revision this often, and wakes the waiting readers when there is one.
 POLL_WHILE_DEAF = 0.5
+# A page for a token limited to some applications: entries looked at in revision order beyond
+# the page's size and the number of applications, before merging (see _limited_page).
+SCAN_SLACK = 64
 
 
 class ChangeFeed:
-    def __init__(self, db: Database, max_entries: int = 10_000) -> None:
+    def __init__(
+        self, db: Database, max_entries: int = 10_000, held: HeldRequests | None = None, peers: Peers | None = None
+    ) -> None:
         self._db = db
+        self._held = held or HeldRequests()  # counted once a read waits, until it answers
+        self._peers = peers  # the other workers of this service, if any (infra/peers.py)
+        self.waiting = 0  # readers held for the next change now (a metric)
         self._max_entries = max_entries
         self._entries: list[ChangeView] = []
         self._revisions: list[int] = []  # of _entries, for bisection
@@ -119,34 +131,63 @@ class ChangeFeed:
     ) -> list[ChangeView]:
         """Up to `limit` changes after revision `after`, oldest first; with `applications`,
         only theirs. With `wait`, when there are none yet, hold until one arrives or `wait`
-        seconds pass (then [])."""
+        seconds pass (then []); TooManyHeld when this instance holds as many as it may."""
         deadline = time.monotonic() + (wait or 0)
-        while True:
-            next_change = self._next  # taken first: a change during the read is not missed
-            changes = self._held_after(after, limit, applications)
-            if changes is None:
-                changes = await self._db.query(list_changes, after, limit, applications)
-            remaining = deadline - time.monotonic()
-            if changes or remaining <= 0 or self._ending:
-                return changes
-            if self.floor is None and (self._deaf_poll is None or self._deaf_poll.done()):
-                self._deaf_poll = asyncio.get_running_loop().create_task(self._poll_while_deaf())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(next_change.wait(), remaining)
+        holding = False
+        try:
+            while True:
+                next_change = self._next  # taken first: a change during the read is not missed
+                changes = self._held_after(after, limit, applications)
+                if changes is None:
+                    changes = await self._db.query(list_changes, after, limit, applications)
+                remaining = deadline - time.monotonic()
+                if changes or remaining <= 0 or self._ending:
+                    return changes
+                if not holding:
+                    self._held.take()
+                    holding = True
+                if self.floor is None and (self._deaf_poll is None or self._deaf_poll.done()):
+                    self._deaf_poll = asyncio.get_running_loop().create_task(self._poll_while_deaf())
+                self.waiting += 1
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(next_change.wait(), remaining)
+                finally:
+                    self.waiting -= 1
+        finally:
+            if holding:
+                self._held.release()
 
     def _held_after(self, after: int, limit: int, applications: frozenset[str] | None) -> list[ChangeView] | None:
         """The page from memory, or None when memory cannot answer for all of it."""
         if self.floor is None or after < self.floor:
             return None
-        if self._written > (self._revisions[-1] if self._revisions else self.floor):
-            return None  # this instance's own write is not announced yet: the database knows
+        written = self._written if self._peers is None else max(self._written, self._peers.newest_of_others())
+        if written > (self._revisions[-1] if self._revisions else self.floor):
+            return None  # this worker's own write (or another's) is not announced yet: the database knows
+        start = bisect.bisect_right(self._revisions, after)
         if applications is None:
-            start = bisect.bisect_right(self._revisions, after)
             return self._entries[start : start + limit]
-        revisions = []
+        return self._limited_page(start, limit, applications)
+
+    def _limited_page(self, start: int, limit: int, applications: frozenset[str]) -> list[ChangeView]:
+        """The page from `start` of the changes of `applications`, for about what the page costs
+        however many applications there are (not a sort of all their held changes). First the
+        entries in revision order, as an unlimited page is read, until the page is full: where
+        these applications make up a fair part of the feed, that is all. Else, past as many
+        entries as merging would cost (one step per application), each application's own
+        revisions, merged in order only as far as the page needs."""
+        end = min(len(self._entries), start + limit + SCAN_SLACK + len(applications))
+        in_order = map(self._entries.__getitem__, range(start, end))
+        page = list(itertools.islice((e for e in in_order if e.application_id in applications), limit))
+        if len(page) == limit or end == len(self._entries):
+            return page
+        scanned = self._revisions[end - 1]
+        sources = []
         for application_id in applications:
-            held = self._by_application.get(application_id, ())
-            start = bisect.bisect_right(held, after)
-            revisions += held[start : start + limit]
-        revisions.sort()
-        return [self._entries[bisect.bisect_left(self._revisions, revision)] for revision in revisions[:limit]]
+            held = self._by_application.get(application_id)
+            if held and held[-1] > scanned:
+                sources.append(map(held.__getitem__, range(bisect.bisect_right(held, scanned), len(held))))
+        for revision in itertools.islice(heapq.merge(*sources), limit - len(page)):
+            page.append(self._entries[bisect.bisect_left(self._revisions, revision)])
+        return page

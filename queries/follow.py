@@ -2,35 +2,50 @@
 tokens. Every change reaches them through `apply`, whether this instance committed it (the
 command bus hands over its event: `committed`) or the database announced it (the listener
 hands over its payloads: `announced`). Callbacks run on the event loop thread, except
-`catch_up`, which runs in the listener's thread.
+`catch_up` and `heard`, which run in the listener's thread.
 """
 
-import asyncio
 import logging
 
 from psycopg2.extensions import connection as Connection
 
 from infra.database import Database
 from infra.events import Committed
-from queries.announcements import committed_of, parse_announcements
+from infra.peers import Peers
+from queries.announcements import TOKEN_ANNOUNCEMENT, committed_of, parse_announcements
 from queries.feed import ChangeFeed
+from queries.held import HeldRequests
 from queries.read_model import ReadModel
 from queries.snapshot import Gap, Snapshot
-from queries.tokens import TokenTable, active_tokens
+from queries.tokens import TokenReload, TokenTable
 
 log = logging.getLogger(__name__)
 
 
 class ReadSide:
-    def __init__(self, db: Database, max_bytes: int, tokens: TokenTable) -> None:
+    def __init__(
+        self,
+        db: Database,
+        max_bytes: int,
+        tokens: TokenTable,
+        held: HeldRequests | None = None,
+        peers: Peers | None = None,
+    ) -> None:
         self._db = db
-        self.reads = ReadModel(db, max_bytes)
-        self.feed = ChangeFeed(db)
+        self._peers = peers  # the other workers of this service, if any (infra/peers.py)
+        held = held or HeldRequests()  # one bound for the watches and the feed's waits
+        self.reads = ReadModel(db, max_bytes, held, peers)
+        self.feed = ChangeFeed(db, held=held, peers=peers)
         self.tokens = tokens
-        self._token_reload: asyncio.Task | None = None
-        self._reload_again = False
+        self._token_reload = TokenReload(db, tokens)
 
     # -- what the listener hands over -----------------------------------------------------
+
+    def heard(self, payloads: list[str]) -> None:
+        """In the listener's thread, as soon as it hears them: a token changed somewhere, so
+        the tokens are read again at once, without waiting for the event loop."""
+        if any(payload.startswith(TOKEN_ANNOUNCEMENT) for payload in payloads):
+            self.reload_tokens()
 
     def catch_up(self, conn: Connection) -> Snapshot | Gap:
         return self.reads.catch_up(conn)
@@ -52,15 +67,16 @@ class ReadSide:
             return
         self.feed.extend(announced.changes)
         self.apply([committed_of(change) for change in announced.changes], announced=True)
-        if announced.tokens_changed:
-            self.reload_tokens()
+        # Token changes were handed to the reload as soon as they were heard (`heard`).
 
     # -- what the command bus hands over --------------------------------------------------
 
     def committed(self, event: Committed) -> None:
         """A change this instance committed: later reads here must show it, before its
-        announcement comes."""
+        announcement comes; and so must reads through the other workers."""
         self.apply([event], announced=False)
+        if self._peers is not None and event.revision is not None:
+            self._peers.committed(event.revision)
 
     # -- the one place ----------------------------------------------------------------------
 
@@ -75,20 +91,9 @@ class ReadSide:
                 self.feed.written(event.revision)
 
     def reload_tokens(self) -> None:
-        """Read the active tokens again, soon; one reload at a time, the last one after the
-        last change."""
-        if self._token_reload is not None and not self._token_reload.done():
-            self._reload_again = True
-            return
-        self._token_reload = asyncio.get_running_loop().create_task(self._reload_tokens())
+        """Read the active tokens again, soon (queries/tokens.py: TokenReload)."""
+        self._token_reload.request()
 
-    async def _reload_tokens(self) -> None:
-        while True:
-            self._reload_again = False
-            try:
-                self.tokens.replace(await self._db.query(active_tokens))
-            except Exception:
-                # The listener's catch-up reads them again once the database is back.
-                log.warning("could not read the tokens again", exc_info=True)
-            if not self._reload_again:
-                return
+    def close(self) -> None:
+        """The instance is stopping: no more reloads."""
+        self._token_reload.stop()

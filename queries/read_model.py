@@ -26,6 +26,10 @@ changes: every route reads the database, except the client path (`configuration_
 `bundle`), which keeps answering what is held, marked stale. When the listener is back, the
 changes of the gap are replayed from the change feed, so only what changed is read again.
 
+With several workers (infra/peers.py), a read served from memory first makes sure this worker
+has followed every write another worker has answered: when one is newer than what it has
+applied, it waits (up to PEER_WAIT) for its announcement.
+
 A token limited to some applications finds every other one as if it did not exist: every
 read here takes the reader's limit (`among`) and applies `infra.access.visible`.
 
@@ -45,16 +49,20 @@ from pydantic import BaseModel
 from infra.access import Among, visible
 from infra.database import Database
 from infra.events import Committed
+from infra.peers import Peers
 from queries.announcements import committed_of
 from queries.applications import get_application, list_applications
 from queries.by_name import Missing, bundle_by_id, bundle_by_name, configuration_by_name
 from queries.configurations import get_configuration, list_configurations, served_version
 from queries.directory import Directory
+from queries.held import HeldRequests
 from queries.refresh import Refreshed, refresh
+from queries.revision_waits import RevisionWaits
 from queries.rollouts import Releases
 from queries.snapshot import ENTRY_OVERHEAD, Gap, Snapshot, catch_up
 from queries.views import (
     ApplicationRecord,
+    ApplicationView,
     ConfigurationView,
     Page,
     application_etag,
@@ -74,6 +82,9 @@ APPLICATION_PAGE = "l:"  # + the page's parameters
 CONFIGURATION_PAGE = "p:"  # + application id + ":" + the page's parameters
 SERVED = "v:"  # + configuration id + ":" + version + ":" + live version: a staged configuration's
 RELEASE = "r:"  # + configuration id: never held; a reading of who gets which version, in flight
+# How long a read waits to hear of another worker's write (infra/peers.py) before it
+# answers with what is held (the client path marks it stale).
+PEER_WAIT = 1.0
 
 
 class Entry(NamedTuple):
@@ -110,15 +121,19 @@ class Record(NamedTuple):
 
 
 def record_of(row: dict) -> Record:
-    body = ApplicationRecord(**row).model_dump_json().encode()
+    body = ApplicationRecord(**row).render()
     cut = body.rfind(b',"created_at":"')  # quotes inside JSON strings are escaped: only one
     return Record(body[:cut], body[cut:-1], row["revision"])
 
 
 class ReadModel:
-    def __init__(self, db: Database, max_bytes: int) -> None:
+    def __init__(
+        self, db: Database, max_bytes: int, held: HeldRequests | None = None, peers: Peers | None = None
+    ) -> None:
         self._db = db
         self.max_bytes = max_bytes
+        self._peers = peers  # the other workers of this service, if any
+        self._revision_waits = RevisionWaits()
         self._held: OrderedDict[str, Entry] = OrderedDict()
         self._bytes = 0
         # Fills in flight, by key. Readers of a key that is being filled wait for that fill
@@ -134,7 +149,7 @@ class ReadModel:
         self.loaded = False  # a snapshot was loaded: the directory knows every name
         self.revision: int | None = None  # the latest announced change followed
         self.ready = asyncio.Event()  # set once the first snapshot is loaded
-        self.watchers = Watchers()
+        self.watchers = Watchers(held)
         self._refreshing: set[asyncio.Task] = set()
         self.releases = Releases()  # staged configurations: which client gets which version
 
@@ -161,6 +176,7 @@ class ReadModel:
         else:
             self.apply([committed_of(change) for change in caught_up.changes], announced=True)
             self.revision = max(self.revision or 0, caught_up.revision)
+        self._revision_waits.reached(self.revision)
         self.releases.replace(caught_up.staged)
         self.watchers.wake_all()  # watchers of what changed meanwhile look again
 
@@ -168,6 +184,7 @@ class ReadModel:
         """The listener lost its connection: keep what is held, but it may go stale."""
         self.listening = False
         self._fills.clear()  # what is being read now is kept by no one
+        self._revision_waits.give_up()  # reads go to the database meanwhile
 
     def apply(self, events: Iterable[Committed], *, announced: bool) -> None:
         """Changes, in the order they committed: `announced` by the database (made here,
@@ -177,14 +194,16 @@ class ReadModel:
         stale_applications: list[str] = []
         stale_rollouts: list[tuple[str, str]] = []
         for event in events:
-            if event.kind not in ("application", "configuration", "rollout"):
-                continue  # tokens, reports, sightings: nothing a view shows
+            if event.kind not in ("application", "configuration", "schema", "rollout"):
+                continue  # tokens, reports, sightings: not revisions
             if self.revision is not None and event.revision <= self.revision:
                 # Replayed already; or this instance's own change, whose announcement came
                 # first (perhaps with later changes, which this older news must not undo).
                 continue
             if announced:
                 self.revision = event.revision
+            if event.kind == "schema":
+                continue  # no view held here shows a schema
             if event.kind == "rollout":
                 self._rollout_changed(event, stale_rollouts, stale_configurations)
                 continue
@@ -195,6 +214,26 @@ class ReadModel:
                 self._application_changed(event, stale_applications)
         if (stale_configurations or stale_applications or stale_rollouts) and self.listening:
             self._refresh(stale_configurations, stale_applications, stale_rollouts)
+        if announced:
+            self._revision_waits.reached(self.revision)
+
+    # -- the other workers' writes ----------------------------------------------------------
+
+    def _peer_ahead(self) -> int:
+        """The revision of another worker's write that this one has not followed yet; 0 when
+        none (the common case costs one look at shared memory)."""
+        if not self.listening or self._peers.newest() <= self.revision:
+            return 0
+        newest = self._peers.newest_of_others()  # its own writes show here at once
+        return newest if newest > self.revision else 0
+
+    async def _hear_peers(self, revision: int) -> bool:
+        """Wait (up to PEER_WAIT) until the listener has applied `revision`; whether it has."""
+        if await self._revision_waits.wait(revision, PEER_WAIT):
+            return True
+        if self.listening:
+            log.warning("another worker's revision %d not heard of within %.1fs", revision, PEER_WAIT)
+        return False
 
     def forget_views(self) -> None:
         """Something was announced that cannot be followed: no view held can be trusted."""
@@ -352,6 +391,8 @@ class ReadModel:
     async def application(self, id: str, among: Among = None) -> Entry | None:
         if not visible(among, id):
             return None
+        if self._peers is not None and (ahead := self._peer_ahead()):
+            await self._hear_peers(ahead)
         key = APPLICATION + id
         if self.listening and key not in self._held and key not in self._fills:
             entry = self._assemble_application(id)
@@ -361,6 +402,8 @@ class ReadModel:
         return await self._read(key, self._load_view, get_application, id)
 
     async def configuration(self, id: str, among: Among = None) -> Entry | None:
+        if self._peers is not None and (ahead := self._peer_ahead()):
+            await self._hear_peers(ahead)
         entry = await self._read(CONFIGURATION + id, self._load_view, get_configuration, id)
         return entry if entry is not None and visible(among, entry.application_id) else None
 
@@ -368,6 +411,8 @@ class ReadModel:
         self, limit: int, after: str | None, offset: int = 0, search: str | None = None, among: Among = None
     ) -> Entry:
         """A page of the application list as a JSON array (of those the reader may see)."""
+        if self._peers is not None and (ahead := self._peer_ahead()):
+            await self._hear_peers(ahead)
         limited = "*" if among is None else digest(",".join(sorted(among)).encode())
         key = f"{APPLICATION_PAGE}{limit}:{after or ''}:{offset}:{limited}:{search or ''}"
         return await self._read(key, self._load_page, list_applications, limit, after, offset, search, among)
@@ -378,6 +423,8 @@ class ReadModel:
         """A page of an application's configurations; None if there is no such application."""
         if not visible(among, application_id):
             return None
+        if self._peers is not None and (ahead := self._peer_ahead()):
+            await self._hear_peers(ahead)
         key = f"{CONFIGURATION_PAGE}{application_id}:{limit}:{after or ''}:{offset}"
         return await self._read(key, self._load_page, list_configurations, application_id, limit, after, offset)
 
@@ -389,6 +436,8 @@ class ReadModel:
         """The configuration as this client is served it: its latest version, or for a staged
         configuration the version its release gives the client (queries/rollouts.py)."""
         stale = not self.listening
+        if self._peers is not None and (ahead := self._peer_ahead()):
+            stale = not await self._hear_peers(ahead)
         application_id = self.directory.application_id(application) if self.loaded else None
         if application_id is not None:
             if not visible(among, application_id):
@@ -452,6 +501,8 @@ class ReadModel:
         """The application (its id, name, comments, version) and all its configurations by name,
         each as this client is served it."""
         stale = not self.listening
+        if self._peers is not None and (ahead := self._peer_ahead()):
+            stale = not await self._hear_peers(ahead)
         application_id = self.directory.application_id(application) if self.loaded else None
         if application_id is not None:
             if not visible(among, application_id):
@@ -552,7 +603,7 @@ class ReadModel:
         page = await self._db.query(query, *args)
         if page is None:
             return None
-        body = json_array([item.model_dump_json().encode() for item in page.items])
+        body = json_array([item.render() for item in page.items])
         return Entry(body, digest(body), next_after=page.next_after)
 
     async def _load_bundle(self, query: Callable, key: str) -> Entry | None:
@@ -560,9 +611,7 @@ class ReadModel:
         if found is None:
             return None
         application, configurations = found
-        body = render_bundle(
-            application.model_dump_json().encode(), [view.model_dump_json().encode() for view in configurations]
-        )
+        body = render_bundle(application.render(), [view.render() for view in configurations])
         return Entry(body, digest(body), application.id, served=tuple((v.id, v.version) for v in configurations))
 
     def _held_entry(self, key: str) -> Entry | None:
@@ -659,15 +708,10 @@ def _fail(fill: asyncio.Future, exc: BaseException) -> None:
         fill.exception()  # the joiners (if any) get it; nobody else needs to
 
 
-def _entry(view: BaseModel) -> Entry:
+def _entry(view: ConfigurationView | ApplicationView) -> Entry:
     """A configuration's or an application's view as held."""
     if isinstance(view, ConfigurationView):
         return Entry(
-            view.model_dump_json().encode(),
-            view.etag,
-            view.application_id,
-            revision=view.revision,
-            id=view.id,
-            version=view.version,
+            view.render(), view.etag, view.application_id, revision=view.revision, id=view.id, version=view.version
         )
-    return Entry(view.model_dump_json().encode(), view.etag, view.id)
+    return Entry(view.render(), view.etag, view.id)

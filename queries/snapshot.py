@@ -87,7 +87,7 @@ def load_snapshot(conn: Connection, max_bytes: int) -> Snapshot:
         for row in _stream(conn, ALL_CONFIGURATIONS):
             body = None
             if budget > ENTRY_OVERHEAD:
-                body = ConfigurationView.model_construct(**row).model_dump_json().encode()
+                body = ConfigurationView.model_construct(**row).render()
                 if len(body) + ENTRY_OVERHEAD > budget:
                     body = None
                 else:

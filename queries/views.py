@@ -2,19 +2,48 @@
 
 A view that can be changed conditionally knows its ETag (`etag`, not part of the body): the
 same tag the write side checks If-Match against.
+
+A view is sent as `render()` makes it. A view that holds a document (a configuration's, a
+version's, a schema) holds it as the text stored (infra/documents.py: keys in the order
+written, numbers as written), and `render()` splices that text into the view's JSON: a
+document is never parsed and dumped again on the way out.
 """
 
 import hashlib
-from typing import Any, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_serializer
 
 from infra.ids import UlidText
 from infra.timestamps import Timestamp
 
+# A document's stored JSON text, sent as it is; documented as the object it is.
+RawDocument = Annotated[
+    str, WithJsonSchema({"type": "object", "additionalProperties": True, "description": "The document as written"})
+]
+# Stands for a document while the rest of a view is dumped: no string of a view can hold a
+# NUL (the API refuses it, PostgreSQL cannot store it), so its JSON appears nowhere else.
+_HOLE = "\x00"
+_HOLE_JSON = b'"\\u0000"'
+
 
 class _View(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+    def render(self) -> bytes:
+        """The view's JSON, as sent."""
+        return self.model_dump_json().encode()
+
+
+class _DocumentView(_View):
+    """A view with a document (in the field `document_field`), kept as its stored text."""
+
+    document_field: ClassVar[str] = "config"
+
+    def render(self) -> bytes:
+        field = self.document_field
+        body = self.model_copy(update={field: _HOLE}).model_dump_json().encode()
+        return body.replace(_HOLE_JSON, getattr(self, field).encode(), 1)
 
 
 class ApplicationRecord(_View):
@@ -44,12 +73,12 @@ class ApplicationView(ApplicationRecord):
     etag: str = Field(exclude=True)
 
 
-class ConfigurationView(_View):
+class ConfigurationView(_DocumentView):
     id: UlidText
     application_id: UlidText
     name: str
     comments: str | None
-    config: dict[str, Any]
+    config: RawDocument
     version: int = Field(description="1 at creation, +1 on each change")
     created_at: Timestamp
     updated_at: Timestamp
@@ -76,16 +105,53 @@ class ServedVersion(ConfigurationView):
         return f"{self.revision}.{self.live_version}"
 
 
-class VersionView(_View):
+class VersionView(_DocumentView):
     """One version of a configuration, as it was made; versions never change."""
 
     version: int
     revision: int = Field(description="The change that made this version (see /changes)")
     name: str
     comments: str | None
-    config: dict[str, Any]
+    config: RawDocument
     created_at: Timestamp
     actor: str | None = Field(description="Who made it; null when access control is off")
+
+    @property
+    def etag(self) -> str:
+        return str(self.revision)
+
+
+class SchemaView(_DocumentView):
+    """A configuration's JSON Schema. Its ETag is its revision."""
+
+    model_config = ConfigDict(frozen=True, serialize_by_alias=True, validate_by_name=True, validate_by_alias=True)
+    document_field: ClassVar[str] = "json_schema"
+
+    configuration_id: UlidText
+    json_schema: RawDocument = Field(alias="schema", description="The schema as written")
+    draft: Literal["2020-12", "2019-09", "draft-07"] = Field(description="From its $schema; 2020-12 without one")
+    version: int = Field(description="1 when first set, +1 on each change (continuing after a removal)")
+    revision: int = Field(description="The change that made this version (see /changes); also its ETag")
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @property
+    def etag(self) -> str:
+        return str(self.revision)
+
+
+class SchemaVersionView(_DocumentView):
+    """One version of a configuration's schema, as it was set; versions never change."""
+
+    model_config = ConfigDict(frozen=True, serialize_by_alias=True, validate_by_name=True, validate_by_alias=True)
+    document_field: ClassVar[str] = "json_schema"
+
+    version: int
+    revision: int = Field(description="The change that made this version (see /changes)")
+    json_schema: RawDocument = Field(alias="schema", description="The schema as written")
+    draft: Literal["2020-12", "2019-09", "draft-07"]
+    created_at: Timestamp
+    actor: str | None = Field(description="Who set it; null when access control is off")
 
     @property
     def etag(self) -> str:
@@ -112,8 +178,11 @@ class ChangeView(_View):
         "promoted",
         "completed",
     ]
-    kind: Literal["application", "configuration", "rollout"]
-    id: UlidText = Field(description="The application's, the configuration's, or the rollout's")
+    kind: Literal["application", "configuration", "schema", "rollout"]
+    id: UlidText = Field(
+        description="The changed resource's id: the application's, the configuration's, the rollout's; "
+        "for kind 'schema', its configuration's"
+    )
     application_id: UlidText = Field(description="The application's own id for kind 'application'")
     name: str = Field(description="The application's or the configuration's name")
     version: int = Field(description="For a rollout, the version it moves clients to")

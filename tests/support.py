@@ -1,6 +1,7 @@
 """Helpers shared by the test suites."""
 
 import contextlib
+import json
 import os
 from pathlib import Path
 
@@ -10,10 +11,14 @@ from infra.settings import Settings
 from infra.writes import ANYONE, Caller
 from queries.views import ChangeView
 
+# TestClient's requests name the host `testserver`: an app under test answers to it as well
+# as to the loopback names a local service answers to by default.
+TEST_HOSTS = ("testserver", "localhost", "127.0.0.1", "::1")
+
 
 def app_settings(database_url: str, **overrides: object) -> Settings:
     """Settings for an app under test: never the developer's .env."""
-    return Settings(_env_file=None, database_url=database_url, **overrides)
+    return Settings(_env_file=None, database_url=database_url, **{"allowed_hosts": TEST_HOSTS, **overrides})
 
 
 def database(database_url: str, **overrides: object) -> Database:
@@ -46,6 +51,11 @@ def announcement(
         name=name,
         version=version,
     )
+
+
+def compact_json(value: object) -> str:
+    """A document's text as the service stores a plain dict (compact, keys in order)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def perform(db: Database, command: object, caller: Caller = ANYONE) -> dict:

@@ -1,6 +1,6 @@
 // The JSON API: one way to call it, one error type for everything it (or the network) can say.
 
-import { parseExact } from "./json.js";
+import { memberTexts, parseExact } from "./json.js";
 
 const BASE = "/api/v1";
 
@@ -30,8 +30,9 @@ export const isAbort = (error) => error?.name === "AbortError";
 
 /**
  * One request. Options: json (a value to send), raw (JSON text to send as it is), ifMatch,
- * signal, token (instead of the session's), exact (keep the numbers of `config` documents
- * as written), quiet401 (a 401 is the caller's business, not a sign-out).
+ * signal, token (instead of the session's), exact (keep `config` documents as written: their
+ * numbers exact, and their text in `configText`), quiet401 (a 401 is the caller's business,
+ * not a sign-out).
  * Resolves to {data, etag, next}: `next` is the `after` of the Link rel="next", if any.
  */
 export async function call(method, path, options = {}) {
@@ -75,15 +76,20 @@ export async function call(method, path, options = {}) {
 
 export const get = (path, options) => call("GET", path, options);
 
-/** Configuration documents with their numbers as the service wrote them (see json.js). */
+/** Documents (a configuration's `config`, a `schema`) as the service keeps them: numbers exact
+ * (see json.js), and each document's text as sent (`configText`, `schemaText`: keys in the
+ * order written, which a JS object may not keep). */
 function keepExactConfigs(data, text) {
   const exact = parseExact(text);
-  if (Array.isArray(data)) {
-    data.forEach((item, i) => {
-      if (item && "config" in item) item.config = exact[i].config;
+  const items = Array.isArray(data) ? data : [data];
+  for (const key of ["config", "schema"]) {
+    const texts = memberTexts(text, key);
+    items.forEach((item, i) => {
+      if (item && typeof item === "object" && key in item) {
+        item[key] = (Array.isArray(data) ? exact[i] : exact)[key];
+        item[`${key}Text`] = texts[i];
+      }
     });
-  } else if (data && "config" in data) {
-    data.config = exact.config;
   }
 }
 

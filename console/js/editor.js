@@ -1,8 +1,10 @@
 // The JSON editor: a textarea with line numbers that checks syntax as you type and shows the
-// service's 422 details for the document next to it.
+// service's 422 details for the document next to it; a detail with a JSON Pointer (`path`: a
+// violation of the configuration's schema, a key written twice) is shown at its place: its
+// line is marked in the gutter, and its entry selects the value it is about.
 
 import { h } from "./dom.js";
-import { checkJson } from "./json.js";
+import { checkJson, lineAndColumn, pointerRange } from "./json.js";
 
 export function jsonEditor({ id, label, value = "", readOnly = false }) {
   const gutter = h("pre", { class: "gutter", "aria-hidden": "true" });
@@ -24,16 +26,40 @@ export function jsonEditor({ id, label, value = "", readOnly = false }) {
 
   let lines = 0;
   let last = null;
+  let flagged = new Set(); // lines with a problem the service found
 
-  function numberLines() {
+  function numberLines(force = false) {
     let count = 1;
     for (let i = textarea.value.indexOf("\n"); i !== -1; i = textarea.value.indexOf("\n", i + 1)) count++;
-    if (count !== lines) {
+    if (count !== lines || force) {
       lines = count;
       textarea.rows = Math.min(Math.max(count + 1, 8), 32);
-      gutter.textContent = Array.from({ length: count }, (_, i) => i + 1).join("\n");
+      gutter.textContent = Array.from({ length: count }, (_, i) => (flagged.has(i + 1) ? `● ${i + 1}` : `${i + 1}`)).join("\n");
     }
     gutter.scrollTop = textarea.scrollTop;
+  }
+
+  function select(range) {
+    textarea.focus();
+    textarea.setSelectionRange(range.start, range.end);
+    // Bring the line into view: the textarea scrolls to the selection on focus in most
+    // browsers, not in all; place it by its line.
+    const { line } = lineAndColumn(textarea.value, range.start);
+    const lineHeight = textarea.scrollHeight / Math.max(lines, 1);
+    textarea.scrollTop = Math.max(0, (line - 3) * lineHeight);
+  }
+
+  /** One entry for a problem at a JSON Pointer: where it is (a button that selects it) and why. */
+  function problemItem({ path, message, keyword }) {
+    const range = pointerRange(textarea.value, path);
+    const where = path === "" ? "the document" : path;
+    const said = `${message}${keyword ? ` (${keyword})` : ""}`;
+    if (!range) return h("li", { "data-path": path }, h("code", {}, where), `: ${said}`);
+    const { line } = lineAndColumn(textarea.value, range.start);
+    flagged.add(line);
+    const show = h("button", { type: "button", class: "quiet small" }, `line ${line}`);
+    show.addEventListener("click", () => select(range));
+    return h("li", { "data-path": path }, show, " ", h("code", {}, where), `: ${said}`);
   }
 
   function check() {
@@ -64,6 +90,10 @@ export function jsonEditor({ id, label, value = "", readOnly = false }) {
   }
 
   textarea.addEventListener("input", () => {
+    if (flagged.size) {
+      flagged = new Set(); // the marks no longer say where: the list below still does
+      numberLines(true);
+    }
     numberLines();
     check();
   });
@@ -99,9 +129,13 @@ export function jsonEditor({ id, label, value = "", readOnly = false }) {
     },
     check,
     focusError,
+    showsPaths: true,
+    /** The service's messages for the document: text, or {path, message, keyword}. */
     showErrors(messages) {
-      serverErrors.replaceChildren(...messages.map((m) => h("li", {}, m)));
+      flagged = new Set();
+      serverErrors.replaceChildren(...messages.map((m) => (typeof m === "string" ? h("li", {}, m) : problemItem(m))));
       serverErrors.hidden = messages.length === 0;
+      numberLines(true);
       check();
     },
   };

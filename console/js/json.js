@@ -1,5 +1,6 @@
 // JSON as the editor needs it: a syntax check that says where (the same in every browser, as
-// engines word and place their errors differently), and numbers kept exactly as written.
+// engines word and place their errors differently), numbers kept exactly as written, and
+// documents laid out from their text (keys in the order written, as the service keeps them).
 
 // Where the browser can (JSON.parse source text access), numbers keep their text: a 40-digit
 // number or 1.50 comes back from the service and goes back to it unchanged, not as a double.
@@ -19,21 +20,103 @@ export function pretty(value) {
   return JSON.stringify(value, null, 2);
 }
 
-const utf8 = new TextEncoder();
-
-/** Keys in the order PostgreSQL's jsonb keeps them (shorter first, then bytewise), so a draft
- * compares with a stored version by content, not by how its keys were typed. */
-export function storedOrder(value) {
-  if (Array.isArray(value)) return value.map(storedOrder);
-  if (value === null || typeof value !== "object" || JSON.isRawJSON?.(value)) return value;
-  const keys = Object.keys(value).map((key) => [key, utf8.encode(key)]);
-  keys.sort(([, a], [, b]) => a.length - b.length || compareBytes(a, b));
-  return Object.fromEntries(keys.map(([key]) => [key, storedOrder(value[key])]));
+/** JSON text laid out with two-space indents, everything else as it is: keys in the order they
+ * are written (JSON.parse would put integer-like keys first), strings and numbers as written.
+ * For text that is one JSON value (the service's, or text checkJson accepted). */
+export function prettyText(text, indent = "  ") {
+  let out = "";
+  let depth = 0;
+  const n = text.length;
+  const newline = () => "\n" + indent.repeat(depth);
+  for (let i = 0; i < n; i++) {
+    const c = text[i];
+    if (c === '"') {
+      const end = stringEnd(text, i);
+      out += text.slice(i, end);
+      i = end - 1;
+    } else if (c === "{" || c === "[") {
+      let next = i + 1;
+      while (next < n && " \t\r\n".includes(text[next])) next++;
+      if (text[next] === (c === "{" ? "}" : "]")) {
+        out += c + text[next];
+        i = next;
+      } else {
+        depth++;
+        out += c + newline();
+      }
+    } else if (c === "}" || c === "]") {
+      depth--;
+      out += newline() + c;
+    } else if (c === ",") {
+      out += "," + newline();
+    } else if (c === ":") {
+      out += ": ";
+    } else if (!" \t\r\n".includes(c)) {
+      out += c;
+    }
+  }
+  return out;
 }
 
-function compareBytes(a, b) {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return 0;
+/** Where the string that opens at `start` ends (just after its closing quote). */
+function stringEnd(text, start) {
+  let i = start + 1;
+  while (i < text.length && text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
+  return i + 1;
+}
+
+/** The text of member `key` of the top-level object, or of each object of a top-level array
+ * (a view, or a page of views), as written: [text, ...] in order; undefined where missing. */
+export function memberTexts(text, key) {
+  const found = [];
+  const wanted = JSON.stringify(key);
+  let depth = 0;
+  let inArray = false;
+  let current;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      const end = stringEnd(text, i);
+      const level = inArray ? 2 : 1;
+      if (depth === level && text.slice(i, end) === wanted) {
+        let start = end;
+        while (" \t\r\n:".includes(text[start])) start++;
+        current = start;
+        i = valueEnd(text, start) - 1;
+        found[found.length - 1] = text.slice(current, i + 1);
+      } else {
+        i = end - 1;
+      }
+    } else if (c === "{" || c === "[") {
+      if (depth === 0 && c === "[") inArray = true;
+      depth++;
+      if (c === "{" && depth === (inArray ? 2 : 1)) found.push(undefined);
+    } else if (c === "}" || c === "]") {
+      depth--;
+    }
+  }
+  return found;
+}
+
+/** Where the JSON value that starts at `start` ends. */
+function valueEnd(text, start) {
+  let depth = 0;
+  for (let i = start; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      i = stringEnd(text, i) - 1;
+      if (depth === 0) return i + 1;
+    } else if (c === "{" || c === "[") {
+      depth++;
+    } else if (c === "}" || c === "]") {
+      depth--;
+      if (depth === 0) return i + 1;
+      if (depth < 0) return i;
+    } else if (depth === 0 && (c === "," || " \t\r\n".includes(c))) {
+      return i; // a number, true, false or null ends here
+    }
+  }
+  return text.length;
 }
 
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
@@ -159,4 +242,50 @@ export function checkJson(text) {
   const error = findSyntaxError(text);
   if (error) return { ok: false, ...error, ...lineAndColumn(text, error.offset) };
   return { ok: true, value: parseExact(text) };
+}
+
+/** Where the value at JSON Pointer `pointer` (RFC 6901) is in `text`, as {start, end}; null
+ * when the text has no such value (a missing property: point at its object instead). */
+export function pointerRange(text, pointer) {
+  const tokens = pointer === "" ? [] : pointer.slice(1).split("/").map((t) => t.replaceAll("~1", "/").replaceAll("~0", "~"));
+  let i = skipSpace(text, 0);
+  for (const token of tokens) {
+    const c = text[i];
+    if (c === "{") {
+      i = skipSpace(text, i + 1);
+      let found = false;
+      while (text[i] === '"') {
+        const end = stringEnd(text, i);
+        const key = JSON.parse(text.slice(i, end));
+        const valueStart = skipSpace(text, skipSpace(text, end) + 1); // past the colon
+        if (key === token) {
+          i = valueStart;
+          found = true;
+          break;
+        }
+        i = skipSpace(text, valueEnd(text, valueStart));
+        if (text[i] === ",") i = skipSpace(text, i + 1);
+      }
+      if (!found) return null;
+    } else if (c === "[") {
+      const index = Number(token);
+      if (!Number.isInteger(index) || index < 0) return null;
+      i = skipSpace(text, i + 1);
+      for (let n = 0; n < index; n++) {
+        if (text[i] === "]" || i >= text.length) return null;
+        i = skipSpace(text, valueEnd(text, i));
+        if (text[i] !== ",") return null;
+        i = skipSpace(text, i + 1);
+      }
+      if (text[i] === "]") return null;
+    } else {
+      return null;
+    }
+  }
+  return i < text.length ? { start: i, end: valueEnd(text, i) } : null;
+}
+
+function skipSpace(text, i) {
+  while (i < text.length && " \t\r\n".includes(text[i])) i++;
+  return i;
 }

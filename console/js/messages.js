@@ -48,7 +48,9 @@ export function explain(error) {
 
 /** An error's details and request id, as list items to show under its message. */
 function particulars(error) {
-  const items = (error?.details ?? []).map((d) => h("li", {}, h("code", {}, d.location), ": ", d.message));
+  const items = (error?.details ?? []).map((d) =>
+    h("li", {}, h("code", {}, d.path ? `${d.location} ${d.path}` : d.location), ": ", d.message),
+  );
   if (error?.requestId) items.push(h("li", { class: "muted" }, `Request id: ${error.requestId}`));
   return items.length ? h("ul", { class: "details" }, items) : null;
 }
@@ -134,8 +136,9 @@ export function formError() {
 
 /**
  * Shows a failed change next to the fields it is about: 422 details by location
- * (body.name -> fields.name, body.config.x -> fields.config, ...), a 409 on the name, and
- * everything else in the form's error slot. Focuses the first field in error.
+ * (body.name -> fields.name, body.config.x -> fields.config, ...; a schema_violation's
+ * details, at body.config, with their paths), a 409 on the name, and everything else in the
+ * form's error slot. Focuses the first field in error.
  */
 export function showChangeError(error, fields, slot) {
   for (const field of Object.values(fields)) field.showErrors([]);
@@ -151,13 +154,21 @@ export function showChangeError(error, fields, slot) {
         continue;
       }
       const within = rest.length ? `at ${[name, ...rest].join(".")}: ` : "";
-      byField.set(field, [...(byField.get(field) ?? []), `${within}${detail.message}`]);
+      // A problem inside a document (a violation of the schema, a key written twice) is
+      // shown at its place by the document's editor.
+      const shown = detail.path != null && field.showsPaths ? detail : `${within}${detail.message}`;
+      byField.set(field, [...(byField.get(field) ?? []), shown]);
     }
     for (const [field, messages] of byField) field.showErrors(messages);
     const first = [...byField.keys()][0];
     first?.input.focus();
     if (!unplaced.length) {
-      slot.show("The service refused this: see the messages next to the fields.");
+      const count = error.details.length;
+      slot.show(
+        error.code === "schema_violation"
+          ? `Not saved: the document does not satisfy the configuration's schema (${count} ${count === 1 ? "violation" : "violations"}): see each one in the editor.`
+          : "The service refused this: see the messages next to the fields.",
+      );
       return;
     }
   } else if (error?.status === 409 && fields.name && /name/i.test(error.message)) {

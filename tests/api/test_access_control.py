@@ -54,8 +54,8 @@ def bearer(secret: str) -> dict:
 
 @dataclass
 class World:
-    """What a request needs: an application with a configuration of three versions, made by
-    an admin for each request (some requests delete or change them)."""
+    """What a request needs: an application with a configuration of three versions and a
+    schema, made by an admin for each request (some requests delete or change them)."""
 
     app: dict
     config: dict
@@ -70,6 +70,7 @@ def make_world(client: TestClient, admin: str, other_app: dict) -> World:
     ).json()
     for v in (2, 3):
         client.put(f"{API}/configurations/{config['id']}", json={"name": "c", "config": {"v": v}}, headers=headers)
+    client.put(f"{API}/configurations/{config['id']}/schema", json={"type": "object"}, headers=headers)
     return World(app, config, other_app)
 
 
@@ -183,6 +184,30 @@ ROUTES: dict[tuple[str, str], Route] = {
         "hidden",
         lambda w: ("POST", name_url(w, "c") + "/reports", {"client_id": "c-1", "version": 3, "ok": True}, {}),
     ),
+    ("get", "/api/v1/configurations/{id}/schema"): Route(
+        "read", 200, "hidden", lambda w: ("GET", f"{API}/configurations/{w.config['id']}/schema", None, {})
+    ),
+    ("put", "/api/v1/configurations/{id}/schema"): Route(
+        "write",
+        200,
+        "hidden",
+        lambda w: ("PUT", f"{API}/configurations/{w.config['id']}/schema", {"required": ["v"]}, {}),
+    ),
+    ("delete", "/api/v1/configurations/{id}/schema"): Route(
+        "write", 204, "hidden", lambda w: ("DELETE", f"{API}/configurations/{w.config['id']}/schema", None, {})
+    ),
+    ("get", "/api/v1/configurations/{id}/schema/versions"): Route(
+        "read", 200, "hidden", lambda w: ("GET", f"{API}/configurations/{w.config['id']}/schema/versions", None, {})
+    ),
+    ("get", "/api/v1/configurations/{id}/schema/versions/{version}"): Route(
+        "read", 200, "hidden", lambda w: ("GET", f"{API}/configurations/{w.config['id']}/schema/versions/1", None, {})
+    ),
+    ("post", "/api/v1/configurations/{id}/schema/versions/{version}/restore"): Route(
+        "write",
+        200,
+        "hidden",
+        lambda w: ("POST", f"{API}/configurations/{w.config['id']}/schema/versions/1/restore", None, {}),
+    ),
     ("get", "/api/v1/changes"): Route("read", 200, "filtered", lambda w: ("GET", f"{API}/changes", None, {})),
     ("get", "/api/v1/config/{application_name}"): Route(
         "read", 200, "hidden", lambda w: ("GET", name_url(w), None, {})
@@ -275,7 +300,7 @@ def test_health_the_openapi_document_and_docs_stay_open_and_declare_the_bearer_s
     }
     for path, item in spec["paths"].items():
         for method, operation in item.items():
-            if path.startswith("/api/"):
+            if path.startswith("/api/") or path == "/metrics":
                 # Each operation states the scope its route declares (OpenAPI 3.1 role names).
                 assert operation["security"] == [{"bearerAuth": [declared[path, method]]}], path
                 assert {"401", "403", "429"} <= set(operation["responses"]), path

@@ -33,6 +33,12 @@ EXPECTED_ERRORS = {
     ("get", CONFIGS + "/{id}/clients"): {"404", "422", "503"},
     ("get", APPS + "/{id}/clients"): {"404", "422", "503"},
     ("post", "/api/v1/config/{application_name}/{configuration_name}/reports"): {"404", "413", "415", "422", "503"},
+    ("put", CONFIGS + "/{id}/schema"): {"404", "409", "412", "413", "415", "422", "503"},
+    ("get", CONFIGS + "/{id}/schema"): {"404", "422", "503"},
+    ("delete", CONFIGS + "/{id}/schema"): {"404", "412", "422", "503"},
+    ("get", CONFIGS + "/{id}/schema/versions"): {"404", "422", "503"},
+    ("get", CONFIGS + "/{id}/schema/versions/{version}"): {"404", "422", "503"},
+    ("post", CONFIGS + "/{id}/schema/versions/{version}/restore"): {"404", "409", "412", "422", "503"},
     ("get", "/api/v1/changes"): {"422", "503"},
     ("get", "/api/v1/config/{application_name}"): {"404", "422", "503"},
     ("get", "/api/v1/config/{application_name}/{configuration_name}"): {"404", "422", "503"},
@@ -54,7 +60,9 @@ def test_openapi_documents_every_endpoint_and_its_error_responses(client):
             schema = responses[status]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (key, status)
     assert "HTTPValidationError" not in spec["components"]["schemas"]
-    assert set(operations) == set(EXPECTED_ERRORS) | {("get", "/health")}  # every route is documented here
+    # Every route is documented here (the probes and the metrics: tests/api/test_operations.py).
+    operational = {("get", "/health"), ("get", "/health/live"), ("get", "/health/ready"), ("get", "/metrics")}
+    assert set(operations) == set(EXPECTED_ERRORS) | operational
     for key in [("put", CONFIGS + "/{id}"), ("patch", APPS + "/{id}"), ("delete", CONFIGS + "/{id}")]:
         assert "If-Match" in [p["name"] for p in operations[key]["parameters"]], key
     patch = operations[("patch", CONFIGS + "/{id}")]["requestBody"]["content"]

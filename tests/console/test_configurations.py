@@ -41,6 +41,27 @@ def test_new_configuration_made_through_the_form_keeps_its_document_exactly(cons
     expect(row.get_by_role("cell")).to_have_text(["1", re.compile(r"\d{4}"), re.compile("—")])
 
 
+def test_a_document_is_shown_with_its_keys_and_numbers_as_written(console, api, unique):
+    app = create_application(api, unique("ordered"))
+    # Integer-like keys first would be a JavaScript object's order; jsonb's, shorter keys first.
+    written = '{"zeta": 1, "10": [1.50, -0.0], "2": {"b": 1e2, "a": "x, y: {z}"}}'
+    raw = f'{{"application_id": "{app["id"]}", "name": "ordered", "config": {written}}}'
+    config = api.post("/configurations", content=raw, headers={"content-type": "application/json"}).json()
+    page = console.open(f"/configurations/{config['id']}")
+    shown = (
+        '{\n  "zeta": 1,\n  "10": [\n    1.50,\n    -0.0\n  ],\n  "2": {\n    "b": 1e2,\n    "a": "x, y: {z}"\n  }\n}'
+    )
+    expect(editor(page)).to_have_value(shown)
+
+    # Saved unchanged, it stays as written.
+    page.get_by_label("Comments").fill("touched")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").filter(has_text="Saved version 2")).to_be_visible()
+    expect(editor(page)).to_have_value(shown)
+    stored = api.get(f"/configurations/{config['id']}")
+    assert '"config":{"zeta":1,"10":[1.50,-0.0],"2":{"b":1e2,"a":"x, y: {z}"}}' in stored.text
+
+
 def test_syntax_is_checked_as_you_type_and_a_broken_document_is_not_sent(console, api, unique):
     app = create_application(api, unique("typing"))
     config = create_configuration(api, app["id"], "draft", {"a": 1})
@@ -75,7 +96,8 @@ def test_the_services_422_details_are_shown_next_to_their_fields_and_nothing_is_
     page.get_by_label("Name").fill("   ")
     page.get_by_role("button", name="Save").click()
 
-    expect(page.locator("#config-json-error")).to_have_text("must not nest deeper than 64 levels")
+    # A problem inside the document is shown at its place: where (its JSON Pointer) and why.
+    expect(page.locator("#config-json-error")).to_contain_text("must not nest deeper than 64 levels")
     expect(page.locator("#config-name-error")).to_have_text("must not be blank")
     expect(page.get_by_label("Name")).to_be_focused()
     stored = api.get(f"/configurations/{config['id']}").json()
@@ -123,10 +145,10 @@ def _conflict(console, api, unique):
 def test_a_stale_save_shows_what_changed_and_overwrite_saves_the_draft(console, api, unique):
     page, config, panel = _conflict(console, api, unique)
     expect(panel.get_by_role("heading", name="Changed by someone else")).to_be_focused()
-    # Compared in the order the service keeps keys, whatever order the draft typed them in.
+    # Compared as written: the service keeps keys in the order they were written.
     diff = panel.locator(".diff-lines")
-    expect(diff.locator(".del .text")).to_have_text(['  "mode": "a",', '  "db_pool": 30'])
-    expect(diff.locator(".ins .text")).to_have_text(['  "mode": "mine",', '  "db_pool": 20'])
+    expect(diff.locator(".del .text")).to_have_text(['  "db_pool": 30,', '  "mode": "a"'])
+    expect(diff.locator(".ins .text")).to_have_text(['  "db_pool": 20,', '  "mode": "mine"'])
     assert api.get(f"/configurations/{config['id']}").json()["config"] == {"db_pool": 30, "mode": "a"}
 
     panel.get_by_role("button", name="Overwrite").click()

@@ -1,5 +1,7 @@
 """Settings: defaults, the environment, and one clear line for a bad value."""
 
+import os
+import re
 import subprocess
 import sys
 
@@ -88,3 +90,64 @@ def test_tls_files_are_both_or_neither_and_one_alone_names_the_other(monkeypatch
         load_settings(_env_file=None, tls_cert_file="/etc/cs/cert.pem")
     with pytest.raises(SettingsError, match=r"^invalid settings: TLS_CERT_FILE is not set but TLS_KEY_FILE is: "):
         load_settings(_env_file=None, tls_key_file="/etc/cs/key.pem")
+
+
+def test_workers_default_to_the_cpus_this_process_may_use_and_blank_means_the_default(monkeypatch):
+    monkeypatch.delenv("WORKERS", raising=False)
+    assert Settings(_env_file=None).workers == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("WORKERS", " ")
+    assert Settings(_env_file=None).workers == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("WORKERS", "1")
+    assert Settings(_env_file=None).workers == 1
+    monkeypatch.setenv("WORKERS", "0")
+    with pytest.raises(SettingsError, match=r"^invalid setting WORKERS='0'"):
+        load_settings(_env_file=None)
+
+
+def test_log_format_is_text_or_json(monkeypatch):
+    monkeypatch.setenv("LOG_FORMAT", "JSON")
+    assert Settings(_env_file=None).log_format == "json"
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(SettingsError, match=r"^invalid setting LOG_FORMAT='xml'"):
+        load_settings(_env_file=None)
+
+
+def test_every_setting_is_in_the_example_env_file():
+    documented = {
+        line.split("=", 1)[0]
+        for line in (PROJECT_ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert {name.upper() for name in Settings.model_fields} <= documented
+
+
+def test_allowed_hosts_and_origins_are_comma_separated_lists(monkeypatch):
+    monkeypatch.setenv("ALLOWED_HOSTS", " Config.Example.com, .internal.example ,[::1], ")
+    monkeypatch.setenv(
+        "ALLOWED_ORIGINS", "https://Console.Example.com/, http://tools.example:8080,https://x.example:443"
+    )
+    settings = load_settings(_env_file=None)
+    assert settings.allowed_hosts == ("config.example.com", ".internal.example", "::1")
+    # As browsers send them: lower-case, no default port, no trailing slash.
+    assert settings.allowed_origins == ("https://console.example.com", "http://tools.example:8080", "https://x.example")
+    monkeypatch.setenv("ALLOWED_HOSTS", "")
+    monkeypatch.setenv("ALLOWED_ORIGINS", " ")
+    unset = load_settings(_env_file=None)
+    assert (unset.allowed_hosts, unset.allowed_origins, unset.max_held_requests) == (None, None, 20_000)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ALLOWED_ORIGINS", "*", "'*' is not an origin: list each as scheme://host[:port]"),
+        ("ALLOWED_ORIGINS", "console.example.com", "'console.example.com' is not an origin"),
+        ("ALLOWED_ORIGINS", "https://console.example.com/ui", "'https://console.example.com/ui' is not an origin"),
+        ("ALLOWED_ORIGINS", "ftp://console.example.com", "'ftp://console.example.com' is not an origin"),
+        ("ALLOWED_HOSTS", "https://config.example.com", "'https://config.example.com' is not a host name"),
+        ("MAX_HELD_REQUESTS", "0", "Input should be greater than or equal to 1"),
+    ],
+)
+def test_a_bad_host_origin_or_held_limit_is_one_line_naming_it(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=rf"^invalid setting {name}=.*: {re.escape(message)}"):
+        load_settings(_env_file=None)

@@ -4,7 +4,7 @@ from commands.applications import CreateApplication
 from commands.configurations import CreateConfiguration
 from queries.configurations import get_configuration, list_configurations
 from queries.views import ConfigurationView
-from tests.support import perform
+from tests.support import compact_json, perform
 
 
 def test_configuration_view_returns_the_document(db, unique):
@@ -19,7 +19,7 @@ def test_configuration_view_returns_the_document(db, unique):
         application_id=app["id"],
         name=created["name"],
         comments="why",
-        config=config,
+        config=compact_json(config),  # the stored text, sent as it is
         version=1,
         created_at=created["created_at"],
         updated_at=created["updated_at"],

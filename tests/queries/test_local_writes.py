@@ -16,7 +16,7 @@ ROW = {
     "id": CONFIG,
     "application_id": APP,
     "comments": None,
-    "config": {"k": "v"},
+    "config": '{"k":"v"}',
     "version": 2,
     "release": "immediate",
     "live_version": 2,
@@ -76,5 +76,25 @@ def test_an_older_write_never_replaces_a_newer_view(db):
         side.committed(written(102, "newer"))
         side.committed(written(101, "older"))  # answered later, though committed first
         assert (await side.reads.configuration(CONFIG)).revision == 102
+
+    asyncio.run(scenario())
+
+
+def test_a_schemas_change_leaves_every_name_and_view_as_it_was(db):
+    """A schema's feed entry names its configuration (id, name); it changes neither."""
+
+    async def scenario():
+        side = read_side(db)
+        side.feed.resume(Snapshot(revision=100))
+        side.committed(written(101, "old"))
+        held = await side.reads.configuration(CONFIG)
+        for revision, action in ((102, "created"), (103, "deleted")):
+            schema_change = announcement(revision, "schema", CONFIG, APP, "old", action=action)
+            side.announced([schema_change.model_dump_json()])
+        side.committed(Committed(104, "schema", "created", CONFIG, APP, "old", {"schema": "{}"}))
+        assert side.reads.revision == 103  # followed, as every announced change
+        assert side.reads.directory.configuration_id(APP, "old") == CONFIG
+        assert await side.reads.configuration(CONFIG) is held
+        assert [change.kind for change in side.feed._entries] == ["schema", "schema"]
 
     asyncio.run(scenario())

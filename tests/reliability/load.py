@@ -80,16 +80,25 @@ class Outcome:
     response: Response | None = field(default=None, repr=False)
 
 
-async def drive(base_url: str, clients: int, seconds: float, request: Request, timeout: float = 30) -> list[Outcome]:
-    """`clients` concurrent clients, each on its own connection, sending `request` in a loop."""
+async def drive(
+    base_url: str,
+    clients: int,
+    seconds: float,
+    request: Request,
+    timeout: float = 30,
+    until: asyncio.Event | None = None,
+) -> list[Outcome]:
+    """`clients` concurrent clients, each on its own connection, sending `request` in a loop
+    for `seconds`, or until `until` is set."""
     outcomes: list[Outcome] = []
     deadline = time.monotonic() + seconds
+    until = until or asyncio.Event()
 
     async def one_client(seed: int) -> None:
         rng = random.Random(seed)
         connection = Connection(base_url, timeout)
         try:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not until.is_set():
                 started = time.monotonic()
                 try:
                     response = await request(connection, rng)

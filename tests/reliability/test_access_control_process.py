@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -121,3 +122,25 @@ def test_failing_addresses_get_429_and_other_clients_do_not_notice(database_url)
     assert " 500 " not in log and "Traceback" not in log
     # Not even at DEBUG with the access log on: no secret, good or guessed, is ever written.
     assert secret not in log and "cfs_guess" not in log and "cfs_typo" not in log
+
+
+def test_the_cli_makes_tokens_that_expire_and_lists_when_each_expires_and_was_last_used(new_database):
+    database_url = new_database()
+    name = "expiring-reader"
+    created = token_cli(database_url, "create", "--name", name, "--scope", "read", "--expires-in-days", "7")
+    assert created.returncode == 0, created.stderr
+    expected = (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%d")
+    assert f"expiring {expected}" in created.stderr
+    line = next(line for line in token_cli(database_url, "list").stdout.splitlines() if line.startswith(name))
+    assert f"\texpires {expected} " in line and line.endswith("\tnever used")
+
+    with ServiceProcess(database_url=database_url, auth="tokens") as service:
+        headers = {"Authorization": f"Bearer {created.stdout.strip()}"}
+        assert httpx.get(f"{service.url}{API}/applications", headers=headers).status_code == 200
+    # The service writes last uses at most once a minute, and when it stops.
+    line = next(line for line in token_cli(database_url, "list").stdout.splitlines() if line.startswith(name))
+    assert f"\tlast used {datetime.now(UTC):%Y-%m-%d} " in line
+
+    for days in ("0", "3651"):
+        refused = token_cli(database_url, "create", "--name", "x", "--scope", "read", "--expires-in-days", days)
+        assert refused.returncode == 1 and "from 1 to 3650" in refused.stderr

@@ -71,7 +71,7 @@ def raw_post(service, path: str, head: bytes, body_chunks) -> bytes:
 def test_a_body_over_the_limit_gets_413_before_it_is_read(service):
     size = 8 * 1024 * 1024
     head = (
-        f"POST {APPS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+        f"POST {APPS} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
     ).encode()
     answer = raw_post(service, APPS, head, [b'{"name": "' + b"x" * 65536])  # 64 KiB of the 8 MiB sent
     assert answer.startswith(b"HTTP/1.1 413 ")
@@ -79,7 +79,10 @@ def test_a_body_over_the_limit_gets_413_before_it_is_read(service):
 
 
 def test_a_chunked_body_over_the_limit_gets_413(service):
-    head = f"POST {APPS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = (
+        f"POST {APPS} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    )
     chunk = b"x" * 65536
     chunks = [f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" for _ in range(40)] + [b"0\r\n\r\n"]
     answer = raw_post(service, APPS, head.encode(), chunks)

@@ -52,11 +52,14 @@ def test_a_service_started_before_its_database_waits_for_it(own_postgres):
     service = ServiceProcess(database_url=dsn, db_startup_wait=60)
     try:
         service.start()
-        time.sleep(3)
+        deadline = time.monotonic() + 30  # on a busy machine the process takes a while to start
+        while "unreachable" not in service.log():
+            assert time.monotonic() < deadline and service.process.poll() is None, service.log()
+            time.sleep(0.1)
+        time.sleep(1)
         assert service.process.poll() is None, service.log()  # still waiting, not crashed
         threading.Thread(target=own_postgres.start).start()  # from a thread: wait_healthy polls meanwhile
         service.wait_healthy(timeout=30)
-        assert "unreachable" in service.log()
     finally:
         service.close()
 

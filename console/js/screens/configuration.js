@@ -1,16 +1,18 @@
 // One configuration: edit and save it (If-Match; a 412 shows what changed meanwhile and lets
-// you reload or overwrite), switch its release between immediate and staged, delete it, follow
-// changes made elsewhere; a staged one's rollouts in their own panel (rollout.js).
+// you reload or overwrite; a violation of its schema is shown at its place), switch its release
+// between immediate and staged, delete it, follow changes made elsewhere; its JSON Schema on a
+// tab of its own (schema.js); a staged one's rollouts in their own panel (rollout.js).
 
 import { call, configurationBody, get, isAbort } from "../api.js";
 import { breadcrumbs } from "../breadcrumbs.js";
 import { byActor, confirmDialog, debounce, h, inform, informNext, navigate, time } from "../dom.js";
 import { diffView } from "../diff.js";
 import { jsonEditor } from "../editor.js";
-import { checkJson, pretty, storedOrder } from "../json.js";
+import { checkJson, prettyText } from "../json.js";
 import { formError, selectField, showChangeError, textField, warnAbout } from "../messages.js";
 import { rolloutPanel } from "../rollout.js";
 import { can } from "../session.js";
+import { schemaPanel } from "./schema.js";
 
 export async function configurationScreen({ params: [id], signal }) {
   const loaded = await get(`/configurations/${id}`, { signal, exact: true });
@@ -89,7 +91,12 @@ export async function configurationScreen({ params: [id], signal }) {
     state.config = config;
     state.etag = etag;
     state.actor = by;
-    baseline = { name: config.name, comments: config.comments ?? "", release: config.release ?? "immediate", text: pretty(config.config) };
+    baseline = {
+      name: config.name,
+      comments: config.comments ?? "",
+      release: config.release ?? "immediate",
+      text: prettyText(config.configText),
+    };
     if (!keepDraft) {
       fields.name.input.value = baseline.name;
       fields.comments.input.value = baseline.comments;
@@ -164,9 +171,9 @@ export async function configurationScreen({ params: [id], signal }) {
     }
     const by = (await newestVersion(id, signal).catch(() => null))?.actor ?? null;
     const mine = draft();
-    const before = describe(current.data.name, current.data.comments ?? "", pretty(storedOrder(current.data.config)));
+    const before = describe(current.data.name, current.data.comments ?? "", prettyText(current.data.configText));
     const check = checkJson(mine.text);
-    const after = describe(mine.name, mine.comments, check.ok ? pretty(storedOrder(check.value)) : mine.text);
+    const after = describe(mine.name, mine.comments, check.ok ? prettyText(mine.text) : mine.text);
     const reloadButton = h("button", { type: "button" }, "Reload");
     const overwriteButton = h("button", { type: "button", class: "danger" }, "Overwrite");
     reloadButton.addEventListener("click", () => {
@@ -269,12 +276,47 @@ export async function configurationScreen({ params: [id], signal }) {
     }
   }, 100);
 
+  // -- two tabs: the document and its schema --------------------------------------------------------
+  const documentPanel = h(
+    "div",
+    { role: "tabpanel", id: "panel-document", "aria-labelledby": "tab-document" },
+    conflictPanel,
+    panel.element,
+    form,
+  );
+  const schema = schemaPanel({ id, writable, signal, documentEditor: fields.config, showDocument: () => choose("document") });
+  const schemaTabPanel = h("div", { role: "tabpanel", id: "panel-schema", "aria-labelledby": "tab-schema", hidden: true }, schema.element);
+  const tabs = {
+    document: h("button", { type: "button", role: "tab", id: "tab-document", "aria-controls": "panel-document" }, "Document"),
+    schema: h("button", { type: "button", role: "tab", id: "tab-schema", "aria-controls": "panel-schema" }, "Schema"),
+  };
+  const panels = { document: documentPanel, schema: schemaTabPanel };
+  function choose(which, focus = false) {
+    for (const [name, tab] of Object.entries(tabs)) {
+      const selected = name === which;
+      tab.setAttribute("aria-selected", String(selected));
+      tab.tabIndex = selected ? 0 : -1;
+      panels[name].hidden = !selected;
+    }
+    if (which === "schema" && !schema.loaded) schema.load();
+    if (focus) tabs[which].focus();
+  }
+  for (const [name, tab] of Object.entries(tabs)) {
+    tab.addEventListener("click", () => choose(name));
+    tab.addEventListener("keydown", (event) => {
+      if (event.key === "ArrowRight" || event.key === "ArrowLeft") choose(name === "document" ? "schema" : "document", true);
+    });
+  }
+  choose("document");
+  const tabList = h("div", { role: "tablist", class: "tabs", "aria-label": "Configuration" }, tabs.document, tabs.schema);
+
   show(loaded.data, loaded.etag);
-  const element = h("section", { class: "screen" }, crumbs, heading, meta, news, conflictPanel, panel.element, form);
+  const element = h("section", { class: "screen" }, crumbs, heading, meta, news, tabList, documentPanel, schemaTabPanel);
   return {
     element,
     title: loaded.data.name,
     onChange(change) {
+      if (change.kind === "schema" && change.id === id) schema.changed(change);
       if (change.kind === "rollout" && change.configuration_id === id) panel.changed(change);
       if (change.kind !== "configuration" || change.id !== id) return;
       if (change.action !== "deleted" && change.version <= state.config.version && !state.deleted) return; // ours

@@ -5,7 +5,7 @@ import { call, get, isAbort } from "../api.js";
 import { breadcrumbs } from "../breadcrumbs.js";
 import { actor, confirmDialog, debounce, fill, h, informNext, navigate, time } from "../dom.js";
 import { diffView } from "../diff.js";
-import { pretty } from "../json.js";
+import { prettyText } from "../json.js";
 import { formError, warnAbout } from "../messages.js";
 import { can } from "../session.js";
 
@@ -94,7 +94,7 @@ export async function historyScreen({ params: [id], query, signal }) {
       diffPlace,
       title,
       changes.length ? h("ul", { class: "field-changes" }, changes) : null,
-      diffView(pretty(a.config), pretty(b.config), {
+      diffView(prettyText(a.configText), prettyText(b.configText), {
         oldLabel: `version ${a.version}`,
         newLabel: `version ${b.version}`,
         label: `Document of version ${a.version} against version ${b.version}`,
