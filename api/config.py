@@ -19,7 +19,8 @@ from api.schemas import ClientId, _Body
 from api.services import among, caller, services
 from commands.reports import ReportOutcome
 from queries.by_name import Missing
-from queries.read_model import ClientRead, Entry
+from queries.client_path import ClientRead
+from queries.held_views import Entry
 from queries.views import ConfigurationBundle, ConfigurationView
 
 STALE_HEADER = {
