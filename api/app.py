@@ -15,8 +15,20 @@ from functools import partial
 from fastapi import APIRouter, FastAPI
 
 import migrations
-from api import applications, changes, config, configuration_schemas, configurations, health, probes, tokens, versions
+from api import (
+    applications,
+    changes,
+    config,
+    configuration_schemas,
+    configurations,
+    health,
+    probes,
+    rollouts,
+    tokens,
+    versions,
+)
 from api.auth import PUBLIC, AuthMiddleware, FailureLimiter, announce_mode, auth_mode, document_security
+from api.background import Background
 from api.console import mount_console
 from api.cross_site import CrossSite
 from api.docs import mount_docs
@@ -33,6 +45,7 @@ from infra.listener import ChangeListener
 from infra.peers import Peers
 from infra.settings import Settings
 from queries.changes import LATEST_REVISION
+from queries.fleet import Sightings
 from queries.follow import ReadSide
 from queries.held import HeldRequests
 from queries.tokens import TokenTable
@@ -102,7 +115,8 @@ def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
             )
             health.start()  # what /health, readiness and the metrics answer from
             token_uses.start(db)
-            stop_sampling, flushing = None, None
+            stop_sampling, flushing, background = None, None, None
+            sightings = Sightings()
             try:
                 # Serve warm: nothing before the read model holds what it can (or the wait ends).
                 try:
@@ -119,12 +133,18 @@ def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
                     tokens=side.tokens,
                     health=health,
                     token_uses=token_uses,
+                    sightings=sightings,
+                    client_ttl=settings.client_ttl,
                 )
+                background = Background(bus, side.reads.releases, sightings, settings.fleet_flush_seconds)
+                background.start()  # rollouts' steps, the fleet's sightings
                 announce_mode(settings, mode, side.tokens.has_admin())
                 stop_sampling = metrics.sampler(partial(_sample, app.state.services))
                 flushing = loop.create_task(_flush_every_second())
                 yield
             finally:
+                if background is not None:
+                    await background.stop()
                 if flushing is not None:
                     flushing.cancel()
                     stop_sampling()
@@ -158,7 +178,8 @@ def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
     )
     document_security(app, mode)
     api = APIRouter(prefix=API_PREFIX)
-    for router in (applications, configurations, versions, configuration_schemas, changes, config, tokens):
+    routers = (applications, configurations, versions, configuration_schemas, rollouts, changes, config, tokens)
+    for router in routers:
         api.include_router(router.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -18,7 +18,7 @@ from api.schemas import Limit, Offset, SchemaBody
 from api.services import among, caller, services
 from commands.schemas import DeleteSchema, RestoreSchema, SetSchema
 from infra.events import Committed
-from queries.read_model import Entry
+from queries.held_views import Entry
 from queries.schemas import get_schema, get_schema_version, list_schema_versions
 from queries.views import SchemaVersionView, SchemaView, digest, json_array
 

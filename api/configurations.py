@@ -46,7 +46,7 @@ def configuration_answer(done: Committed, status: int = 200, headers: dict | Non
     summary="Create a configuration of an application",
 )
 async def create_configuration(body: ConfigurationCreate, request: Request) -> Response:
-    cmd = CreateConfiguration(str(body.application_id), body.name, body.document, body.comments)
+    cmd = CreateConfiguration(str(body.application_id), body.name, body.document, body.comments, body.release)
     done = await services(request).bus.dispatch(cmd, caller(request))
     return configuration_answer(done, 201, {"Location": f"{request.url.path}/{done.id}"})
 
@@ -61,7 +61,7 @@ async def create_configuration(body: ConfigurationCreate, request: Request) -> R
 )
 async def update_configuration(id: ConfigurationId, body: ConfigurationUpdate, request: Request) -> Response:
     cmd = UpdateConfiguration(
-        id, body.name, body.document, body.comments, _ulid(body.application_id), if_match(request)
+        id, body.name, body.document, body.comments, _ulid(body.application_id), if_match(request), body.release
     )
     return configuration_answer(await services(request).bus.dispatch(cmd, caller(request)))
 
@@ -85,6 +85,7 @@ async def patch_configuration(
         config_patch=body.document,
         application_id=_ulid(body.application_id),
         if_match=if_match(request),
+        release=body.release,
     )
     return configuration_answer(await services(request).bus.dispatch(cmd, caller(request)))
 
@@ -92,10 +93,10 @@ async def patch_configuration(
 @router.delete(
     "/{id}",
     status_code=204,
-    responses=responses(404, 412, 422, 503),
+    responses=responses(404, 409, 412, 422, 503),
     dependencies=needs("write"),
     openapi_extra=CONDITIONAL_CHANGE,
-    summary="Delete a configuration (its history stays, and a restore brings it back)",
+    summary="Delete a configuration (its history stays, and a restore brings it back); 409 during a rollout",
 )
 async def delete_configuration(id: ConfigurationId, request: Request) -> Response:
     await services(request).bus.dispatch(DeleteConfiguration(id, if_match(request)), caller(request))

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.conditional import not_modified, not_modified_response, quoted
-from queries.read_model import Entry
+from queries.held_views import Entry
 
 
 def json_response(

@@ -98,7 +98,9 @@ class Route(APIRoute):
             raise TypeError(f"{self.name}: an endpoint takes the request")
         if names and (len(names) != len(path_names) or paths):
             raise TypeError(f"{self.name}: a name route takes names only, one per trailing segment")
+        # A name route: a fixed prefix, one name per segment, perhaps a fixed suffix.
         self.name_prefix = self.path_format.split("{", 1)[0].encode() if names else None
+        self.name_suffix = self.path_format.rsplit("}", 1)[1].encode() if names else b""
         query_model = create_model(f"{self.name}_query", **queries) if queries else None
         defaults = query_model.model_validate({}).__dict__ if query_model and not _required(queries) else None
         read_body = getattr(body_model, "from_json", None) or getattr(body_model, "model_validate_json", None)
@@ -162,11 +164,11 @@ class Route(APIRoute):
         if scope["type"] != "http":
             return Match.NONE, {}
         raw = scope.get("raw_path") or scope["path"].encode()
-        if not raw.startswith(self.name_prefix):
+        if raw.endswith(b"/"):  # a trailing slash
+            raw = raw[:-1]
+        if not raw.startswith(self.name_prefix) or not raw.endswith(self.name_suffix):
             return Match.NONE, {}
-        segments = raw[len(self.name_prefix) :].split(b"/")
-        if segments[-1] == b"":  # a trailing slash
-            segments.pop()
+        segments = raw[len(self.name_prefix) : len(raw) - len(self.name_suffix)].split(b"/")
         if len(segments) != len(self.param_convertors):
             return Match.NONE, {}
         try:

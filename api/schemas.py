@@ -11,7 +11,7 @@ and a key written twice is refused (422, with its JSON Pointer in `path`).
 
 import math
 import re
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +19,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Field,
     PrivateAttr,
     RootModel,
     StringConstraints,
@@ -111,6 +112,10 @@ class ApplicationPatch(_Body):
         return _cannot_be_removed(value)
 
 
+# How changes reach client services: at once, or through staged rollouts.
+Release = Literal["immediate", "staged"]
+
+
 class DocumentBody(_Body):
     """A body with a document in `document_field` (`config`). `document` is that document as
     written; `from_json` is how the route reads the body (api/routing.py)."""
@@ -172,6 +177,7 @@ class ConfigurationCreate(DocumentBody):
     name: Name
     comments: Comments = None
     config: ConfigDocument
+    release: Release = "immediate"
 
 
 class ConfigurationUpdate(DocumentBody):
@@ -181,6 +187,7 @@ class ConfigurationUpdate(DocumentBody):
     comments: Comments = None
     config: ConfigDocument
     application_id: Ulid | None = None
+    release: Release | None = Field(None, description="Omitted: kept as it is (never switched off by omission)")
 
 
 class ConfigurationPatch(DocumentBody):
@@ -192,12 +199,16 @@ class ConfigurationPatch(DocumentBody):
     comments: Comments = None
     config: ConfigDocument | None = None
     application_id: Ulid | None = None
+    release: Release | None = None
 
-    @field_validator("name", "config", mode="before")
+    @field_validator("name", "config", "release", mode="before")
     @classmethod
     def _kept(cls, value: object) -> object:
         return _cannot_be_removed(value)
 
+
+# Who a client is: what X-Client-Id carries.
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 
 # Text to look for in names: what a name may hold.
 SearchText = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_storable)]

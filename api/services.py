@@ -13,6 +13,7 @@ from infra.database import Database
 from infra.health import DatabaseCheck
 from infra.writes import Caller
 from queries.feed import ChangeFeed
+from queries.fleet import Sightings
 from queries.read_model import ReadModel
 from queries.tokens import TokenTable
 
@@ -26,6 +27,8 @@ class Services:
     tokens: TokenTable
     health: DatabaseCheck  # what /health answers from
     token_uses: TokenUses  # when tokens were last used, not written yet
+    sightings: Sightings  # which client holds which version, noted since the last flush
+    client_ttl: float  # seconds a client seen stays in the fleet view
 
     def end_waits(self) -> None:
         """Shutting down: held requests (watches, feed waits) answer now."""

@@ -15,7 +15,7 @@ from api.routing import Route
 from api.schemas import Limit, Offset
 from api.services import among, caller, services
 from commands.configurations import RestoreConfiguration
-from queries.read_model import Entry
+from queries.held_views import Entry
 from queries.versions import get_version, list_versions
 from queries.views import ConfigurationView, VersionView, digest, json_array
 

@@ -171,6 +171,7 @@ class Bench:
         self.steady(by_id, by_name, app_paths, app_ids)
         workers_line(self, by_name)
         self.with_auth(by_id, by_name)
+        self.with_client_ids(configs[:100], names)
         self.writes_with_reads(by_id, app_ids)
         self.held(configs[0], names[configs[0]["application_id"]], configs[:10], names)
         print("writes with and without a schema...", flush=True)
@@ -252,6 +253,31 @@ class Bench:
             for label, paths in (("(b) GET /configurations/{id}", by_id), ("(e) GET /config/{app}/{name}", by_name)):
                 script = self.script("auth", RANDOM_GET, paths, headers)
                 self.measure(f"{label}, with a token, AUTH={mode}", service.url, script)
+
+    def with_client_ids(self, configs: list[dict], names: dict) -> None:
+        """(k) Reads by name of 100 staged configurations in the middle of a rollout, with and
+        without X-Client-Id: what choosing each client's version and noting it costs."""
+        service = self.restart()
+        with httpx.Client(base_url=service.url, timeout=30) as client:
+            for config in configs:
+                url = f"/api/v1/configurations/{config['id']}"
+                merge_patch = {"Content-Type": "application/merge-patch+json"}
+                client.patch(url, json={"release": "staged"}, headers=merge_patch).raise_for_status()
+                changed = client.patch(url, json={"config": {"rolled": True}}, headers=merge_patch).json()
+                rollout = {"version": changed["version"], "steps": [50, 100], "step_seconds": 86_400}
+                client.post(f"{url}/rollouts", json=rollout).raise_for_status()
+        paths = self.paths_file(
+            "staged",
+            [
+                f"/api/v1/config/{quote(names[c['application_id']], safe='')}/{quote(c['name'], safe='')}"
+                for c in configs
+            ],
+        )
+        for label, headers in (("without", {}), ("with", {"X-Client-Id": "bench-host-1/checkout"})):
+            script = self.script(f"staged_{label}", RANDOM_GET, paths, headers)
+            self.measure(
+                f"(k) GET /config/{{app}}/{{name}}, staged in a rollout, {label} X-Client-Id", service.url, script
+            )
 
     def writes_with_reads(self, by_id: Path, app_ids: Path) -> None:
         service = self.restart()

@@ -85,6 +85,11 @@ def render(bench) -> str:
         return with_auth / by_label[f"{key}, with a token, AUTH=off"].requests_per_second
 
     auth_b, auth_e = auth_ratio("(b) GET /configurations/{id}"), auth_ratio("(e) GET /config/{app}/{name}")
+    staged = "(k) GET /config/{app}/{name}, staged in a rollout"
+    client_ids = (
+        by_label[f"{staged}, with X-Client-Id"].requests_per_second
+        / by_label[f"{staged}, without X-Client-Id"].requests_per_second
+    )
     checks = [
         *(
             (
@@ -110,6 +115,10 @@ def render(bench) -> str:
         (
             f"reads with AUTH=tokens within 10% of without (here {auth_b:.2f} and {auth_e:.2f})",
             min(auth_b, auth_e) >= 0.9,
+        ),
+        (
+            f"reads with X-Client-Id within 10% of without (here {client_ids:.2f})",
+            client_ids >= 0.9 and ok(by_label[f"{staged}, with X-Client-Id"]),
         ),
         (
             "1,000 feed waits answered within 1 s (p99), on both instances",

@@ -34,6 +34,7 @@ class CreateConfiguration:
     name: str
     config: Document | dict[str, Any]  # a plain dict is written as json.dumps writes it
     comments: str | None = None
+    release: str = "immediate"  # or "staged": changes reach clients through rollouts
     id: str = field(default_factory=new_id)
 
 
@@ -47,6 +48,7 @@ class UpdateConfiguration:
     comments: str | None = None
     application_id: str | None = None
     if_match: IfMatch = None
+    release: str | None = None  # None: kept (a forgotten field never switches staging off)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class PatchConfiguration:
     config_patch: Document | dict[str, Any] | None = None  # None: the document is unchanged
     application_id: str | None = None
     if_match: IfMatch = None
+    release: str | None = None  # None: unchanged
 
 
 @dataclass(frozen=True)
@@ -87,17 +90,19 @@ CURRENT = f"""(
     FROM configurations WHERE id = %(id)s AND {visible_sql("application_id")}
 )"""
 IF_MATCH = if_match_sql("c.revision::text")
+# Whether the configuration has a rollout under way (running or paused).
+ROLLING = "EXISTS (SELECT 1 FROM rollouts r WHERE r.configuration_id = %(id)s AND r.state IN ('running', 'paused'))"
 VISIBLE = visible_sql("c.application_id")
 # The row as the write left it, its document as the text stored.
 RETURNED = (
     "c.id, c.application_id, c.name, c.comments, c.document::text AS config, "
-    "c.version, c.created_at, c.updated_at, c.revision"
+    "c.version, c.created_at, c.updated_at, c.release, c.live_version, c.revision"
 )
 
 INSERT_CONFIGURATION = f"""
 WITH c AS (
-    INSERT INTO configurations AS c (id, application_id, name, comments, document)
-    SELECT %(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s::json
+    INSERT INTO configurations AS c (id, application_id, name, comments, document, release)
+    SELECT %(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s::json, %(release)s
     WHERE {visible_sql("%(application_id)s")}
     RETURNING {RETURNED}
 )
@@ -128,7 +133,8 @@ WITH c AS (
             WHEN %(config)s::json IS NOT NULL THEN %(config)s::json
             WHEN %(config_patch)s::json IS NOT NULL THEN json_merge_patch(c.document, %(config_patch)s::json)
             ELSE c.document
-        END
+        END,
+        release = coalesce(%(release)s, c.release)
     WHERE c.id = %(id)s
       AND (%(application_id)s::varchar IS NULL OR c.application_id = %(application_id)s)
       AND {IF_MATCH} AND {VISIBLE} AND {GUARD}
@@ -152,10 +158,10 @@ SELECT jsonb_build_object(
 DELETE_CONFIGURATION = f"""
 WITH c AS (
     DELETE FROM configurations c
-    WHERE c.id = %(id)s AND {IF_MATCH} AND {VISIBLE}
+    WHERE c.id = %(id)s AND {IF_MATCH} AND {VISIBLE} AND NOT {ROLLING}
     RETURNING c.id, c.application_id, c.name, currval('revisions') AS revision  -- drawn by the trigger
 )
-SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURRENT})
+SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURRENT}, 'rolling', {ROLLING})
 """
 
 # A version's document does not depend on the current one: only the schema is checked.
@@ -224,6 +230,7 @@ def create_configuration(cmd: CreateConfiguration) -> Statement:
         "name": cmd.name,
         "comments": cmd.comments,
         "config": as_document(cmd.config).text,
+        "release": cmd.release,
     }
 
     def on_error(error: SqlError) -> Exception | None:
@@ -284,6 +291,7 @@ def _change(
         "config_patch": config_patch,
         "application_id": cmd.application_id,
         "if_match": if_match_param(cmd.if_match),
+        "release": cmd.release,
         "expect_schema": expect.schema,
         "expect_revision": expect.revision,
     }
@@ -311,6 +319,8 @@ def delete_configuration(cmd: DeleteConfiguration) -> Statement:
             return committed(value["row"], "deleted")
         current = _existing(cmd.id, value["current"])
         check(cmd.if_match, current["etag"], f"configuration {cmd.id}")
+        if value["rolling"]:
+            raise Conflict(f"configuration {cmd.id} has a rollout under way: roll it back or promote it first")
         raise NotFound(f"configuration {cmd.id} does not exist")  # deleted meanwhile
 
     return Statement(DELETE_CONFIGURATION, params, outcome)

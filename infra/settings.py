@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # Memory for cached read views; 0 turns the read model off (every read hits the database).
     read_cache_max_bytes: int = Field(64 * 1024 * 1024, ge=0)
     shutdown_grace: Seconds = 10.0
+    # The fleet view lists clients seen within this many seconds; each instance writes what it
+    # saw at least every FLEET_FLUSH_SECONDS.
+    client_ttl: Annotated[float, Field(gt=0, le=30 * 86400)] = 600.0
+    fleet_flush_seconds: Annotated[float, Field(gt=0, le=5)] = 2.0
     # How often (seconds) a thread holding the GIL lets another run (sys.setswitchinterval):
     # under read load the write worker waits about this long for the event loop's thread at
     # each turn. Measured on 2 cores: 0.001 let 15-20% more writes through with 32 readers

@@ -27,7 +27,27 @@ CREATE TABLE changes (
     id character varying(26) NOT NULL,
     application_id character varying(26) NOT NULL,
     name character varying(256) NOT NULL,
-    version integer NOT NULL
+    version integer NOT NULL,
+    configuration_id character varying(26),
+    percent smallint,
+    reason text
+);
+
+CREATE TABLE client_reports (
+    configuration_id character varying(26) NOT NULL,
+    client_id character varying(128) NOT NULL,
+    version integer NOT NULL,
+    ok boolean NOT NULL,
+    message character varying(1024),
+    at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE client_sightings (
+    configuration_id character varying(26) NOT NULL,
+    client_id character varying(128) NOT NULL,
+    version integer NOT NULL,
+    last_seen timestamp with time zone NOT NULL,
+    via_instance character varying(26) NOT NULL
 );
 
 CREATE TABLE configuration_schema_versions (
@@ -74,7 +94,9 @@ CREATE TABLE configurations (
     revision bigint NOT NULL,
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
-    document json NOT NULL
+    document json NOT NULL,
+    release text NOT NULL DEFAULT 'immediate'::text,
+    live_version integer NOT NULL
 );
 
 CREATE TABLE migrations (
@@ -83,6 +105,32 @@ CREATE TABLE migrations (
     checksum character(64) NOT NULL,
     applied_at timestamp with time zone NOT NULL DEFAULT now(),
     duration_ms integer NOT NULL
+);
+
+CREATE TABLE rollout_failures (
+    rollout_id character varying(26) NOT NULL,
+    client_id character varying(128) NOT NULL,
+    message character varying(1024),
+    at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE rollouts (
+    id character varying(26) NOT NULL,
+    configuration_id character varying(26) NOT NULL,
+    application_id character varying(26) NOT NULL,
+    from_version integer NOT NULL,
+    to_version integer NOT NULL,
+    steps smallint[] NOT NULL,
+    step_seconds integer NOT NULL,
+    max_failures integer NOT NULL,
+    percent smallint NOT NULL,
+    state text NOT NULL,
+    failures integer NOT NULL DEFAULT 0,
+    started_at timestamp with time zone NOT NULL,
+    next_step_at timestamp with time zone,
+    ended_at timestamp with time zone,
+    reason text,
+    revision bigint NOT NULL
 );
 
 CREATE TABLE tokens (
@@ -107,11 +155,15 @@ ALTER TABLE applications ADD CONSTRAINT applications_name_key UNIQUE (name);
 
 ALTER TABLE applications ADD CONSTRAINT applications_pkey PRIMARY KEY (id);
 
-ALTER TABLE changes ADD CONSTRAINT changes_action_check CHECK ((action = ANY (ARRAY['created'::text, 'updated'::text, 'deleted'::text, 'restored'::text])));
+ALTER TABLE changes ADD CONSTRAINT changes_action_check CHECK ((action = ANY (ARRAY['created'::text, 'updated'::text, 'deleted'::text, 'restored'::text, 'started'::text, 'step'::text, 'paused'::text, 'resumed'::text, 'rolled_back'::text, 'promoted'::text, 'completed'::text])));
 
-ALTER TABLE changes ADD CONSTRAINT changes_kind_check CHECK ((kind = ANY (ARRAY['application'::text, 'configuration'::text, 'schema'::text])));
+ALTER TABLE changes ADD CONSTRAINT changes_kind_check CHECK ((kind = ANY (ARRAY['application'::text, 'configuration'::text, 'schema'::text, 'rollout'::text])));
 
 ALTER TABLE changes ADD CONSTRAINT changes_pkey PRIMARY KEY (revision);
+
+ALTER TABLE client_reports ADD CONSTRAINT client_reports_pkey PRIMARY KEY (configuration_id, client_id);
+
+ALTER TABLE client_sightings ADD CONSTRAINT client_sightings_pkey PRIMARY KEY (configuration_id, client_id);
 
 ALTER TABLE configuration_schema_versions ADD CONSTRAINT configuration_schema_versions_pkey PRIMARY KEY (configuration_id, version);
 
@@ -137,7 +189,23 @@ ALTER TABLE configurations ADD CONSTRAINT configurations_name_check CHECK (((nam
 
 ALTER TABLE configurations ADD CONSTRAINT configurations_pkey PRIMARY KEY (id);
 
+ALTER TABLE configurations ADD CONSTRAINT configurations_release_check CHECK ((release = ANY (ARRAY['immediate'::text, 'staged'::text])));
+
 ALTER TABLE migrations ADD CONSTRAINT migrations_pkey PRIMARY KEY (version);
+
+ALTER TABLE rollout_failures ADD CONSTRAINT rollout_failures_pkey PRIMARY KEY (rollout_id, client_id);
+
+ALTER TABLE rollouts ADD CONSTRAINT rollouts_id_check CHECK (((id)::text ~ '^[0-7][0-9A-HJKMNP-TV-Z]{25}$'::text));
+
+ALTER TABLE rollouts ADD CONSTRAINT rollouts_max_failures_check CHECK ((max_failures >= 0));
+
+ALTER TABLE rollouts ADD CONSTRAINT rollouts_percent_check CHECK (((percent >= 1) AND (percent <= 100)));
+
+ALTER TABLE rollouts ADD CONSTRAINT rollouts_pkey PRIMARY KEY (id);
+
+ALTER TABLE rollouts ADD CONSTRAINT rollouts_state_check CHECK ((state = ANY (ARRAY['running'::text, 'paused'::text, 'completed'::text, 'rolled_back'::text])));
+
+ALTER TABLE rollouts ADD CONSTRAINT rollouts_step_seconds_check CHECK (((step_seconds >= 1) AND (step_seconds <= 86400)));
 
 ALTER TABLE tokens ADD CONSTRAINT tokens_id_check CHECK (((id)::text ~ '^[0-7][0-9A-HJKMNP-TV-Z]{25}$'::text));
 
@@ -153,7 +221,13 @@ ALTER TABLE tokens ADD CONSTRAINT tokens_secret_hash_key UNIQUE (secret_hash);
 
 CREATE INDEX changes_application_id_revision_idx ON public.changes USING btree (application_id, revision);
 
+CREATE INDEX client_sightings_last_seen_idx ON public.client_sightings USING btree (configuration_id, last_seen);
+
 CREATE INDEX configurations_application_id_idx ON public.configurations USING btree (application_id, id);
+
+CREATE INDEX rollouts_configuration_idx ON public.rollouts USING btree (configuration_id, id DESC);
+
+CREATE UNIQUE INDEX rollouts_active_key ON public.rollouts USING btree (configuration_id) WHERE (state = ANY (ARRAY['running'::text, 'paused'::text]));
 
 CREATE UNIQUE INDEX tokens_active_name_key ON public.tokens USING btree (name) WHERE (revoked_at IS NULL);
 
@@ -173,7 +247,10 @@ AS $function$
         'id', entry.id,
         'application_id', entry.application_id,
         'name', entry.name,
-        'version', entry.version
+        'version', entry.version,
+        'configuration_id', entry.configuration_id,
+        'percent', entry.percent,
+        'reason', entry.reason
     )::text)
 $function$
 ;
@@ -355,6 +432,13 @@ BEGIN
     IF TG_OP = 'UPDATE' AND (NEW.id <> OLD.id OR NEW.application_id <> OLD.application_id) THEN
         RAISE EXCEPTION 'a configuration keeps its id and its application' USING ERRCODE = 'check_violation';
     END IF;
+    IF TG_OP = 'UPDATE' AND NEW.live_version IS DISTINCT FROM OLD.live_version THEN
+        IF change_setting('live_revision') IS NULL THEN
+            RAISE EXCEPTION 'the live version moves through a rollout' USING ERRCODE = 'check_violation';
+        END IF;
+        NEW.revision := change_setting('live_revision')::bigint;
+        RETURN NEW;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         IF NEW.document IS NULL THEN
             NEW.document := json_compact(NEW.config::text)::json;
@@ -386,10 +470,12 @@ BEGIN
             FROM configuration_versions WHERE configuration_id = NEW.id;
             NEW.version := coalesce(NEW.version, 0) + 1;
             NEW.created_at := coalesce(NEW.created_at, entry.at);
+            NEW.live_version := NEW.version;  -- whatever its release, a new configuration is live
             entry.action := coalesce(change_setting('action'), 'created');
         ELSE
             NEW.version := OLD.version + 1;
             NEW.created_at := OLD.created_at;
+            NEW.live_version := CASE WHEN NEW.release = 'immediate' THEN NEW.version ELSE OLD.live_version END;
             entry.action := coalesce(change_setting('action'), 'updated');
         END IF;
         NEW.revision := entry.revision;
@@ -407,6 +493,62 @@ BEGIN
     INSERT INTO changes VALUES (entry.*);
     PERFORM announce_change(entry);
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.record_rollout_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    entry changes;
+    actions text[];
+    action text;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        actions := ARRAY['started'];
+    ELSIF NEW.state IS DISTINCT FROM OLD.state THEN
+        actions := CASE
+            WHEN NEW.state = 'paused' THEN ARRAY['paused']
+            WHEN NEW.state = 'running' THEN ARRAY['resumed']
+            WHEN NEW.state = 'rolled_back' THEN ARRAY['rolled_back']
+            WHEN change_setting('action') = 'promoted' THEN ARRAY['promoted', 'completed']
+            ELSE ARRAY['completed']
+        END;
+    ELSIF NEW.percent IS DISTINCT FROM OLD.percent THEN
+        actions := ARRAY['step'];
+    ELSE
+        RETURN NEW;  -- a failure counted, nothing more
+    END IF;
+    IF TG_OP = 'INSERT' AND NEW.state = 'completed' THEN
+        actions := actions || 'completed';  -- a single step of 100%
+    END IF;
+    entry.at := clock_timestamp();
+    entry.actor := change_setting('actor');
+    entry.request_id := change_setting('request_id');
+    entry.kind := 'rollout';
+    entry.id := NEW.id;
+    entry.application_id := NEW.application_id;
+    entry.configuration_id := NEW.configuration_id;
+    entry.name := (SELECT name FROM configurations WHERE id = NEW.configuration_id);
+    entry.version := NEW.to_version;
+    entry.percent := CASE WHEN NEW.state = 'rolled_back' THEN 0 ELSE NEW.percent END;
+    FOREACH action IN ARRAY actions LOOP
+        entry.revision := next_revision();
+        entry.action := action;
+        entry.reason := CASE WHEN action IN ('rolled_back', 'completed', 'promoted') THEN NEW.reason END;
+        INSERT INTO changes VALUES (entry.*);
+        PERFORM announce_change(entry);
+    END LOOP;
+    NEW.revision := entry.revision;
+    IF NEW.state = 'completed' AND (TG_OP = 'INSERT' OR OLD.state <> 'completed') THEN
+        -- What clients are served moves, as of this event (no new version: the content is not new).
+        PERFORM set_config('config_service.live_revision', entry.revision::text, true);
+        UPDATE configurations SET live_version = NEW.to_version WHERE id = NEW.configuration_id;
+        PERFORM set_config('config_service.live_revision', '', true);
+    END IF;
+    RETURN NEW;
 END
 $function$
 ;
@@ -546,5 +688,9 @@ CREATE TRIGGER configuration_versions_no_truncate BEFORE TRUNCATE ON public.conf
 CREATE TRIGGER configurations_no_truncate BEFORE TRUNCATE ON public.configurations FOR EACH STATEMENT EXECUTE FUNCTION refuse_unrecorded_truncate();
 
 CREATE TRIGGER configurations_record BEFORE INSERT OR DELETE OR UPDATE ON public.configurations FOR EACH ROW EXECUTE FUNCTION record_configuration_change();
+
+CREATE TRIGGER rollouts_no_delete BEFORE DELETE ON public.rollouts FOR EACH ROW EXECUTE FUNCTION refuse_rewriting_history();
+
+CREATE TRIGGER rollouts_record BEFORE INSERT OR UPDATE ON public.rollouts FOR EACH ROW EXECUTE FUNCTION record_rollout_change();
 
 CREATE TRIGGER tokens_announce AFTER INSERT OR DELETE OR UPDATE OF id, name, scope, applications, secret_hash, revoked_at, expires_at ON public.tokens FOR EACH ROW EXECUTE FUNCTION announce_token_change();

@@ -41,4 +41,12 @@ def parse_announcements(payloads: list[str]) -> Announced | None:
 
 def committed_of(change: ChangeView) -> Committed:
     """An announced change (a feed entry) as the event the read side applies: without its row."""
-    return Committed(change.revision, change.kind, change.action, change.id, change.application_id, change.name)
+    return Committed(
+        change.revision,
+        change.kind,
+        change.action,
+        change.id,
+        change.application_id,
+        change.name,
+        configuration_id=change.configuration_id,
+    )

@@ -7,7 +7,8 @@ from queries.views import ChangeView
 
 # The primary key makes a page after any revision cost the same.
 CHANGES_AFTER = f"""
-SELECT revision, at, actor, request_id, action, kind, id, application_id, name, version
+SELECT revision, at, actor, request_id, action, kind, id, application_id, name, version,
+       configuration_id, percent, reason
 FROM changes
 WHERE revision > %(after)s
   AND {visible_sql("application_id")}

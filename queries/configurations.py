@@ -2,12 +2,20 @@
 
 from psycopg2.extensions import cursor as Cursor
 
-from queries.views import ConfigurationView, Page, page_of
+from queries.views import ConfigurationView, Page, ServedVersion, page_of
 
 # The document as its stored text (infra/documents.py), sent as it is.
 CONFIGURATION_COLUMNS = (
-    "id, application_id, name, comments, document::text AS config, version, created_at, updated_at, revision"
+    "id, application_id, name, comments, document::text AS config, version, created_at, updated_at, "
+    "release, live_version, revision"
 )
+# A staged configuration's version as its clients are served it.
+SERVED_VERSION = """
+SELECT v.configuration_id AS id, v.application_id, v.name, v.comments, v.document::text AS config, v.version,
+       c.created_at, v.created_at AS updated_at, c.release, c.live_version, v.revision
+FROM configuration_versions v JOIN configurations c ON c.id = v.configuration_id
+WHERE v.configuration_id = %(id)s AND v.version = %(version)s
+"""
 
 CONFIGURATION = f"""
 SELECT {CONFIGURATION_COLUMNS}
@@ -32,6 +40,12 @@ def get_configuration(cur: Cursor, id: str) -> ConfigurationView | None:
     cur.execute(CONFIGURATION, {"id": id})
     row = cur.fetchone()
     return None if row is None else ConfigurationView(**row)
+
+
+def served_version(cur: Cursor, id: str, version: int) -> ServedVersion | None:
+    cur.execute(SERVED_VERSION, {"id": id, "version": version})
+    row = cur.fetchone()
+    return None if row is None else ServedVersion(**row)
 
 
 def list_configurations(

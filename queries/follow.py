@@ -87,7 +87,7 @@ class ReadSide:
         for event in events:
             if event.kind == "token":
                 self.tokens.committed(event)
-            else:
+            elif event.revision is not None:  # a revision: the feed has it
                 self.feed.written(event.revision)
 
     def reload_tokens(self) -> None:

@@ -33,35 +33,40 @@ applied, it waits (up to PEER_WAIT) for its announcement.
 A token limited to some applications finds every other one as if it did not exist: every
 read here takes the reader's limit (`among`) and applies `infra.access.visible`.
 
-Everything here runs on the event loop thread, so it needs no locks.
+The model is split by job: the views held and their fills (queries/held_views.py), following
+the changes (queries/following.py), the client path (queries/client_path.py), and here the
+state, the reads by id and what is put together from memory. Everything runs on the event
+loop thread, so it needs no locks.
 """
 
 import asyncio
 import logging
-from collections import OrderedDict, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
-from typing import NamedTuple
+from collections.abc import Awaitable, Callable
 
-from psycopg2.extensions import connection as Connection
 from pydantic import BaseModel
 
 from infra.access import Among, visible
 from infra.database import Database
-from infra.events import Committed
 from infra.peers import Peers
-from queries.announcements import committed_of
 from queries.applications import get_application, list_applications
-from queries.by_name import Missing, bundle_by_id, bundle_by_name, configuration_by_name
+from queries.client_path import ClientPath
 from queries.configurations import get_configuration, list_configurations
 from queries.directory import Directory
+from queries.following import Following
 from queries.held import HeldRequests
-from queries.refresh import Refreshed, refresh
+from queries.held_views import (
+    APPLICATION,
+    APPLICATION_PAGE,
+    CONFIGURATION,
+    CONFIGURATION_PAGE,
+    Entry,
+    HeldViews,
+    entry_of,
+)
+from queries.records import Record
 from queries.revision_waits import RevisionWaits
-from queries.snapshot import ENTRY_OVERHEAD, Gap, Snapshot, catch_up
+from queries.rollouts import Releases
 from queries.views import (
-    ApplicationRecord,
-    ApplicationView,
-    ConfigurationView,
     Page,
     application_etag,
     digest,
@@ -72,53 +77,12 @@ from queries.watchers import Watchers
 
 log = logging.getLogger(__name__)
 
-# Keys of the held views: a prefix by kind, then what names the view.
-APPLICATION = "a:"  # + application id
-CONFIGURATION = "c:"  # + configuration id
-BUNDLE = "b:"  # + application id
-APPLICATION_PAGE = "l:"  # + the page's parameters
-CONFIGURATION_PAGE = "p:"  # + application id + ":" + the page's parameters
 # How long a read waits to hear of another worker's write (infra/peers.py) before it
 # answers with what is held (the client path marks it stale).
 PEER_WAIT = 1.0
 
 
-class Entry(NamedTuple):
-    """A held view: its JSON, its ETag, the application it belongs to (what a token limited to
-    some applications may see), for a list page the key the next page starts after, and for
-    a configuration the revision of the latest change it shows."""
-
-    body: bytes
-    etag: str
-    application_id: str | None = None
-    next_after: str | None = None
-    revision: int | None = None
-
-
-class ClientRead(NamedTuple):
-    """An answer of the client path: the view, or what was missing; and whether it may be stale."""
-
-    found: Entry | Missing
-    stale: bool
-
-
-class Record(NamedTuple):
-    """An application's own fields as its view's JSON, in two parts: `head` (`{"id":..,"name":..,
-    "comments":..,"version":N`, unclosed: a bundle's application is `head + b"}"`) and `times`
-    (`,"created_at":..,"updated_at":..`), which its view puts before its configuration ids."""
-
-    head: bytes
-    times: bytes
-    revision: int
-
-
-def record_of(row: dict) -> Record:
-    body = ApplicationRecord(**row).render()
-    cut = body.rfind(b',"created_at":"')  # quotes inside JSON strings are escaped: only one
-    return Record(body[:cut], body[cut:-1], row["revision"])
-
-
-class ReadModel:
+class ReadModel(Following, ClientPath):
     def __init__(
         self, db: Database, max_bytes: int, held: HeldRequests | None = None, peers: Peers | None = None
     ) -> None:
@@ -126,15 +90,7 @@ class ReadModel:
         self.max_bytes = max_bytes
         self._peers = peers  # the other workers of this service, if any
         self._revision_waits = RevisionWaits()
-        self._held: OrderedDict[str, Entry] = OrderedDict()
-        self._bytes = 0
-        # Fills in flight, by key. Readers of a key that is being filled wait for that fill
-        # (one query, however many readers); a change to the key removes it from here, so
-        # that the fill, which may have read the old state, is neither kept nor joined.
-        self._fills: dict[str, asyncio.Future] = {}
-        self._pages: set[str] = set()  # keys of held pages of the application list
-        # Keys of held pages of each application's configuration list.
-        self._configuration_pages: defaultdict[str, set[str]] = defaultdict(set)
+        self.views = HeldViews(max_bytes)
         self.directory = Directory()
         self._records: dict[str, Record] = {}  # every application's own fields, by id
         self.listening = False  # following the announcements: what is held is current
@@ -143,65 +99,13 @@ class ReadModel:
         self.ready = asyncio.Event()  # set once the first snapshot is loaded
         self.watchers = Watchers(held)
         self._refreshing: set[asyncio.Task] = set()
+        self.releases = Releases()  # staged configurations: which client gets which version
 
     @property
     def state(self) -> str:
         if not self.loaded:
             return "loading"
         return "live" if self.listening else "stale"
-
-    # -- following the changes --------------------------------------------------------
-
-    def catch_up(self, conn: Connection) -> Snapshot | Gap:
-        """What to read when listening (re)starts. Runs in the listener's thread, before any
-        announcement made after it is handed over. It reads `revision` while the loop may still
-        be applying earlier announcements: then the gap starts a little early, which only
-        replays more (and the feed reloads its tail), never less."""
-        return catch_up(conn, self.revision if self.loaded else None, self.max_bytes)
-
-    def resume(self, caught_up: Snapshot | Gap) -> None:
-        """Listening again, with what `catch_up` read."""
-        self.listening = True
-        if isinstance(caught_up, Snapshot):
-            self._install(caught_up)
-        else:
-            self.apply([committed_of(change) for change in caught_up.changes], announced=True)
-            self.revision = max(self.revision or 0, caught_up.revision)
-        self._revision_waits.reached(self.revision)
-        self.watchers.wake_all()  # watchers of what changed meanwhile look again
-
-    def pause(self) -> None:
-        """The listener lost its connection: keep what is held, but it may go stale."""
-        self.listening = False
-        self._fills.clear()  # what is being read now is kept by no one
-        self._revision_waits.give_up()  # reads go to the database meanwhile
-
-    def apply(self, events: Iterable[Committed], *, announced: bool) -> None:
-        """Changes, in the order they committed: `announced` by the database (made here,
-        elsewhere or in psql; without rows), or committed by this instance (with rows, perhaps
-        before the announcements of earlier changes made elsewhere)."""
-        stale_configurations: list[str] = []
-        stale_applications: list[str] = []
-        for event in events:
-            if event.kind == "token":
-                continue
-            if self.revision is not None and event.revision <= self.revision:
-                # Replayed already; or this instance's own change, whose announcement came
-                # first (perhaps with later changes, which this older news must not undo).
-                continue
-            if announced:
-                self.revision = event.revision
-            if event.kind == "schema":
-                continue  # no view held here shows a schema
-            self.directory.apply(event)
-            if event.kind == "configuration":
-                self._configuration_changed(event, stale_configurations)
-            else:
-                self._application_changed(event, stale_applications)
-        if (stale_configurations or stale_applications) and self.listening:
-            self._refresh(stale_configurations, stale_applications)
-        if announced:
-            self._revision_waits.reached(self.revision)
 
     # -- the other workers' writes ----------------------------------------------------------
 
@@ -221,114 +125,6 @@ class ReadModel:
             log.warning("another worker's revision %d not heard of within %.1fs", revision, PEER_WAIT)
         return False
 
-    def forget_views(self) -> None:
-        """Something was announced that cannot be followed: no view held can be trusted."""
-        self._clear()
-        self._records.clear()
-
-    def _configuration_changed(self, event: Committed, stale: list[str]) -> None:
-        key = CONFIGURATION + event.id
-        if event.removed:
-            self._forget(key)
-        elif event.row is not None:
-            held = self._held.get(key)
-            if held is None or held.revision < event.revision:  # a view never goes back
-                self._keep(key, _entry(ConfigurationView(**event.row)))
-        else:
-            held = self._held.get(key)
-            if held is None or held.revision < event.revision:
-                self._forget(key)
-                stale.append(event.id)
-        application_id = event.application_id
-        self._forget(BUNDLE + application_id)
-        if event.action != "updated":  # the application's configuration ids may have changed
-            self._forget(APPLICATION + application_id)
-        self._forget_configuration_pages(application_id)
-        self._forget_list_pages()
-        self.watchers.wake(application_id)
-
-    def _application_changed(self, event: Committed, stale: list[str]) -> None:
-        record = self._records.get(event.id)
-        if event.removed:
-            self._records.pop(event.id, None)
-        elif event.row is not None:
-            if self.max_bytes > 0 and (record is None or record.revision < event.revision):
-                self._records[event.id] = record_of(event.row)
-        elif record is None or record.revision < event.revision:
-            self._records.pop(event.id, None)
-            stale.append(event.id)
-        self._forget(APPLICATION + event.id)
-        self._forget(BUNDLE + event.id)
-        self._forget_configuration_pages(event.id)
-        self._forget_list_pages()
-        self.watchers.wake(event.id)
-
-    def _refresh(self, configuration_ids: list[str], application_ids: list[str]) -> None:
-        """Read the views these changes touched again, in one statement; readers of them wait
-        for it meanwhile."""
-        loop = asyncio.get_running_loop()
-        fills: dict[tuple[str, str], asyncio.Future] = {}
-        for prefix, ids in ((CONFIGURATION, configuration_ids), (APPLICATION, application_ids)):
-            for id in ids:
-                self._forget(prefix + id)
-                fills[prefix, id] = self._fills[prefix + id] = loop.create_future()
-        task = loop.create_task(self._refreshed(fills, configuration_ids, application_ids))
-        self._refreshing.add(task)  # held until done: the loop keeps only a weak reference
-        task.add_done_callback(self._refreshing.discard)
-
-    async def _refreshed(
-        self, fills: dict[tuple[str, str], asyncio.Future], configuration_ids: list[str], application_ids: list[str]
-    ) -> None:
-        try:
-            found: Refreshed = await self._db.query(refresh, configuration_ids, application_ids)
-        except BaseException as exc:
-            for (prefix, id), fill in fills.items():
-                self._end_fill(prefix + id, fill)
-                _fail(fill, exc)
-            if not isinstance(exc, Exception):
-                raise
-            # Its readers got the error; the next ones read on their own.
-            log.info("reading %d changed views again failed: %s", len(fills), exc)
-            return
-        for id, row in found.applications.items():
-            record = self._records.get(id)
-            if record is None or record.revision < row["revision"]:
-                self._records[id] = record_of(row)
-        for (prefix, id), fill in fills.items():
-            if prefix == CONFIGURATION:
-                view = found.configurations.get(id)
-                entry = None if view is None else _entry(view)
-            else:
-                entry = self._assemble_application(id)
-            if self._end_fill(prefix + id, fill) and entry is not None and self.listening:
-                self._keep(prefix + id, entry)
-            fill.set_result(entry)
-
-    def _install(self, snapshot: Snapshot) -> None:
-        self._clear()
-        self.directory.clear()
-        self._records.clear()
-        for row in snapshot.applications:
-            self.directory.set_application(row["id"], row["name"])
-            if self.max_bytes > 0:
-                self._records[row["id"]] = record_of(row)
-        for id, application_id, name, revision, body in snapshot.configurations:
-            self.directory.set_configuration(id, application_id, name)
-            if body is not None:
-                self._keep(CONFIGURATION + id, Entry(body, str(revision), application_id, revision=revision))
-        self.revision = snapshot.revision
-        self.loaded = True
-        self.ready.set()
-        log.info(
-            "read model: %d names and %d views (%.1f MB%s) at revision %d, read in %.2fs",
-            len(self.directory),
-            len(self._held),
-            self._bytes / 1e6,
-            "" if snapshot.complete else ", as many as READ_CACHE_MAX_BYTES allows",
-            snapshot.revision,
-            snapshot.seconds,
-        )
-
     # -- reads by id ----------------------------------------------------------------------
 
     async def application(self, id: str, among: Among = None) -> Entry | None:
@@ -337,10 +133,10 @@ class ReadModel:
         if self._peers is not None and (ahead := self._peer_ahead()):
             await self._hear_peers(ahead)
         key = APPLICATION + id
-        if self.listening and key not in self._held and key not in self._fills:
+        if self.listening and key not in self.views.entries and key not in self.views.fills:
             entry = self._assemble_application(id)
             if entry is not None:
-                self._keep(key, entry)
+                self.views.keep(key, entry)
                 return entry
         return await self._read(key, self._load_view, get_application, id)
 
@@ -371,81 +167,6 @@ class ReadModel:
         key = f"{CONFIGURATION_PAGE}{application_id}:{limit}:{after or ''}:{offset}"
         return await self._read(key, self._load_page, list_configurations, application_id, limit, after, offset)
 
-    # -- the client path: by name, and served stale rather than not at all --------------
-
-    async def configuration_by_name(self, application: str, name: str, among: Among = None) -> ClientRead:
-        stale = not self.listening
-        if self._peers is not None and (ahead := self._peer_ahead()):
-            stale = not await self._hear_peers(ahead)
-        application_id = self.directory.application_id(application) if self.loaded else None
-        if application_id is not None:
-            if not visible(among, application_id):
-                return ClientRead(Missing("application"), stale)
-            id = self.directory.configuration_id(application_id, name)
-            if id is not None:
-                entry = self._held_entry(CONFIGURATION + id) if stale else None
-                if entry is None:
-                    entry = await self._read(CONFIGURATION + id, self._load_view, get_configuration, id)
-                if entry is not None:
-                    return ClientRead(entry, stale)
-            elif not stale:
-                return ClientRead(Missing("configuration", application_id), stale)
-        elif self.loaded and not stale:
-            return ClientRead(Missing("application"), stale)
-        # Not known here for certain: the database decides.
-        found = await self._db.query(configuration_by_name, application, name)
-        owner = found.application_id
-        if owner is not None and not visible(among, owner):
-            return ClientRead(Missing("application"), stale)
-        return ClientRead(found if isinstance(found, Missing) else _entry(found), stale)
-
-    async def bundle(self, application: str, among: Among = None) -> ClientRead:
-        """The application (its id, name, comments, version) and all its configurations by name."""
-        stale = not self.listening
-        if self._peers is not None and (ahead := self._peer_ahead()):
-            stale = not await self._hear_peers(ahead)
-        application_id = self.directory.application_id(application) if self.loaded else None
-        if application_id is not None:
-            if not visible(among, application_id):
-                return ClientRead(Missing("application"), stale)
-            key = BUNDLE + application_id
-            entry = self._held_entry(key)
-            if entry is None and key not in self._fills:
-                # From the views held: while stale, the last ones known here.
-                entry = self._assemble_bundle(application_id)
-                if entry is not None and not stale:
-                    self._keep(key, entry)
-            if entry is None:
-                entry = await self._read(key, self._load_bundle, bundle_by_id, application_id)
-            if entry is not None:
-                return ClientRead(entry, stale)
-        elif self.loaded and not stale:
-            return ClientRead(Missing("application"), stale)
-        entry = await self._load_bundle(bundle_by_name, application)
-        if entry is None or not visible(among, entry.application_id):
-            return ClientRead(Missing("application"), stale)
-        return ClientRead(entry, stale)
-
-    async def watch(
-        self,
-        application: str,
-        read: Callable[[], Awaitable[ClientRead]],
-        unchanged: Callable[[Entry], bool],
-        seconds: float,
-    ) -> ClientRead:
-        """`read()` once what it finds is no longer `unchanged` (or is gone), or after `seconds`
-        as it is. Waiting holds nothing but a future: no connection, no worker."""
-        return await self.watchers.watch(
-            lambda: self.directory.application_id(application) or "",
-            read,
-            lambda answer: isinstance(answer.found, Missing) or not unchanged(answer.found),
-            seconds,
-        )
-
-    def end_watches(self) -> None:
-        """Shutting down: every watch answers now, as if its time had passed."""
-        self.watchers.end()
-
     # -- views put together from memory ---------------------------------------------------
 
     def _assemble_application(self, id: str) -> Entry | None:
@@ -462,21 +183,22 @@ class ReadModel:
         record = self._records.get(id) if self.loaded else None
         if record is None:
             return None
-        bodies = []
+        parts = []
         for name, configuration_id in self.directory.configurations_of(id):
             key = CONFIGURATION + configuration_id
-            entry = self._held.get(key)
-            if entry is None or key in self._fills:
+            entry = self.views.entries.get(key)
+            if entry is None or key in self.views.fills:
                 return None
-            bodies.append((name, entry.body))
-        body = render_bundle(record.head + b"}", [body for _, body in sorted(bodies)])
-        return Entry(body, digest(body), id)
+            parts.append((name, entry))
+        parts.sort(key=lambda part: part[0])
+        body = render_bundle(record.head + b"}", [entry.body for _, entry in parts])
+        return Entry(body, digest(body), id, served=tuple((e.id, e.version) for _, e in parts))
 
     # -- filling and holding --------------------------------------------------------------
 
-    async def _load_view(self, query: Callable[..., BaseModel | None], id: str) -> Entry | None:
-        view = await self._db.query(query, id)
-        return None if view is None else _entry(view)
+    async def _load_view(self, query: Callable[..., BaseModel | None], *args: object) -> Entry | None:
+        view = await self._db.query(query, *args)
+        return None if view is None else entry_of(view)
 
     async def _load_page(self, query: Callable[..., Page | None], *args: object) -> Entry | None:
         page = await self._db.query(query, *args)
@@ -491,104 +213,15 @@ class ReadModel:
             return None
         application, configurations = found
         body = render_bundle(application.render(), [view.render() for view in configurations])
-        return Entry(body, digest(body), application.id)
-
-    def _held_entry(self, key: str) -> Entry | None:
-        entry = self._held.get(key)
-        if entry is not None:
-            self._held.move_to_end(key)
-        return entry
+        return Entry(body, digest(body), application.id, served=tuple((v.id, v.version) for v in configurations))
 
     async def _read(self, key: str, load: Callable[..., Awaitable[Entry | None]], *args: object) -> Entry | None:
+        """A view from memory, or read (and held) while listening; else always from the database."""
         if not self.listening:
             return await load(*args)
-        entry = self._held_entry(key)
-        if entry is not None:
-            return entry
-        pending = self._fills.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        fill = self._fills[key] = asyncio.get_running_loop().create_future()
-        try:
-            entry = await load(*args)
-        except BaseException as exc:
-            self._end_fill(key, fill)
-            _fail(fill, exc)
-            raise
-        if self._end_fill(key, fill) and entry is not None and self.listening:
-            self._keep(key, entry)
-        fill.set_result(entry)
-        return entry
-
-    def _end_fill(self, key: str, fill: asyncio.Future) -> bool:
-        """Whether the fill is still current (no change to its key since it began)."""
-        if self._fills.get(key) is fill:
-            del self._fills[key]
-            return True
-        return False
-
-    def _keep(self, key: str, entry: Entry) -> None:
-        if self.max_bytes <= 0:
-            return
-        self._forget(key)
-        self._held[key] = entry
-        self._bytes += len(entry.body) + ENTRY_OVERHEAD
-        if key.startswith(APPLICATION_PAGE):
-            self._pages.add(key)
-        elif key.startswith(CONFIGURATION_PAGE):
-            self._configuration_pages[key.split(":", 2)[1]].add(key)
-        while self._bytes > self.max_bytes and self._held:
-            self._forget(next(iter(self._held)))
-
-    def _forget_configuration_pages(self, application_id: str) -> None:
-        prefix = f"{CONFIGURATION_PAGE}{application_id}:"
-        keys = [*self._configuration_pages.pop(application_id, ()), *(k for k in self._fills if k.startswith(prefix))]
-        for key in keys:
-            self._forget(key)
-
-    def _forget_list_pages(self) -> None:
-        # Any application may show on any page, with its configurations' count and latest change.
-        for key in [*self._pages, *(key for key in self._fills if key.startswith(APPLICATION_PAGE))]:
-            self._forget(key)
-
-    def _forget(self, key: str) -> None:
-        self._fills.pop(key, None)
-        entry = self._held.pop(key, None)
-        if entry is not None:
-            self._bytes -= len(entry.body) + ENTRY_OVERHEAD
-            if key.startswith(APPLICATION_PAGE):
-                self._pages.discard(key)
-            elif key.startswith(CONFIGURATION_PAGE):
-                application_id = key.split(":", 2)[1]
-                pages = self._configuration_pages.get(application_id)
-                if pages is not None:
-                    pages.discard(key)
-                    if not pages:
-                        del self._configuration_pages[application_id]
-
-    def _clear(self) -> None:
-        self._fills.clear()
-        self._held.clear()
-        self._pages.clear()
-        self._configuration_pages.clear()
-        self._bytes = 0
+        return await self.views.read(key, load, *args)
 
     @property
     def size(self) -> tuple[int, int]:
         """(views held, bytes counted against the bound)"""
-        return len(self._held), self._bytes
-
-
-def _fail(fill: asyncio.Future, exc: BaseException) -> None:
-    if isinstance(exc, asyncio.CancelledError):
-        fill.cancel()
-    else:
-        fill.set_exception(exc)
-        fill.exception()  # the joiners (if any) get it; nobody else needs to
-
-
-def _entry(view: ConfigurationView | ApplicationView) -> Entry:
-    """A configuration's or an application's view as held."""
-    if isinstance(view, ConfigurationView):
-        return Entry(view.render(), view.etag, view.application_id, revision=view.revision)
-    return Entry(view.render(), view.etag, view.id)
+        return self.views.size

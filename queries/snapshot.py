@@ -17,6 +17,7 @@ from psycopg2.extensions import connection as Connection
 from queries.applications import APPLICATION_RECORDS
 from queries.changes import CHANGES_AFTER, LATEST_REVISION
 from queries.configurations import CONFIGURATION_COLUMNS
+from queries.rollouts import Release, staged_releases
 from queries.tokens import active_tokens
 from queries.views import ChangeView, ConfigurationView
 
@@ -31,12 +32,13 @@ ALL_CONFIGURATIONS = f"SELECT {CONFIGURATION_COLUMNS} FROM configurations"
 @dataclass
 class Snapshot:
     revision: int
-    # (id, application id, name, revision, body): body None when it did not fit the bound
-    configurations: list[tuple[str, str, str, int, bytes | None]] = field(default_factory=list)
+    # (id, application id, name, revision, version, body): body None when it did not fit the bound
+    configurations: list[tuple[str, str, str, int, int, bytes | None]] = field(default_factory=list)
     applications: list[dict] = field(default_factory=list)  # each application's own fields
     complete: bool = True  # every view fitted within the bound
     seconds: float = 0.0  # how long reading it took
     tokens: dict = field(default_factory=dict)  # the active tokens, by their secret's hash
+    staged: dict[str, Release] = field(default_factory=dict)  # staged configurations' releases
 
 
 @dataclass
@@ -45,13 +47,16 @@ class Gap:
     revision: int  # the latest change replayed (or `since`, if none was missed)
     changes: list[ChangeView]  # every change after `since`, up to `revision`
     tokens: dict = field(default_factory=dict)  # the active tokens, by their secret's hash
+    staged: dict[str, Release] = field(default_factory=dict)  # staged configurations' releases
 
 
 def catch_up(conn: Connection, since: int | None, max_bytes: int) -> Snapshot | Gap:
     """Run on the listener's connection (autocommit) right after LISTEN."""
     caught_up = _views_since(conn, since, max_bytes)
     with conn.cursor() as cur:
-        caught_up.tokens = active_tokens(cur)  # a handful: read whole every time
+        # A handful each: read whole every time.
+        caught_up.tokens = active_tokens(cur)
+        caught_up.staged = staged_releases(cur)
     return caught_up
 
 
@@ -88,7 +93,9 @@ def load_snapshot(conn: Connection, max_bytes: int) -> Snapshot:
                 else:
                     budget -= len(body) + ENTRY_OVERHEAD
             snapshot.complete &= body is not None
-            snapshot.configurations.append((row["id"], row["application_id"], row["name"], row["revision"], body))
+            snapshot.configurations.append(
+                (row["id"], row["application_id"], row["name"], row["revision"], row["version"], body)
+            )
         snapshot.applications = list(_stream(conn, APPLICATION_RECORDS))
         conn.commit()
         snapshot.seconds = time.monotonic() - started

@@ -12,7 +12,7 @@ document is never parsed and dumped again on the way out.
 import hashlib
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_serializer
 
 from infra.ids import UlidText
 from infra.timestamps import Timestamp
@@ -82,11 +82,27 @@ class ConfigurationView(_DocumentView):
     version: int = Field(description="1 at creation, +1 on each change")
     created_at: Timestamp
     updated_at: Timestamp
+    release: Literal["immediate", "staged"] = Field(
+        "immediate",
+        description="'immediate': every change is live at once; 'staged': clients get live_version until a "
+        "rollout moves them",
+    )
+    live_version: int = Field(description="The version client services are served (/config)")
     revision: int = Field(exclude=True)
 
     @property
     def etag(self) -> str:
         return str(self.revision)
+
+
+class ServedVersion(ConfigurationView):
+    """What a client of a staged configuration is served: one version's name, comments and
+    document (`version`; `updated_at` is when it was made), with the configuration's release
+    and live version. Its ETag changes with either."""
+
+    @property
+    def etag(self) -> str:
+        return f"{self.revision}.{self.live_version}"
 
 
 class VersionView(_DocumentView):
@@ -149,12 +165,39 @@ class ChangeView(_View):
     at: Timestamp
     actor: str | None
     request_id: str | None
-    action: Literal["created", "updated", "deleted", "restored"]
-    kind: Literal["application", "configuration", "schema"]
-    id: UlidText = Field(description="The changed resource's id; for kind 'schema', its configuration's")
+    action: Literal[
+        "created",
+        "updated",
+        "deleted",
+        "restored",
+        "started",
+        "step",
+        "paused",
+        "resumed",
+        "rolled_back",
+        "promoted",
+        "completed",
+    ]
+    kind: Literal["application", "configuration", "schema", "rollout"]
+    id: UlidText = Field(
+        description="The changed resource's id: the application's, the configuration's, the rollout's; "
+        "for kind 'schema', its configuration's"
+    )
     application_id: UlidText = Field(description="The application's own id for kind 'application'")
-    name: str
-    version: int
+    name: str = Field(description="The application's or the configuration's name")
+    version: int = Field(description="For a rollout, the version it moves clients to")
+    configuration_id: UlidText | None = Field(None, description="A rollout's configuration")
+    percent: int | None = Field(None, description="A rollout's share of clients after the event (0: rolled back)")
+    reason: str | None = Field(None, description="Why a rollout was rolled back, promoted or completed")
+
+    @model_serializer(mode="wrap")
+    def _rollout_fields_only_for_rollouts(self, handler):
+        # Entries of other kinds keep the shape they always had.
+        data = handler(self)
+        for key in ("configuration_id", "percent", "reason"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class Page[T](BaseModel):

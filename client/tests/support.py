@@ -18,7 +18,7 @@ def wait_for(condition, timeout: float = 10.0, what: str = "the condition"):
 
 
 class FakeService:
-    """An HTTP server that answers every GET with the same made-up response (a broken one,
+    """An HTTP server that answers every GET (and POST) with the same made-up response (a broken one,
     say), counting the requests: what a proxy or a faulty server might send. A test may change
     `status`, `body` and `headers` between requests (a service that begins to fail, say)."""
 
@@ -38,6 +38,10 @@ class FakeService:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.do_GET()
+
             def log_message(self, *args) -> None:
                 pass
 
@@ -52,3 +56,21 @@ class FakeService:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def in_share(configuration_id: str, prefix: str, below: float = 10.0, skip: int = 0) -> str:
+    """A client id whose stable bucket for this configuration is below `below` percent: one
+    that gets a rollout's version from its first step (the `skip`-th such id)."""
+    from queries.rollouts import bucket  # the service's own rule, not a copy of it
+
+    found = (f"{prefix}-{n}" for n in range(100_000) if bucket(configuration_id, f"{prefix}-{n}") < below)
+    for _ in range(skip):
+        next(found)
+    return next(found)
+
+
+def out_of_share(configuration_id: str, prefix: str, at_least: float = 50.0) -> str:
+    """A client id that keeps the old version until a rollout passes `at_least` percent."""
+    from queries.rollouts import bucket
+
+    return next(f"{prefix}-{n}" for n in range(100_000) if bucket(configuration_id, f"{prefix}-{n}") >= at_least)

@@ -17,7 +17,20 @@ from config_client._core import Core
 from config_client._protocol import Sleep
 from config_client.cli import build_parser, main
 
-COMMANDS = ["get", "set", "patch", "history", "restore", "delete", "diff", "export", "import"]
+COMMANDS = [
+    "get",
+    "set",
+    "patch",
+    "history",
+    "restore",
+    "delete",
+    "diff",
+    "export",
+    "import",
+    "release",
+    "rollout",
+    "clients",
+]
 
 
 @pytest.fixture

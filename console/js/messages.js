@@ -100,6 +100,24 @@ export function textField({ id, label, value = "", multiline = false, readOnly =
   };
 }
 
+/** A labelled drop-down of `options` ([value, text] each), shaped like a textField. */
+export function selectField({ id, label, options, value, disabled = false, hint }) {
+  const input = h("select", { id, disabled }, options.map(([v, text]) => h("option", { value: v }, text)));
+  if (value !== undefined) input.value = value;
+  const error = h("ul", { id: `${id}-error`, class: "field-error", hidden: true });
+  const note = hint ? h("p", { id: `${id}-hint`, class: "hint" }, hint) : null;
+  input.setAttribute("aria-describedby", note ? `${note.id} ${error.id}` : error.id);
+  return {
+    element: h("div", { class: "field" }, h("label", { for: id }, label), note, input, error),
+    input,
+    showErrors(messages) {
+      error.replaceChildren(...messages.map((m) => h("li", {}, m)));
+      error.hidden = messages.length === 0;
+      input.toggleAttribute("aria-invalid", messages.length > 0);
+    },
+  };
+}
+
 /** A form's own error slot (for what belongs to no field). */
 export function formError() {
   const element = h("div", { class: "form-error", role: "alert", hidden: true });

@@ -22,6 +22,7 @@ from infra.database import DatabaseUnavailable
 from tests.support import app_settings, perform
 
 API = "/api/v1"
+NO_ID = "01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4"  # a well-formed id of nothing
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 
 
@@ -149,6 +150,39 @@ ROUTES: dict[tuple[str, str], Route] = {
         200,
         "hidden",
         lambda w: ("POST", f"{API}/configurations/{w.config['id']}/versions/1/restore", None, {}),
+    ),
+    ("post", "/api/v1/configurations/{id}/rollouts"): Route(
+        "write",
+        409,
+        "hidden",
+        lambda w: ("POST", f"{API}/configurations/{w.config['id']}/rollouts", {"version": 2}, {}),
+    ),  # the configuration is released immediately
+    ("get", "/api/v1/configurations/{id}/rollouts"): Route(
+        "read", 200, "hidden", lambda w: ("GET", f"{API}/configurations/{w.config['id']}/rollouts", None, {})
+    ),
+    ("get", "/api/v1/configurations/{id}/rollouts/{rollout_id}"): Route(
+        "read", 404, "hidden", lambda w: ("GET", f"{API}/configurations/{w.config['id']}/rollouts/{NO_ID}", None, {})
+    ),
+    **{
+        ("post", f"/api/v1/configurations/{{id}}/rollouts/{{rollout_id}}/{verb}"): Route(
+            "write",
+            404,
+            "hidden",
+            lambda w, verb=verb: ("POST", f"{API}/configurations/{w.config['id']}/rollouts/{NO_ID}/{verb}", None, {}),
+        )
+        for verb in ("pause", "resume", "rollback", "promote")
+    },
+    ("get", "/api/v1/configurations/{id}/clients"): Route(
+        "read", 200, "hidden", lambda w: ("GET", f"{API}/configurations/{w.config['id']}/clients", None, {})
+    ),
+    ("get", "/api/v1/applications/{id}/clients"): Route(
+        "read", 200, "hidden", lambda w: ("GET", f"{API}/applications/{w.app['id']}/clients", None, {})
+    ),
+    ("post", "/api/v1/config/{application_name}/{configuration_name}/reports"): Route(
+        "read",
+        202,
+        "hidden",
+        lambda w: ("POST", name_url(w, "c") + "/reports", {"client_id": "c-1", "version": 3, "ok": True}, {}),
     ),
     ("get", "/api/v1/configurations/{id}/schema"): Route(
         "read", 200, "hidden", lambda w: ("GET", f"{API}/configurations/{w.config['id']}/schema", None, {})

@@ -33,6 +33,8 @@ def test_create_is_201_with_the_full_representation_and_location(client, app_id,
         "version": 1,
         "created_at": body["created_at"],
         "updated_at": body["created_at"],
+        "release": "immediate",
+        "live_version": 1,
     }
     assert response.headers["location"] == f"{API}/{body['id']}"
     assert client.get(response.headers["location"]).json() == body
@@ -45,7 +47,7 @@ def test_put_replaces_name_comments_and_config(client, app_id, unique):
     response = client.put(f"{API}/{created['id']}", json={"name": new_name, "config": {"b": 2}})
 
     assert response.status_code == 200
-    expected = {**created, "name": new_name, "comments": None, "config": {"b": 2}, "version": 2}
+    expected = {**created, "name": new_name, "comments": None, "config": {"b": 2}, "version": 2, "live_version": 2}
     expected["updated_at"] = response.json()["updated_at"]
     assert response.json() == expected
     assert client.get(f"{API}/{created['id']}").json() == expected

@@ -23,6 +23,8 @@ def test_configuration_view_returns_the_document(db, unique):
         version=1,
         created_at=created["created_at"],
         updated_at=created["updated_at"],
+        release="immediate",
+        live_version=1,
         revision=created["revision"],
     )
     assert view.etag == str(created["revision"])

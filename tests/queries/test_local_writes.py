@@ -18,6 +18,8 @@ ROW = {
     "comments": None,
     "config": '{"k":"v"}',
     "version": 2,
+    "release": "immediate",
+    "live_version": 2,
     "created_at": "2026-11-28T00:00:00+00:00",
     "updated_at": "2026-11-28T00:00:01+00:00",
 }

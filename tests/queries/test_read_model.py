@@ -140,7 +140,7 @@ def test_a_snapshot_loads_every_name_and_every_view_that_fits(db, listener_conne
     assert (
         reads.directory.configuration_id(configuration["application_id"], configuration["name"]) == configuration["id"]
     )
-    assert f"c:{configuration['id']}" in reads._held
+    assert f"c:{configuration['id']}" in reads.views.entries
     # An application's view and its bundle are put together from what the snapshot held.
     assert reads._assemble_application(configuration["application_id"]) is not None
     assert reads._assemble_bundle(configuration["application_id"]) is not None
@@ -172,10 +172,10 @@ def test_after_a_gap_only_what_changed_is_read_again(db, listener_connection, co
         assert isinstance(gap, Gap) and len(gap.changes) == 2
         reads.resume(gap)
 
-        assert f"c:{untouched['id']}" in reads._held  # not read again
-        assert f"c:{configuration['id']}" in reads._fills  # read again, with everything the gap touched
+        assert f"c:{untouched['id']}" in reads.views.entries  # not read again
+        assert f"c:{configuration['id']}" in reads.views.fills  # read again, with everything the gap touched
         assert b'"v":2' in (await reads.configuration(configuration["id"])).body  # joins that read
-        assert not reads._fills
+        assert not reads.views.fills
         assert reads.directory.configuration_id(app, renamed) == configuration["id"]
         assert reads.directory.configuration_id(app, configuration["name"]) is None
         assert reads.directory.configuration_id(app, kept["name"]) is None
@@ -273,7 +273,7 @@ def test_a_change_during_a_fill_voids_the_fill(db, database_url, configuration):
             blocker.close()
         # What the fill read may predate the change: not kept. What is held was read after it.
         refreshed = await reads.configuration(configuration["id"])
-        assert refreshed is not filled and reads._held[f"c:{configuration['id']}"] is refreshed
+        assert refreshed is not filled and reads.views.entries[f"c:{configuration['id']}"] is refreshed
 
     run(scenario())
 
@@ -304,7 +304,7 @@ def test_an_applications_configuration_pages_are_dropped_when_one_of_its_configu
         await reads.configuration_page(other["id"], 10, None)
         reads.apply([announced("configuration", "0" * 26, app["id"])], announced=True)
         assert reads.size[0] == 1
-        assert await reads.configuration_page(other["id"], 10, None) is reads._held[f"p:{other['id']}:10::0"]
+        assert await reads.configuration_page(other["id"], 10, None) is reads.views.entries[f"p:{other['id']}:10::0"]
 
     run(scenario())
 

@@ -16,6 +16,13 @@ Typed (any pydantic v2 model; never a document that does not fit it)::
 
     settings = client.get("checkout", "production", model=Settings)
 
+Staged releases (a change reaches a growing share of clients; their failure reports roll it
+back)::
+
+    client.set_release("checkout", "production", "staged")
+    client.start_rollout("checkout", "production", version=4, steps=(10, 50, 100), step_seconds=60)
+    client.fleet("checkout", "production").versions  # {3: 90, 4: 10}
+
 `AsyncConfigClient` has the same methods, awaited. Errors are `ConfigServiceError`s:
 `NotFound`, `Unauthorized`, `Forbidden`, `Conflict`, `PreconditionFailed`,
 `ValidationError`, `Unavailable`, `InvalidConfiguration`.
@@ -36,7 +43,17 @@ from config_client.errors import (
     Unavailable,
     ValidationError,
 )
-from config_client.models import Application, Change, Configuration, Snapshot, Version
+from config_client.models import (
+    Application,
+    Change,
+    ClientReport,
+    Configuration,
+    Fleet,
+    FleetClient,
+    Rollout,
+    Snapshot,
+    Version,
+)
 from config_client.sync import ConfigClient, Watch
 
 __all__ = [
@@ -45,15 +62,19 @@ __all__ = [
     "AsyncConfigClient",
     "AsyncWatch",
     "Change",
+    "ClientReport",
     "ConfigClient",
     "ConfigServiceError",
     "Configuration",
     "Conflict",
     "ErrorDetail",
+    "Fleet",
+    "FleetClient",
     "Forbidden",
     "InvalidConfiguration",
     "NotFound",
     "PreconditionFailed",
+    "Rollout",
     "Snapshot",
     "Unauthorized",
     "Unavailable",

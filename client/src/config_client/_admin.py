@@ -217,9 +217,13 @@ class AdminFlows:
             raise error_from(response)
         return self._configuration(response)
 
-    def create(self, application: str, name: str, config: dict[str, Any], comments: str | None) -> Flow[Configuration]:
+    def create(
+        self, application: str, name: str, config: dict[str, Any], comments: str | None, release: str | None = None
+    ) -> Flow[Configuration]:
         app_id = (yield from self.find_application(application))["id"]
         body = {"application_id": app_id, "name": name, "comments": comments, "config": config}
+        if release is not None:  # else the service's default (immediate); an older service knows no release
+            body["release"] = release
         response = yield from self.write("POST", f"{API}/configurations", body)
         return self._configuration(response)
 

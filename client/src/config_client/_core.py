@@ -1,5 +1,6 @@
 """What both clients share for reading: the documents held in memory and on disk, and the read
-flows (see `_protocol`). Settings and sending are in `_transport`, the admin flows in `_admin`."""
+flows (see `_protocol`). Settings and sending are in `_transport`, the admin flows in `_admin`,
+what the watches' callbacks made of each version (and the reports of it) in `_applied`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from config_client._applied import Applied
+from config_client._identity import resolve_client_id
 from config_client._protocol import (
     API,
     Call,
@@ -57,13 +60,16 @@ def _canonical(value: Held) -> str:
 
 
 def _older(new: Held, held: Held) -> bool:
-    """Whether `new` is surely an earlier state than `held`: versions only grow. A view is
+    """Whether `new` is surely an earlier state than `held`: versions only grow (but for a
+    staged configuration, whose rollout may move a client back). A view is
     compared by its version; an application's snapshot by the application's version and the
     versions of the configurations both hold (one consistent read: if any is behind, all of
     it is). A snapshot that differs only in which configurations it has cannot be ordered
     (one created, or one deleted?): it is not called older."""
     if isinstance(new, Configuration) and isinstance(held, Configuration):
-        return new.id == held.id and new.version < held.version
+        # A staged configuration's client may be moved back (a rollback): its versions can fall.
+        staged = "staged" in (new.release, held.release)
+        return new.id == held.id and not staged and new.version < held.version
     if isinstance(new, Snapshot) and isinstance(held, Snapshot):
         if new.application.id != held.application.id:
             return False
@@ -84,8 +90,11 @@ class Core(Transport):
         retries: int,
         backoff: float,
         max_backoff: float,
+        client_id: str | None = None,
     ) -> None:
         super().__init__(base_url, token, timeout, retries, backoff, max_backoff)
+        # Sent with every read and watch of /config: a rollout's share is decided by it.
+        self.client_id = resolve_client_id(client_id)
         self.cache = DiskCache(cache_dir, self.base_url) if cache_dir is not None else None
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()  # one cache file write (or removal) at a time
@@ -97,6 +106,7 @@ class Core(Transport):
         self._stale: set[Key] = set()
         self._warned: set[Key] = set()  # keys whose outage was logged, until they are fresh again
         self.models = Models(self.cache, self._save_lock)  # what is known of the documents read as models
+        self.applied = Applied(self, self.client_id)
 
     @property
     def stale(self) -> bool:
@@ -107,28 +117,35 @@ class Core(Transport):
 
     def read(self, key: Key) -> Flow[Held]:
         """The current view of a configuration (or an application's snapshot): a conditional
-        request when one is held; the last-known-good copy when the service cannot answer."""
+        request when one is held; the last-known-good copy when the service cannot answer. A
+        version a watch's callback failed to apply is replaced by the last one it applied."""
         with self._lock:
             held = self._held.get(key)
             sent_at = next(self._ticks)
-        headers = {"If-None-Match": held.etag} if held is not None and held.etag else None
         try:
-            response = yield from self.send(Call("GET", self._read_path(key), headers=headers))
+            response = yield from self.send(Call("GET", self._read_path(key), headers=self._read_headers(held)))
         except Unavailable as exc:
-            return (yield from self._fall_back(key, exc))
-        return (yield from self._accept(key, held, response, sent_at))
+            return self.applied.mend(key, (yield from self._fall_back(key, exc)))
+        return self.applied.mend(key, (yield from self._accept(key, held, response, sent_at)))
+
+    def _read_headers(self, held: Held | None) -> dict[str, str]:
+        headers = {"X-Client-Id": self.client_id}
+        if held is not None and held.etag:
+            headers["If-None-Match"] = held.etag
+        return headers
 
     def watch(self, key: Key, on_change: Callable[[Any], Any], wait: float, model: type | None = None) -> Flow[None]:
         """Long-polls until stopped (its driver cancels it), calling back with the document (or
         the documents by name) on every change; with `model`, with an instance of it, skipping
         a document that does not fit (see `Models.typed`). It resumes from the version it saw
         last, or from the one the client held when it began; a change while the watch was
-        failing is delivered when it is back."""
+        failing is delivered when it is back. How each delivery went (the callback returned,
+        raised, or the document did not fit) is noted and reported (see `Applied`)."""
         seen = self._held.get(key)
         failures = 0
         path = self._read_path(key)
         while True:
-            headers = {"If-None-Match": seen.etag} if seen is not None and seen.etag else None
+            headers = self._read_headers(seen)
             call = Call("GET", path, params={"wait": wait}, headers=headers, read_timeout=wait + self.timeout)
             started = time.monotonic()
             with self._lock:
@@ -158,16 +175,18 @@ class Core(Transport):
                 document = value.documents if isinstance(value, Snapshot) else value.config
                 # A change of comments or of the application alone leaves the document(s) as they were.
                 if before is None or _canonical(before) != _canonical(value):
+                    failure: BaseException | None
                     if model is None:
-                        yield Notify(on_change, document)
+                        failure = yield Notify(on_change, document)
                     else:
                         assert isinstance(value, Configuration)
                         try:
-                            instance, fits = yield from self.models.typed(key, model, value)
-                        except InvalidConfiguration:  # logged; and there is nothing good to call back with
-                            fits = False
-                        if fits:
-                            yield Notify(on_change, instance)
+                            instance, failure = yield from self.models.typed(key, model, value)
+                        except InvalidConfiguration as exc:  # logged; and there is nothing good to call back with
+                            failure = exc
+                        if failure is None:
+                            failure = yield Notify(on_change, instance)
+                    yield from self.applied.settle(key, before, value, failure)
             elif time.monotonic() - started < min(MIN_POLL_SECONDS, wait):
                 yield Sleep(MIN_POLL_SECONDS)
 
@@ -179,6 +198,7 @@ class Core(Transport):
             self._stored_at.pop(key, None)
             self._stale.discard(key)
         self.models.forget(key)
+        self.applied.forget(key)
         if self.cache is not None:
             yield Work(functools.partial(self._remove_file, key))
 

@@ -71,8 +71,9 @@ def drive(flow: Flow[T], http: httpx.Client) -> T:
             else:
                 try:
                     instruction.callback(instruction.value)
-                except Exception:
+                except Exception as exc:
                     _callback_failed(instruction)
+                    outcome = exc
             instruction = flow.send(outcome)
     except StopIteration as stop:
         return stop.value
@@ -101,8 +102,9 @@ async def drive_async(flow: Flow[T], http: httpx.AsyncClient) -> T:
                     result = instruction.callback(instruction.value)
                     if inspect.isawaitable(result):
                         await result
-                except Exception:
+                except Exception as exc:
                     _callback_failed(instruction)
+                    outcome = exc
             instruction = flow.send(outcome)
     except StopIteration as stop:
         return stop.value

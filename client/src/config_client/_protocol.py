@@ -57,6 +57,9 @@ class Sleep:
 
 @dataclass(frozen=True)
 class Notify:
+    """Call back with `value`. The flow gets back the exception the callback raised (logged by
+    the driver), or None when it returned."""
+
     callback: Callable[[Any], Any]
     value: Any
 

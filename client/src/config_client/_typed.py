@@ -117,15 +117,15 @@ class Models:
         self._good: dict[Slot, tuple[Configuration, Any]] = {}
         self._refused: dict[Slot, tuple[dict[str, Any], InvalidConfiguration]] = {}
 
-    def typed(self, key: Key, model: type, view: Configuration) -> Flow[tuple[Any, bool]]:
-        """(instance, True) when `view`'s document fits `model`: it becomes the last good value,
-        in memory and on disk. Otherwise (the last good value, False), the reason logged once
-        per document; InvalidConfiguration when none is known."""
+    def typed(self, key: Key, model: type, view: Configuration) -> Flow[tuple[Any, InvalidConfiguration | None]]:
+        """(instance, None) when `view`'s document fits `model`: it becomes the last good value,
+        in memory and on disk. Otherwise (the last good value, why it does not fit), the reason
+        logged once per document; InvalidConfiguration when none is known."""
         slot = (key, model)
         with self._lock:
             good, refused = self._good.get(slot), self._refused.get(slot)
         if good is not None and good[0].config is view.config:  # the same document (a 304)
-            return good[1], True
+            return good[1], None
         if refused is not None and refused[0] is view.config:
             error, first = refused[1], False
         else:
@@ -140,7 +140,7 @@ class Models:
                     self._good[slot] = (view, instance)
                 if self.cache is not None:
                     yield Work(functools.partial(self._save, slot, view))
-                return instance, True
+                return instance, None
         kept = yield from self._last_good(slot)
         if first:
             log.warning(
@@ -148,7 +148,7 @@ class Models:
             )
         if kept is None:
             raise _again(error)
-        return kept[1], False
+        return kept[1], error
 
     def forget(self, key: Key) -> None:
         """The configuration is gone: drop what is held of it (its files go with its own)."""

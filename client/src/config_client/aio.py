@@ -14,6 +14,8 @@ from config_client._admin import KEEP, AdminFlows, Keep
 from config_client._core import Core, label
 from config_client._drivers import drive_async, watch_ended
 from config_client._protocol import Flow, T
+from config_client._rollouts import RolloutFlows
+from config_client._staged import AsyncStagedReleases
 from config_client._typed import M, check_model, check_watched_model
 from config_client.models import Application, Change, Configuration, Snapshot, Version
 
@@ -48,10 +50,11 @@ class AsyncWatch:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-class AsyncConfigClient:
+class AsyncConfigClient(AsyncStagedReleases):
     """The asyncio twin of `ConfigClient`: the same arguments, the same methods (awaited),
-    the same caching, last-known-good copies and typed errors. `watch` runs as a task of the
-    running loop, and its callback may be a plain function or a coroutine function.
+    the same caching, last-known-good copies, client id, reports and typed errors. `watch`
+    runs as a task of the running loop, and its callback may be a plain function or a
+    coroutine function (a coroutine that raises is a failure to apply, reported as such).
 
     Use it as ``async with AsyncConfigClient(...) as client:``, or ``await client.close()``.
     """
@@ -66,9 +69,11 @@ class AsyncConfigClient:
         retries: int = 2,
         backoff: float = 0.2,
         max_backoff: float = 10.0,
+        client_id: str | None = None,
     ) -> None:
-        self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff)
+        self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff, client_id)
         self._admin = AdminFlows(self._core)  # sends through the same settings
+        self._rollouts = RolloutFlows(self._admin)
         self._http = httpx.AsyncClient(**self._core.http_options())
         self._watches: list[AsyncWatch] = []
 
@@ -79,6 +84,11 @@ class AsyncConfigClient:
     def stale(self) -> bool:
         """True while any configuration this client holds is a last-known-good copy."""
         return self._core.stale
+
+    @property
+    def client_id(self) -> str:
+        """The id this client sends with its reads and watches (`X-Client-Id`) and reports."""
+        return self._core.client_id
 
     # -- reading ------------------------------------------------------------------------
 
@@ -122,8 +132,8 @@ class AsyncConfigClient:
         model: type | None = None,
     ) -> AsyncWatch:
         """Starts a task calling `on_change` with the new document (or {name: document}; or an
-        instance of `model`) on every change (see `ConfigClient.watch`). Call it with the
-        event loop running."""
+        instance of `model`) on every change, reporting whether each applied (see
+        `ConfigClient.watch`). Call it with the event loop running."""
         if on_change is None:
             raise TypeError("watch() needs on_change=callback")
         check_watched_model(name, model)
@@ -190,10 +200,16 @@ class AsyncConfigClient:
         return await self._run(self._admin.configuration(application, name))
 
     async def create(
-        self, application: str, name: str, config: dict[str, Any], comments: str | None = None
+        self,
+        application: str,
+        name: str,
+        config: dict[str, Any],
+        comments: str | None = None,
+        *,
+        release: str | None = None,
     ) -> Configuration:
         """Creates a configuration (see `ConfigClient.create`)."""
-        return await self._run(self._admin.create(application, name, config, comments))
+        return await self._run(self._admin.create(application, name, config, comments, release))
 
     async def update(
         self,

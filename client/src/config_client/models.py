@@ -9,7 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
-__all__ = ["Application", "Change", "Configuration", "Snapshot", "Version"]
+__all__ = [
+    "Application",
+    "Change",
+    "ClientReport",
+    "Configuration",
+    "Fleet",
+    "FleetClient",
+    "Rollout",
+    "Snapshot",
+    "Version",
+]
 
 _T = TypeVar("_T")
 
@@ -27,6 +37,10 @@ class Configuration:
     `etag` is the service's entity tag of this version (for `if_match=`); `stale` is True when
     it is a last-known-good copy (from the client's cache, or a service whose database is
     down) rather than known current.
+
+    `release` is "immediate" (every change is live at once) or "staged" (clients get
+    `live_version` until a rollout moves them). Read through `get`/`view`, `version` is the
+    version this client is served; through the admin calls, the latest one.
     """
 
     id: str
@@ -37,6 +51,8 @@ class Configuration:
     version: int
     created_at: str | None = None
     updated_at: str | None = None
+    release: str = "immediate"
+    live_version: int | None = None  # None from a service without staged releases
     etag: str | None = field(default=None, compare=False)
     stale: bool = field(default=False, compare=False)
 
@@ -107,8 +123,11 @@ class Version:
 
 @dataclass(frozen=True)
 class Change:
-    """One entry of the change feed: `action` (created, updated, deleted, restored) on a `kind`
-    (application, configuration) at `revision`."""
+    """One entry of the change feed: `action` on a `kind` at `revision`. Kinds: application and
+    configuration (created, updated, deleted, restored), rollout (started, step, paused,
+    resumed, rolled_back, promoted, completed: `id` is the rollout's, `version` the one it moves
+    clients to, with `configuration_id`, `percent` and `reason`); the service may add others,
+    so a reader skips what it does not know."""
 
     revision: int
     at: str
@@ -120,7 +139,93 @@ class Change:
     version: int
     actor: str | None = None
     request_id: str | None = None
+    configuration_id: str | None = None
+    percent: int | None = None
+    reason: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Change:
         return _from_json(cls, data)
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A staged rollout of a configuration's version: clients whose stable bucket is below
+    `percent` get `to_version`, the others `from_version` (live when it started). `state` is
+    running, paused, completed or rolled_back; `failures` counts the clients that reported
+    they could not apply `to_version`, and more than `max_failures` of them roll it back."""
+
+    id: str
+    configuration_id: str
+    from_version: int
+    to_version: int
+    steps: list[int]
+    step_seconds: int
+    max_failures: int
+    percent: int
+    state: str
+    failures: int
+    started_at: str
+    next_step_at: str | None = None
+    ended_at: str | None = None
+    reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether it is under way (running or paused)."""
+        return self.state in ("running", "paused")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Rollout:
+        return _from_json(cls, data)
+
+
+@dataclass(frozen=True)
+class ClientReport:
+    """What a client last said about applying a version: `ok`, and `message` when it failed."""
+
+    version: int
+    ok: bool
+    message: str | None
+    at: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ClientReport:
+        return _from_json(cls, data)
+
+
+@dataclass(frozen=True)
+class FleetClient:
+    """A client seen reading a configuration: the version it was served (or holds), when, and
+    through which instance of the service; its last report, if any."""
+
+    client_id: str
+    version: int
+    last_seen: str
+    via_instance: str
+    last_report: ClientReport | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FleetClient:
+        report = data.get("last_report")
+        return _from_json(cls, {**data, "last_report": None if report is None else ClientReport.from_json(report)})
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The clients of a configuration seen lately (the service's CLIENT_TTL), and how many hold
+    each version (`versions`: {version: clients})."""
+
+    clients: list[FleetClient]
+    versions: dict[int, int]
+    configuration_id: str | None = None
+    name: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], clients: list[FleetClient] | None = None) -> Fleet:
+        return cls(
+            clients=clients if clients is not None else [FleetClient.from_json(c) for c in data["clients"]],
+            versions={int(version): count for version, count in data["versions"].items()},
+            configuration_id=data.get("configuration_id"),
+            name=data.get("name"),
+        )

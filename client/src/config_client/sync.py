@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import threading
@@ -14,99 +12,36 @@ from typing import Any, overload
 import httpx
 
 from config_client._admin import KEEP, AdminFlows, Keep
-from config_client._core import Core, Key, label
-from config_client._drivers import drive, drive_async, watch_ended
+from config_client._core import Core
+from config_client._drivers import drive
 from config_client._protocol import Flow, T
+from config_client._rollouts import RolloutFlows
+from config_client._staged import StagedReleases
 from config_client._typed import M, check_model, check_watched_model
+from config_client._watch_thread import Watch
 from config_client.models import Application, Change, Configuration, Snapshot, Version
 
 log = logging.getLogger("config_client")
 
 
-class Watch:
-    """A watch running in a background thread; `stop()` ends it (so does closing its client).
-
-    The thread runs a small event loop of its own, so a stop interrupts a long-poll at once
-    instead of waiting for it to end.
-    """
-
-    def __init__(
-        self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float, model: type | None = None
-    ) -> None:
-        self._stopping = threading.Event()
-        self._started = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._main, args=(core, key, on_change, wait, model), name=f"config-watch {label(key)}", daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def running(self) -> bool:
-        """Whether the watch is still running."""
-        return self._thread.is_alive()
-
-    @property
-    def error(self) -> BaseException | None:
-        """Why the watch ended on its own (logged as an error too), if it did; None while it
-        runs and after `stop()`."""
-        return self._error
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Waits (up to `timeout` seconds) for the watch to end; whether it has."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stops the watch and waits (up to `timeout` seconds) for its thread to end; no
-        callback starts after this returns. May be called from the callback itself."""
-        self._stopping.set()
-        self._started.wait(timeout)
-        if self._loop is not None and self._wake is not None:
-            with contextlib.suppress(RuntimeError):  # its loop has already ended
-                self._loop.call_soon_threadsafe(self._wake.set)
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-
-    def _main(self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float, model: type | None) -> None:
-        try:
-            asyncio.run(self._run(core, key, on_change, wait, model))
-        except Exception as exc:
-            self._error = watch_ended(label(key), exc)
-
-    async def _run(
-        self, core: Core, key: Key, on_change: Callable[[Any], Any], wait: float, model: type | None
-    ) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        self._started.set()
-        if self._stopping.is_set():
-            return
-        async with httpx.AsyncClient(**core.http_options()) as http:
-            watching = asyncio.ensure_future(drive_async(core.watch(key, on_change, wait, model), http))
-            stopped = asyncio.ensure_future(self._wake.wait())
-            await asyncio.wait({watching, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (watching, stopped):
-                task.cancel()
-            await asyncio.gather(watching, stopped, return_exceptions=True)
-            if watching.done() and not watching.cancelled():  # it ended on its own: say why
-                self._error = watch_ended(label(key), watching.exception())
-
-
-class ConfigClient:
+class ConfigClient(StagedReleases):
     """A blocking client of the Config Service, for client services and admin tools alike.
 
     Reading (the client-service side): `get`, `view`, `get_all` and `watch` read
     configurations by name. Every read is conditional once a version is held (a 304 costs no
     body and no parse), and with `cache_dir` every document read is also kept on disk, so
     that when the service cannot be reached (or answers 5xx) the last-known-good copy is
-    returned instead, marked stale, with one warning logged.
+    returned instead, marked stale, with one warning logged. Reads and watches say who the
+    client is (`client_id`): a staged configuration's rollout gives each client its version
+    by it. A watch reports whether its callback applied each version; after a failure the
+    client keeps serving the last good version.
 
     Administering: create, update, patch, delete and restore applications and
     configurations by name, their history and the change feed; `if_match=` or
     `expected_version=` make a change conditional (`PreconditionFailed` when it is not met).
+    Staged releases: `set_release`, `start_rollout`, `pause_rollout`, `resume_rollout`,
+    `rollback_rollout`, `promote_rollout`, `rollouts`, `rollout`; who holds which version:
+    `fleet`, `application_fleet`.
 
     Args:
         base_url: the service's root, e.g. ``http://127.0.0.1:8000``.
@@ -117,6 +52,9 @@ class ConfigClient:
             they surely were not carried out) before `Unavailable` is raised.
         backoff: seconds before the first retry; doubling, with jitter, up to `max_backoff`.
         max_backoff: the longest wait between retries (and between a watch's attempts).
+        client_id: who this client is (`X-Client-Id`): 1 to 128 visible ASCII characters,
+            stable across restarts. Default: CONFIG_CLIENT_ID, else ``HOSTNAME/program``
+            (made valid: other characters become ``_``, cut to 128).
 
     Use it as a context manager, or call `close()`, which also stops its watches. One client
     may be shared by threads.
@@ -132,9 +70,11 @@ class ConfigClient:
         retries: int = 2,
         backoff: float = 0.2,
         max_backoff: float = 10.0,
+        client_id: str | None = None,
     ) -> None:
-        self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff)
+        self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff, client_id)
         self._admin = AdminFlows(self._core)  # sends through the same settings
+        self._rollouts = RolloutFlows(self._admin)
         self._http = httpx.Client(**self._core.http_options())
         self._watches: list[Watch] = []
         self._watches_lock = threading.Lock()
@@ -147,6 +87,11 @@ class ConfigClient:
         """True while any configuration this client holds is a last-known-good copy (from its
         cache, or from a service whose database is down) rather than known current."""
         return self._core.stale
+
+    @property
+    def client_id(self) -> str:
+        """The id this client sends with its reads and watches (`X-Client-Id`) and reports."""
+        return self._core.client_id
 
     # -- reading ------------------------------------------------------------------------
 
@@ -212,6 +157,13 @@ class ConfigClient:
 
         With `model` (see `get`), of a configuration `name`: called back with instances of
         it; a version that does not fit is skipped (and logged), the last good value kept.
+
+        Each version called back is reported to the service (one attempt, never retried):
+        applied when `on_change` returns, failed (with the exception's message) when it raises
+        or the document does not fit `model`. Failures of a rollout's version roll it back.
+        After a failure `get`, `view` and `get_all` keep returning the last version that
+        applied (or was held before), until one applies again. An application's watch
+        reports each staged configuration whose version changed.
         """
         if on_change is None:
             raise TypeError("watch() needs on_change=callback")
@@ -281,10 +233,19 @@ class ConfigClient:
         """One configuration as the admin API shows it, with its `etag` for `if_match=`."""
         return self._run(self._admin.configuration(application, name))
 
-    def create(self, application: str, name: str, config: dict[str, Any], comments: str | None = None) -> Configuration:
+    def create(
+        self,
+        application: str,
+        name: str,
+        config: dict[str, Any],
+        comments: str | None = None,
+        *,
+        release: str | None = None,
+    ) -> Configuration:
         """Creates configuration `name` of `application` with the document `config`;
-        Conflict when the name is taken, ValidationError when the document is refused."""
-        return self._run(self._admin.create(application, name, config, comments))
+        Conflict when the name is taken, ValidationError when the document is refused.
+        `release="staged"`: its changes reach clients only through rollouts (see `set_release`)."""
+        return self._run(self._admin.create(application, name, config, comments, release))
 
     def update(
         self,

@@ -257,7 +257,8 @@ export async function applicationScreen({ params: [id], signal }) {
     element,
     title: app.name,
     onChange(change) {
-      if (change.application_id !== id) return;
+      // A rollout changes no configuration's version: nothing listed here moves.
+      if (change.application_id !== id || change.kind === "rollout") return;
       if (change.kind === "application" && change.action === "deleted") {
         deletedMeanwhile(`This application was deleted${change.actor ? ` by ${change.actor}` : ""}.`);
         return;

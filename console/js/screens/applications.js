@@ -135,7 +135,9 @@ export async function applicationsScreen({ query, signal }) {
   return {
     element,
     title: "Applications",
-    onChange: changed,
+    onChange(change) {
+      if (change.kind !== "rollout") changed(); // a rollout changes nothing listed here
+    },
     dispose: () => {
       changed.cancel();
       loading?.abort();

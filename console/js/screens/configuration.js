@@ -1,6 +1,7 @@
 // One configuration: edit and save it (If-Match; a 412 shows what changed meanwhile and lets
-// you reload or overwrite; a violation of its schema is shown at its place), delete it, follow
-// changes made elsewhere; its JSON Schema on a tab of its own (schema.js).
+// you reload or overwrite; a violation of its schema is shown at its place), switch its release
+// between immediate and staged, delete it, follow changes made elsewhere; its JSON Schema on a
+// tab of its own (schema.js); a staged one's rollouts in their own panel (rollout.js).
 
 import { call, configurationBody, get, isAbort } from "../api.js";
 import { breadcrumbs } from "../breadcrumbs.js";
@@ -8,7 +9,8 @@ import { byActor, confirmDialog, debounce, h, inform, informNext, navigate, time
 import { diffView } from "../diff.js";
 import { jsonEditor } from "../editor.js";
 import { checkJson, prettyText } from "../json.js";
-import { formError, showChangeError, textField, warnAbout } from "../messages.js";
+import { formError, selectField, showChangeError, textField, warnAbout } from "../messages.js";
+import { rolloutPanel } from "../rollout.js";
 import { can } from "../session.js";
 import { schemaPanel } from "./schema.js";
 
@@ -31,6 +33,16 @@ export async function configurationScreen({ params: [id], signal }) {
   const fields = {
     name: textField({ id: "config-name", label: "Name", readOnly: !writable, maxlength: 256 }),
     comments: textField({ id: "config-comments", label: "Comments", multiline: true, readOnly: !writable, maxlength: 1024 }),
+    release: selectField({
+      id: "config-release",
+      label: "Release",
+      options: [
+        ["immediate", "Immediate: every saved version reaches clients at once"],
+        ["staged", "Staged: clients get a new version through a rollout"],
+      ],
+      disabled: !writable,
+      hint: "Staged: a saved change makes a new version; clients keep the live version until a rollout moves them.",
+    }),
     config: jsonEditor({ id: "config-json", label: "Configuration (JSON)", readOnly: !writable }),
   };
   const problem = formError();
@@ -42,36 +54,70 @@ export async function configurationScreen({ params: [id], signal }) {
     { class: "form", novalidate: true },
     fields.name.element,
     fields.comments.element,
+    fields.release.element,
     fields.config.element,
     problem.element,
     writable ? h("div", { class: "actions" }, saveButton, deleteButton) : h("p", { class: "hint" }, "Your token may read this configuration, not change it."),
   );
 
   let baseline = null;
-  const draft = () => ({ name: fields.name.input.value, comments: fields.comments.input.value, text: fields.config.value });
+  const draft = () => ({
+    name: fields.name.input.value,
+    comments: fields.comments.input.value,
+    release: fields.release.input.value,
+    text: fields.config.value,
+  });
   const dirty = () => {
     const now = draft();
-    return now.name !== baseline.name || now.comments !== baseline.comments || now.text !== baseline.text;
+    return Object.keys(now).some((key) => now[key] !== baseline[key]);
   };
+
+  // A staged configuration's rollouts. Its live version moves without a new version (and the
+  // ETag with it): the panel's reads keep the one saves are conditional on current.
+  const panel = rolloutPanel({
+    id,
+    signal,
+    writable,
+    onConfiguration(current, etag) {
+      if (state.deleted || current.version !== state.config.version) return;
+      state.config = { ...state.config, live_version: current.live_version, release: current.release };
+      state.etag = etag;
+      showMeta();
+    },
+  });
 
   /** Shows a version from the service as the current one (fields too, unless `keepDraft`). */
   function show(config, etag, { keepDraft = false, by = state.actor } = {}) {
     state.config = config;
     state.etag = etag;
     state.actor = by;
-    baseline = { name: config.name, comments: config.comments ?? "", text: prettyText(config.configText) };
+    baseline = {
+      name: config.name,
+      comments: config.comments ?? "",
+      release: config.release ?? "immediate",
+      text: prettyText(config.configText),
+    };
     if (!keepDraft) {
       fields.name.input.value = baseline.name;
       fields.comments.input.value = baseline.comments;
+      fields.release.input.value = baseline.release;
       fields.config.value = baseline.text;
     }
     heading.textContent = config.name;
     crumbLast.textContent = config.name;
     document.title = `${config.name} · ${app.name} · Config Service`;
+    showMeta();
+    panel.update(config);
+  }
+
+  function showMeta() {
+    const config = state.config;
     meta.replaceChildren(
-      `Version ${config.version} · last changed `,
+      `Version ${config.version}`,
+      config.release === "staged" ? ` · staged: clients get version ${config.live_version}` : "",
+      " · last changed ",
       time(config.updated_at),
-      byActor(by),
+      byActor(state.actor),
       " · ",
       h("a", { href: `#/configurations/${id}/history` }, "History"),
     );
@@ -89,10 +135,10 @@ export async function configurationScreen({ params: [id], signal }) {
       fields.config.focusError();
       return;
     }
-    const { name, comments, text } = draft();
+    const { name, comments, release, text } = draft();
     saveButton.disabled = true;
     try {
-      const body = configurationBody({ name, comments: comments === "" ? null : comments }, text);
+      const body = configurationBody({ name, comments: comments === "" ? null : comments, release }, text);
       const result = await call("PUT", `/configurations/${id}`, { raw: body, ifMatch, exact: true });
       clearErrors();
       closeConflict();
@@ -231,7 +277,13 @@ export async function configurationScreen({ params: [id], signal }) {
   }, 100);
 
   // -- two tabs: the document and its schema --------------------------------------------------------
-  const documentPanel = h("div", { role: "tabpanel", id: "panel-document", "aria-labelledby": "tab-document" }, conflictPanel, form);
+  const documentPanel = h(
+    "div",
+    { role: "tabpanel", id: "panel-document", "aria-labelledby": "tab-document" },
+    conflictPanel,
+    panel.element,
+    form,
+  );
   const schema = schemaPanel({ id, writable, signal, documentEditor: fields.config, showDocument: () => choose("document") });
   const schemaTabPanel = h("div", { role: "tabpanel", id: "panel-schema", "aria-labelledby": "tab-schema", hidden: true }, schema.element);
   const tabs = {
@@ -265,6 +317,7 @@ export async function configurationScreen({ params: [id], signal }) {
     title: loaded.data.name,
     onChange(change) {
       if (change.kind === "schema" && change.id === id) schema.changed(change);
+      if (change.kind === "rollout" && change.configuration_id === id) panel.changed(change);
       if (change.kind !== "configuration" || change.id !== id) return;
       if (change.action !== "deleted" && change.version <= state.config.version && !state.deleted) return; // ours
       follow(change);

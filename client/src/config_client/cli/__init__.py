@@ -1,8 +1,10 @@
-"""`config-service`, the command line: read, change, compare, export and import configurations.
+"""`config-service`, the command line: read, change, compare, export and import configurations;
+stage their releases and roll versions out; see which client holds which version.
 
 It talks to the service at CONFIG_SERVICE_URL (default http://127.0.0.1:8000) with the token
 in the file named by --token-file, or else in CONFIG_SERVICE_TOKEN, if any; never one given as
-an argument (visible in `ps`, kept in shell history). This module is the shell (the global
+an argument (visible in `ps`, kept in shell history). It reads as the client --client-id, or
+else CONFIG_CLIENT_ID, or else HOSTNAME/config-service. This module is the shell (the global
 options, logging, one line per failure); the commands are in the modules of `COMMANDS`, each
 adding its own.
 """
@@ -18,21 +20,21 @@ import sys
 import httpx
 
 from config_client._version import __version__
-from config_client.cli import configurations, transfer
+from config_client.cli import configurations, fleet, rollouts, transfer
 from config_client.cli._common import CommandError, Commands, TokenRefused, refuse_token
 from config_client.errors import ConfigServiceError
 from config_client.sync import ConfigClient
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-COMMANDS = (configurations, transfer)  # in the order `--help` lists them
+COMMANDS = (configurations, transfer, rollouts, fleet)  # in the order `--help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="config-service",
         description="Read and change the configurations of a Config Service.",
-        epilog=f"Environment: CONFIG_SERVICE_URL (default {DEFAULT_URL}), CONFIG_SERVICE_TOKEN. A token is "
-        "never taken as an argument: command lines are visible in ps and kept in shell history.",
+        epilog=f"Environment: CONFIG_SERVICE_URL (default {DEFAULT_URL}), CONFIG_SERVICE_TOKEN, CONFIG_CLIENT_ID. "
+        "A token is never taken as an argument: command lines are visible in ps and kept in shell history.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -43,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     refuse_token(parser)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the service (default 10)")
+    parser.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="who this client is to the service (X-Client-Id, 1 to 128 visible ASCII characters): a staged "
+        "configuration's rollout decides by it which version `get` gets (else CONFIG_CLIENT_ID, else "
+        "HOSTNAME/config-service)",
+    )
     commands = Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     for module in COMMANDS:
         module.register(commands)
@@ -109,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             token = read_token_file(args.token_file)
         else:
             token = os.environ.get("CONFIG_SERVICE_TOKEN") or None
-        with ConfigClient(args.url, token=token, timeout=args.timeout) as client:
+        with ConfigClient(args.url, token=token, timeout=args.timeout, client_id=args.client_id) as client:
             status = args.handler(client, args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status

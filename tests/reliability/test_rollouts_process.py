@@ -1,0 +1,154 @@
+"""Rollouts across instances, as production runs them: a failure report rolls back on every
+instance within a second, with every watcher answered; a step still comes on time, exactly
+once, after the instance that started the rollout is killed; the fleet lists a thousand
+watching clients after one flush, and forgets them after CLIENT_TTL."""
+
+import asyncio
+import signal
+import time
+
+import httpx
+import pytest
+
+from bench.service_process import ServiceProcess
+from queries.rollouts import bucket
+
+APPS = "/api/v1/applications"
+CONFIGS = "/api/v1/configurations"
+
+
+@pytest.fixture
+def database(new_database) -> str:
+    return new_database()
+
+
+def staged_configuration(base: str) -> dict:
+    with httpx.Client(base_url=base) as client:
+        app = client.post(APPS, json={"name": f"app-{time.monotonic_ns()}"}).json()
+        created = client.post(
+            CONFIGS, json={"application_id": app["id"], "name": "c", "config": {"v": 1}, "release": "staged"}
+        ).json()
+        client.put(f"{CONFIGS}/{created['id']}", json={"name": "c", "config": {"v": 2}}).raise_for_status()
+    return {**created, "app_name": app["name"]}
+
+
+async def watch(base: str, url: str, client_id: str, etag: str) -> tuple[int, float, dict]:
+    """A watch held until what this client should hold changes; (status, when answered, body)."""
+    async with httpx.AsyncClient(base_url=base, timeout=40) as client:
+        response = await client.get(url, params={"wait": 30}, headers={"X-Client-Id": client_id, "If-None-Match": etag})
+        return response.status_code, time.monotonic(), response.json() if response.status_code == 200 else {}
+
+
+def test_a_failure_report_rolls_back_on_every_instance_within_a_second(database):
+    with ServiceProcess(database_url=database) as one, ServiceProcess(database_url=database) as two:
+        config = staged_configuration(one.url)
+        url = f"/api/v1/config/{config['app_name']}/c"
+        with httpx.Client() as client:
+            started = client.post(
+                f"{one.url}{CONFIGS}/{config['id']}/rollouts", json={"version": 2, "step_seconds": 600}
+            )
+            assert started.status_code == 201
+            canaries = [f"canary-{n}" for n in range(2000) if bucket(config["id"], f"canary-{n}") < 10][:20]
+            time.sleep(0.5)  # instance two hears of the rollout
+            tags = {}
+            for cid in canaries:
+                for base in (one.url, two.url):
+                    answer = client.get(f"{base}{url}", headers={"X-Client-Id": cid})
+                    assert answer.json()["version"] == 2  # the canaries hold the new version
+                    tags[cid] = answer.headers["etag"]
+
+        async def scenario():
+            watches = [
+                asyncio.ensure_future(watch(base, url, cid, tags[cid]))
+                for cid in canaries
+                for base in (one.url, two.url)
+            ]
+            await asyncio.sleep(1.0)
+            assert not any(w.done() for w in watches)
+            async with httpx.AsyncClient() as client:
+                report = await client.post(
+                    f"{two.url}{url}/reports",
+                    json={"client_id": canaries[0], "version": 2, "ok": False, "message": "pool size out of range"},
+                )
+                answered = time.monotonic()
+            assert report.status_code == 202
+            return answered, await asyncio.gather(*watches)
+
+        answered, results = asyncio.run(scenario())
+        assert [status for status, _, _ in results] == [200] * len(results)  # every watcher answered
+        assert {body["version"] for _, _, body in results} == {1}  # with the version live before
+        assert max(at for _, at, _ in results) - answered < 1.0
+        with httpx.Client() as client:
+            rollout = client.get(f"{one.url}{CONFIGS}/{config['id']}/rollouts").json()[0]
+        assert rollout["state"] == "rolled_back" and "pool size out of range" in rollout["reason"]
+
+
+def test_a_step_comes_on_time_exactly_once_after_the_starting_instance_is_killed(database):
+    with ServiceProcess(database_url=database) as survivor:
+        first = ServiceProcess(database_url=database).start()
+        try:
+            first.wait_healthy()
+            config = staged_configuration(first.url)
+            with httpx.Client() as client:
+                rollout = client.post(
+                    f"{first.url}{CONFIGS}/{config['id']}/rollouts", json={"version": 2, "step_seconds": 3}
+                ).json()
+            first.process.send_signal(signal.SIGKILL)
+            first.process.wait()
+        finally:
+            first.close()
+        with httpx.Client(base_url=survivor.url) as client:
+            due = rollout["next_step_at"]
+            deadline = time.monotonic() + 10
+            while (now := client.get(f"{CONFIGS}/{config['id']}/rollouts/{rollout['id']}").json())["percent"] == 10:
+                assert time.monotonic() < deadline, "no step within 10 s"
+                time.sleep(0.05)
+            assert now["percent"] == 50
+            steps = [
+                c
+                for c in client.get("/api/v1/changes", params={"after": 0, "limit": 1000}).json()
+                if c["kind"] == "rollout" and c["id"] == rollout["id"] and c["action"] == "step"
+            ]
+        assert len(steps) == 1  # exactly once
+        from datetime import datetime
+
+        late = (datetime.fromisoformat(steps[0]["at"]) - datetime.fromisoformat(due)).total_seconds()
+        assert 0 <= late < 5  # on time: within 5 s of next_step_at
+
+
+def test_the_fleet_lists_a_thousand_watching_clients_after_one_flush(database):
+    with ServiceProcess(database_url=database, fleet_flush_seconds=1) as service:
+        config = staged_configuration(service.url)
+        url = f"/api/v1/config/{config['app_name']}/c"
+        etag = httpx.get(f"{service.url}{url}").headers["etag"]
+        ids = [f"watcher-{n}" for n in range(1000)]
+
+        async def hold() -> None:
+            limits = httpx.Limits(max_connections=1100)
+            async with httpx.AsyncClient(base_url=service.url, timeout=60, limits=limits) as client:
+                watches = [
+                    asyncio.ensure_future(
+                        client.get(url, params={"wait": 5}, headers={"X-Client-Id": cid, "If-None-Match": etag})
+                    )
+                    for cid in ids
+                ]
+                answers = await asyncio.gather(*watches)
+                assert {a.status_code for a in answers} == {304}
+
+        asyncio.run(hold())
+        time.sleep(1.5)  # one flush
+        fleet = httpx.get(f"{service.url}{CONFIGS}/{config['id']}/clients", params={"limit": 1000}).json()
+        assert sorted(c["client_id"] for c in fleet["clients"]) == sorted(ids)
+        assert fleet["versions"] == {"1": 1000} and all(c["version"] == 1 for c in fleet["clients"])
+
+
+def test_the_fleet_forgets_a_client_not_seen_within_client_ttl(database):
+    with ServiceProcess(database_url=database, client_ttl=2, fleet_flush_seconds=0.5) as service:
+        config = staged_configuration(service.url)
+        url = f"{service.url}/api/v1/config/{config['app_name']}/c"
+        assert httpx.get(url, headers={"X-Client-Id": "brief"}).status_code == 200
+        time.sleep(1)
+        clients = f"{service.url}{CONFIGS}/{config['id']}/clients"
+        assert [c["client_id"] for c in httpx.get(clients).json()["clients"]] == ["brief"]
+        time.sleep(2)
+        assert httpx.get(clients).json() == {"clients": [], "versions": {}}
