@@ -1,6 +1,6 @@
 """Staged rollouts: start one, pause, resume, roll back, promote, and the step that advances it
 by itself. Each is one statement (infra/writes.py); the rollout's trigger records every event
-in the feed and, at completion, moves the configuration's live version (migrations/0011).
+in the feed and, at completion, moves the configuration's live version (migrations/0010).
 
 A step is taken by whichever instance's timer fires first: `AdvanceRollout` names the share
 it moves from and only applies when that is still the share and the step is due, so of
