@@ -10,7 +10,7 @@ Authorization, declared where each route is declared: `dependencies=needs("write
 `PUBLIC`), enforced for the route that matched by api/routing.py, which refuses at import a
 route that declares nothing. The declaration is FastAPI's `Security` requirement on the
 bearer scheme, so the OpenAPI document states each operation's scope:
-`"security": [{"bearerAuth": ["write"]}]`.
+`"security": [{"bearer": ["write"]}]`.
 
 A token limited to some applications finds every other one as if it did not exist: the read
 side applies the limit to every view it hands out, the write side to every statement
@@ -52,7 +52,7 @@ REFUSED = {
 }
 
 BEARER = HTTPBearer(
-    scheme_name="bearerAuth", description="An API token (cfs_...): `pipenv run token create`", auto_error=False
+    scheme_name="bearer", description="An API token (cfs_...): `pipenv run token create`", auto_error=False
 )
 
 

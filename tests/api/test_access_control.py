@@ -289,7 +289,7 @@ def test_health_the_openapi_document_and_docs_stay_open_and_declare_the_bearer_s
     assert secured.get("/health").status_code == 200
     assert secured.get("/docs").status_code == 200
     spec = secured.get("/openapi.json").json()
-    scheme = spec["components"]["securitySchemes"]["bearerAuth"]
+    scheme = spec["components"]["securitySchemes"]["bearer"]
     assert (scheme["type"], scheme["scheme"], set(scheme)) == ("http", "bearer", {"type", "scheme", "description"})
     assert "pipenv run token create" in scheme["description"]  # it says where a token comes from
     declared = {
@@ -302,7 +302,7 @@ def test_health_the_openapi_document_and_docs_stay_open_and_declare_the_bearer_s
         for method, operation in item.items():
             if path.startswith("/api/") or path == "/metrics":
                 # Each operation states the scope its route declares (OpenAPI 3.1 role names).
-                assert operation["security"] == [{"bearerAuth": [declared[path, method]]}], path
+                assert operation["security"] == [{"bearer": [declared[path, method]]}], path
                 assert {"401", "403", "429"} <= set(operation["responses"]), path
             else:
                 assert "security" not in operation
