@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from commands.bus import handles
 from commands.errors import Conflict, InvalidCommand, NotFound
+from commands.validation import NO_SCHEMA, Expect, Guard, Recheck, guards
 from infra.access import visible_sql
 from infra.events import Committed
 from infra.ids import new_id
@@ -96,11 +97,22 @@ WITH target AS (
            0  -- set by the trigger
     FROM target t
     WHERE t.release = 'staged' AND t.version_exists AND t.live_version <> %(version)s
+      AND (%(expect_schema)s::bigint IS NULL OR configuration_schema_revision(t.id) = %(expect_schema)s::bigint)
     RETURNING *
 )
 SELECT jsonb_build_object(
     'row', (SELECT to_jsonb(r) FROM r),
-    'target', (SELECT to_jsonb(t) FROM target t)
+    'target', (SELECT to_jsonb(t) FROM target t),
+    'guard', CASE WHEN %(expect_schema)s::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM r) THEN (
+        SELECT jsonb_build_object(
+            'revision', c.revision,
+            'document', v.document::text,
+            'schema', (SELECT jsonb_build_object('revision', s.revision, 'schema', s.schema::text, 'draft', s.draft)
+                       FROM configuration_schemas s WHERE s.configuration_id = c.id)
+        )
+        FROM configurations c JOIN configuration_versions v ON v.configuration_id = c.id AND v.version = %(version)s
+        WHERE c.id = %(configuration_id)s
+    ) END
 )
 """
 
@@ -155,8 +167,15 @@ SELECT to_jsonb(r) FROM r
 """
 
 
+@guards(StartRollout)
+def start_guard(cmd: StartRollout) -> Guard:
+    """The version a rollout sends must satisfy the configuration's schema as it is now, though
+    it may have been written before the schema."""
+    return Guard(cmd.configuration_id, "document", location="config")
+
+
 @handles(StartRollout)
-def start_rollout(cmd: StartRollout) -> Statement:
+def start_rollout(cmd: StartRollout, expect: Expect = NO_SCHEMA) -> Statement:
     steps = list(cmd.steps)
     if not steps or steps[-1] != 100 or any(not 1 <= s <= 100 for s in steps) or steps != sorted(set(steps)):
         raise InvalidCommand("steps", "percentages from 1 to 100, strictly increasing, ending at 100")
@@ -168,6 +187,7 @@ def start_rollout(cmd: StartRollout) -> Statement:
         "first": steps[0],
         "step_seconds": cmd.step_seconds,
         "max_failures": cmd.max_failures,
+        "expect_schema": expect.schema,
     }
 
     def outcome(value: dict) -> Committed:
@@ -182,6 +202,8 @@ def start_rollout(cmd: StartRollout) -> Statement:
             )
         if not target["version_exists"]:
             raise InvalidCommand("version", f"configuration {cmd.configuration_id} has no version {cmd.version}")
+        if value["guard"] is not None and target["live_version"] != cmd.version:
+            raise Recheck(value["guard"])
         raise Conflict(f"version {cmd.version} is already live")
 
     def on_error(error: SqlError) -> Exception | None:

@@ -76,6 +76,23 @@ def test_a_rollout_needs_a_staged_configuration_and_one_at_a_time(client, staged
         assert client.post(f"{CONFIGS}/{staged['id']}/rollouts", json=bad).status_code in (409, 422)
 
 
+def test_a_rollout_of_a_version_the_schema_refuses_is_422_and_starts_nothing(client, staged):
+    url = f"{CONFIGS}/{staged['id']}"
+    assert client.put(url, json={"name": "c", "config": {"v": 3}}).status_code == 200  # the latest: {"v": 3}
+    schema = {"properties": {"v": {"type": "integer", "minimum": 3}}}
+    assert client.put(f"{url}/schema", json=schema).status_code == 200
+
+    refused = client.post(f"{url}/rollouts", json={"version": 2})  # written before the schema: {"v": 2}
+    assert refused.status_code == 422, refused.text
+    body = refused.json()
+    assert body["code"] == "schema_violation"
+    assert [(d["location"], d["path"], d["keyword"]) for d in body["details"]] == [("config", "/v", "minimum")]
+    assert client.get(f"{url}/rollouts").json() == []
+    assert read(client, staged, "anyone")["version"] == 1
+
+    assert client.post(f"{url}/rollouts", json={"version": 3, "step_seconds": 600}).status_code == 201
+
+
 def test_at_ten_percent_about_a_tenth_of_the_clients_get_the_new_version_and_stay_as_it_grows(client, staged):
     rollout = start(client, staged, steps=[10, 50, 100], step_seconds=1)
     url = f"{CONFIGS}/{staged['id']}/rollouts/{rollout['id']}"
