@@ -91,6 +91,9 @@ def test_migrated_schema_has_the_spec_columns(dsn):
         *(("configurations", *column) for column in history),
         # The document as written (0008); `config` is derived from it.
         ("configurations", "document", "json", None, "NO"),
+        # How a change reaches clients, and the version they get (0010).
+        ("configurations", "release", "text", None, "NO"),
+        ("configurations", "live_version", "integer", None, "NO"),
     ]
     constraints = {
         row[0]

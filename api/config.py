@@ -155,6 +155,7 @@ class ReportBody(_Body):
 @router.post(
     "/{application_name}/{configuration_name}/reports",
     status_code=202,
+    response_class=Response,  # 202 with no body
     responses={202: {"description": "Noted"}, **responses(404, 413, 415, 422, 503)},
     dependencies=needs("read"),  # a client's own token may report
     summary="A client says whether it could apply a version (failures of a rollout's version roll it back)",

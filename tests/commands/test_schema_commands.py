@@ -190,4 +190,4 @@ def test_racing_schema_changes_and_document_writes_never_leave_an_invalid_docume
         if schema is not None:
             assert schema.is_valid(current), (row, current)
             checked += 1
-    assert checked > 10
+    assert checked >= 5  # revisions made under a schema: the check above is not vacuous

@@ -39,7 +39,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_or_status_violation(service, tm
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1500,
         cwd=tmp_path,
     )
     output = result.stdout + result.stderr
