@@ -43,7 +43,7 @@ def cmd_push(client: ConfigClient, args: argparse.Namespace) -> int:
     current = client.schema(args.app, args.name)
     if current is not None and _same(current.schema, schema):
         # A deployment may push on every start: the same schema again is no new version.
-        out(f"the schema of {label} is already {source}'s (version {current.version}); unchanged")
+        out(f"{label} already has the schema of {source} (version {current.version}): nothing to change")
         return 0
     view = client.set_schema(args.app, args.name, schema, expected_version=args.expected_version)
     out(f"set the schema of {label} from {source}: version {view.version} (draft {view.draft})")
