@@ -27,6 +27,7 @@ COMMANDS = [
     "diff",
     "export",
     "import",
+    "schema",
     "release",
     "rollout",
     "clients",

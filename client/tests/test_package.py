@@ -1,5 +1,6 @@
-"""The distribution as installed: its name, its one dependency, the Pythons it allows, its
-type information (`py.typed`), modules that import one way, and pydantic left optional."""
+"""The distribution as installed: its name, its one dependency and its extras, the Pythons it
+allows, its type information (`py.typed`), modules that import one way, and pydantic (and the
+extras) left optional."""
 
 import ast
 import importlib.metadata
@@ -38,6 +39,17 @@ def test_it_depends_on_httpx_only(distribution):
     assert always == {"httpx"}, distribution.requires
 
 
+def test_schema_checking_and_codegen_are_extras(distribution):
+    extras = {}
+    for line in distribution.requires or []:
+        requirement = Requirement(line)
+        for extra in ("schema", "codegen"):
+            if requirement.marker is not None and requirement.marker.evaluate({"extra": extra}):
+                extras.setdefault(extra, set()).add(requirement.name.lower())
+    assert extras == {"schema": {"jsonschema-rs"}, "codegen": {"datamodel-code-generator"}}, distribution.requires
+    assert set(distribution.metadata.get_all("Provides-Extra") or ()) >= {"schema", "codegen"}
+
+
 def test_it_allows_python_3_10(distribution):
     requires_python = distribution.metadata["Requires-Python"]
     assert requires_python, "no Requires-Python"
@@ -67,10 +79,12 @@ def test_py_typed_is_shipped_in_the_package(distribution):
 
 def test_importing_the_package_imports_no_pydantic():
     # `model=` takes pydantic models without the client importing pydantic: a client service
-    # that does not use them does not need it installed.
+    # that does not use them does not need it installed. Nor the extras' modules, which only
+    # `schema check` and `schema codegen` (and `schema_tools`) import, when they run.
+    optional = ("pydantic", "pydantic_core", "jsonschema_rs", "datamodel_code_generator")
     code = (
-        "import sys, config_client, config_client.cli, config_client.aio; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_core')))"
+        "import sys, config_client, config_client.cli, config_client.aio, config_client.schema_tools; "
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {optional!r}))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

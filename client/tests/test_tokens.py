@@ -13,7 +13,7 @@ from config_client._admin import AdminFlows
 from config_client._core import Core
 from config_client._drivers import drive
 from config_client.cli import main
-from config_client.cli._common import Commands, TokenRefused
+from config_client.cli._common import TokenRefused
 
 SECRET = "cfs_not-a-real-secret-but-never-logged"
 A_VIEW = {"id": "01CONF", "application_id": "01APP", "name": "c", "comments": None, "config": {"v": 1}, "version": 1}
@@ -193,17 +193,22 @@ def test_a_bad_token_file_is_one_line_and_exit_1(run, monkeypatch, tmp_path, con
     assert err.count("\n") == 1 and message in err and str(token_file) in err
 
 
-def test_a_command_group_added_later_refuses_a_token_too(monkeypatch):
-    # As `schema push/pull/...` will come: a module whose register() adds a group of commands.
-    class Schema:
-        @staticmethod
-        def register(commands: Commands) -> None:
-            schema = Commands(commands.add("schema", None, "Schemas.").add_subparsers(required=True))
-            schema.add("pull", lambda client, args: 0, "Print a schema.").add_argument("app")
-
-    monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, Schema))
+@pytest.mark.parametrize(
+    "action",
+    [
+        ["push", "shop", "c", "--model", "shop.settings:Settings"],
+        ["pull", "shop", "c"],
+        ["check", "shop", "c", "draft.json"],
+        ["codegen", "shop", "c"],
+        ["delete", "shop", "c"],
+    ],
+    ids=lambda action: action[0],
+)
+def test_the_schema_commands_refuse_a_token_too(action):
+    # A group of commands (`schema ACTION`): `--token` is refused at every level of it.
     parser = cli.build_parser()
-    args = parser.parse_args(["schema", "pull", "shop"])
-    assert args.app == "shop" and args.handler(None, args) == 0
-    with pytest.raises(TokenRefused):
-        parser.parse_args(["schema", "pull", "shop", "--token", SECRET])
+    args = parser.parse_args(["schema", *action])
+    assert args.app == "shop" and callable(args.handler)
+    for at in (0, 1, len(action)):
+        with pytest.raises(TokenRefused):
+            parser.parse_args(["schema", *action[:at], "--token", SECRET, *action[at:]])

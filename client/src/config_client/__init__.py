@@ -23,9 +23,17 @@ back)::
     client.start_rollout("checkout", "production", version=4, steps=(10, 50, 100), step_seconds=60)
     client.fleet("checkout", "production").versions  # {3: 90, 4: 10}
 
+A JSON Schema per configuration (every change of its document must satisfy it), from the
+application's own settings class::
+
+    client.set_schema("checkout", "production", Settings)   # Settings.model_json_schema()
+    client.patch("checkout", "production", {"db": {"pool": "twenty"}})
+    # SchemaViolation: ... body.config /db/pool: "twenty" is not of type "integer" [type]
+
 `AsyncConfigClient` has the same methods, awaited. Errors are `ConfigServiceError`s:
 `NotFound`, `Unauthorized`, `Forbidden`, `Conflict`, `PreconditionFailed`,
-`ValidationError`, `Unavailable`, `InvalidConfiguration`.
+`ValidationError` (and its kinds `SchemaViolation`, `InvalidSchema`), `Unavailable`,
+`InvalidConfiguration`.
 """
 
 from config_client._admin import KEEP
@@ -37,8 +45,10 @@ from config_client.errors import (
     ErrorDetail,
     Forbidden,
     InvalidConfiguration,
+    InvalidSchema,
     NotFound,
     PreconditionFailed,
+    SchemaViolation,
     Unauthorized,
     Unavailable,
     ValidationError,
@@ -51,6 +61,8 @@ from config_client.models import (
     Fleet,
     FleetClient,
     Rollout,
+    Schema,
+    SchemaVersion,
     Snapshot,
     Version,
 )
@@ -72,9 +84,13 @@ __all__ = [
     "FleetClient",
     "Forbidden",
     "InvalidConfiguration",
+    "InvalidSchema",
     "NotFound",
     "PreconditionFailed",
     "Rollout",
+    "Schema",
+    "SchemaVersion",
+    "SchemaViolation",
     "Snapshot",
     "Unauthorized",
     "Unavailable",

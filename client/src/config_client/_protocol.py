@@ -24,8 +24,10 @@ from config_client.errors import (
     Conflict,
     ErrorDetail,
     Forbidden,
+    InvalidSchema,
     NotFound,
     PreconditionFailed,
+    SchemaViolation,
     Unauthorized,
     Unavailable,
     ValidationError,
@@ -108,6 +110,15 @@ _ERRORS: dict[int, type[ConfigServiceError]] = {
     412: PreconditionFailed,
     422: ValidationError,
 }
+# A 422 with one of these codes: a ValidationError of its own kind.
+_CODES: dict[str, type[ConfigServiceError]] = {
+    "schema_violation": SchemaViolation,
+    "invalid_schema": InvalidSchema,
+}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def error_from(response: httpx.Response) -> ConfigServiceError:
@@ -119,11 +130,15 @@ def error_from(response: httpx.Response) -> ConfigServiceError:
     if not isinstance(body, dict):
         body = {}
     details = tuple(
-        ErrorDetail(str(d.get("location", "")), str(d.get("message", "")))
+        ErrorDetail(
+            str(d.get("location", "")), str(d.get("message", "")), _text(d.get("path")), _text(d.get("keyword"))
+        )
         for d in body.get("details") or ()
         if isinstance(d, dict)
     )
     cls = _ERRORS.get(status) or (Unavailable if status >= 500 else ConfigServiceError)
+    if status == 422:
+        cls = _CODES.get(str(body.get("code")), cls)
     return cls(
         str(body.get("message") or f"{status} {response.reason_phrase}".strip()),
         status=status,

@@ -15,6 +15,8 @@ from config_client._core import Core, label
 from config_client._drivers import drive_async, watch_ended
 from config_client._protocol import Flow, T
 from config_client._rollouts import RolloutFlows
+from config_client._schema_admin import AsyncSchemaAdmin
+from config_client._schemas import SchemaFlows
 from config_client._staged import AsyncStagedReleases
 from config_client._typed import M, check_model, check_watched_model
 from config_client.models import Application, Change, Configuration, Snapshot, Version
@@ -50,7 +52,7 @@ class AsyncWatch:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-class AsyncConfigClient(AsyncStagedReleases):
+class AsyncConfigClient(AsyncStagedReleases, AsyncSchemaAdmin):
     """The asyncio twin of `ConfigClient`: the same arguments, the same methods (awaited),
     the same caching, last-known-good copies, client id, reports and typed errors. `watch`
     runs as a task of the running loop, and its callback may be a plain function or a
@@ -74,6 +76,7 @@ class AsyncConfigClient(AsyncStagedReleases):
         self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff, client_id)
         self._admin = AdminFlows(self._core)  # sends through the same settings
         self._rollouts = RolloutFlows(self._admin)
+        self._schemas = SchemaFlows(self._admin)
         self._http = httpx.AsyncClient(**self._core.http_options())
         self._watches: list[AsyncWatch] = []
 

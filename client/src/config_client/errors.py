@@ -11,8 +11,10 @@ __all__ = [
     "ErrorDetail",
     "Forbidden",
     "InvalidConfiguration",
+    "InvalidSchema",
     "NotFound",
     "PreconditionFailed",
+    "SchemaViolation",
     "Unauthorized",
     "Unavailable",
     "ValidationError",
@@ -21,11 +23,25 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ErrorDetail:
-    """One problem found: where (the service's `body.name`, `path.id`, ...; a JSON Pointer into
-    the document for `InvalidConfiguration`, empty for the document as a whole) and what."""
+    """One problem found: where (the service's `body.name`, `path.id`, `body.config`, ...; a
+    JSON Pointer into the document for `InvalidConfiguration`, empty for the document as a
+    whole) and what.
+
+    For a document (or a schema) at fault, `path` is the JSON Pointer (RFC 6901) of the value
+    in it (`/db/pool`; `""`: the document itself, e.g. a required key missing); for a
+    violation of a configuration's JSON Schema, `keyword` is the schema keyword that failed
+    (`type`, `required`, `format`, ...). Both are None where they say nothing.
+    """
 
     location: str
     message: str
+    path: str | None = None
+    keyword: str | None = None
+
+    def __str__(self) -> str:
+        where = " ".join(part for part in (self.location, self.path) if part)
+        text = f"{where}: {self.message}" if where else self.message
+        return f"{text} [{self.keyword}]" if self.keyword else text
 
 
 class ConfigServiceError(Exception):
@@ -58,7 +74,7 @@ class ConfigServiceError(Exception):
     def __str__(self) -> str:
         text = self.message
         if self.details:
-            text += ": " + "; ".join(f"{d.location}: {d.message}" if d.location else d.message for d in self.details)
+            text += ": " + "; ".join(map(str, self.details))
         if self.request_id:
             text += f" [request_id={self.request_id}]"
         return text
@@ -93,6 +109,27 @@ class PreconditionFailed(ConfigServiceError):
 
 class ValidationError(ConfigServiceError):
     """422: the request is invalid; `details` says where, as the service reported it."""
+
+
+class SchemaViolation(ValidationError):
+    """422 `schema_violation`: the document does not satisfy the configuration's JSON Schema,
+    and nothing was written. (Also when a schema being set is not satisfied by the current
+    document.)
+
+    `violations` lists each one, every one at once (the service lists up to 100 and counts
+    the rest in one more detail, without a keyword): its `path` (a JSON Pointer into the
+    document), `keyword` and `message`; `location` says which document (`body.config`: the
+    one sent; `config`: one kept, such as a version being restored).
+    """
+
+    @property
+    def violations(self) -> tuple[ErrorDetail, ...]:
+        return tuple(detail for detail in self.details if detail.keyword is not None)
+
+
+class InvalidSchema(ValidationError):
+    """422 `invalid_schema`: the schema sent is not a valid JSON Schema (or refers to another
+    document, which the service never fetches); the detail's `path` points at the fault."""
 
 
 class Unavailable(ConfigServiceError):

@@ -17,6 +17,8 @@ __all__ = [
     "Fleet",
     "FleetClient",
     "Rollout",
+    "Schema",
+    "SchemaVersion",
     "Snapshot",
     "Version",
 ]
@@ -118,6 +120,45 @@ class Version:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Version:
+        return _from_json(cls, data)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A configuration's JSON Schema: every change of its document must satisfy `schema`.
+
+    `draft` is the one its `$schema` names (2020-12 without one); `version` counts the
+    schema's own changes (1 when first set, continuing after a removal); `revision` is the
+    change that made it (see the feed), and `etag` its entity tag (for `if_match=`).
+    """
+
+    configuration_id: str
+    schema: dict[str, Any]
+    draft: str
+    version: int
+    revision: int
+    created_at: str | None = None
+    updated_at: str | None = None
+    etag: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], etag: str | None = None) -> Schema:
+        return _from_json(cls, data, etag=etag)
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One version of a configuration's schema, as it was set, and who set it."""
+
+    version: int
+    revision: int
+    schema: dict[str, Any]
+    draft: str
+    created_at: str
+    actor: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SchemaVersion:
         return _from_json(cls, data)
 
 

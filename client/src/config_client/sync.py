@@ -16,6 +16,8 @@ from config_client._core import Core
 from config_client._drivers import drive
 from config_client._protocol import Flow, T
 from config_client._rollouts import RolloutFlows
+from config_client._schema_admin import SchemaAdmin
+from config_client._schemas import SchemaFlows
 from config_client._staged import StagedReleases
 from config_client._typed import M, check_model, check_watched_model
 from config_client._watch_thread import Watch
@@ -24,7 +26,7 @@ from config_client.models import Application, Change, Configuration, Snapshot, V
 log = logging.getLogger("config_client")
 
 
-class ConfigClient(StagedReleases):
+class ConfigClient(StagedReleases, SchemaAdmin):
     """A blocking client of the Config Service, for client services and admin tools alike.
 
     Reading (the client-service side): `get`, `view`, `get_all` and `watch` read
@@ -41,7 +43,10 @@ class ConfigClient(StagedReleases):
     `expected_version=` make a change conditional (`PreconditionFailed` when it is not met).
     Staged releases: `set_release`, `start_rollout`, `pause_rollout`, `resume_rollout`,
     `rollback_rollout`, `promote_rollout`, `rollouts`, `rollout`; who holds which version:
-    `fleet`, `application_fleet`.
+    `fleet`, `application_fleet`. A configuration's JSON Schema, which every change of its
+    document must satisfy (else `SchemaViolation`): `schema`, `set_schema` (from a dict or the
+    application's pydantic settings class), `delete_schema`, `schema_history`,
+    `restore_schema`.
 
     Args:
         base_url: the service's root, e.g. ``http://127.0.0.1:8000``.
@@ -75,6 +80,7 @@ class ConfigClient(StagedReleases):
         self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff, client_id)
         self._admin = AdminFlows(self._core)  # sends through the same settings
         self._rollouts = RolloutFlows(self._admin)
+        self._schemas = SchemaFlows(self._admin)
         self._http = httpx.Client(**self._core.http_options())
         self._watches: list[Watch] = []
         self._watches_lock = threading.Lock()
@@ -262,7 +268,9 @@ class ConfigClient(StagedReleases):
 
         Conditional with `if_match=etag` or `expected_version=n`: the change is made only if
         the configuration is still at that version, else PreconditionFailed and nothing
-        changes (the check and the change are one step on the service).
+        changes (the check and the change are one step on the service). SchemaViolation (a
+        ValidationError) when the document does not satisfy the configuration's schema: its
+        `violations` say where (JSON Pointer), which keyword failed and why.
         """
         flow = self._admin.change("PUT", application, name, config, comments, rename_to, if_match, expected_version)
         return self._run(flow)

@@ -1,5 +1,6 @@
 """`config-service`, the command line: read, change, compare, export and import configurations;
-stage their releases and roll versions out; see which client holds which version.
+guard them with a JSON Schema (from the application's settings class); stage their releases and
+roll versions out; see which client holds which version.
 
 It talks to the service at CONFIG_SERVICE_URL (default http://127.0.0.1:8000) with the token
 in the file named by --token-file, or else in CONFIG_SERVICE_TOKEN, if any; never one given as
@@ -20,13 +21,13 @@ import sys
 import httpx
 
 from config_client._version import __version__
-from config_client.cli import configurations, fleet, rollouts, transfer
+from config_client.cli import configurations, fleet, rollouts, schemas, transfer
 from config_client.cli._common import CommandError, Commands, TokenRefused, refuse_token
 from config_client.errors import ConfigServiceError
 from config_client.sync import ConfigClient
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-COMMANDS = (configurations, transfer, rollouts, fleet)  # in the order `--help` lists them
+COMMANDS = (configurations, transfer, schemas, rollouts, fleet)  # in the order `--help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
