@@ -70,8 +70,9 @@ class AsyncConfigClient(AsyncStagedReleases):
         backoff: float = 0.2,
         max_backoff: float = 10.0,
         client_id: str | None = None,
+        cache_key: str | None = None,
     ) -> None:
-        self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff, client_id)
+        self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff, client_id, cache_key)
         self._admin = AdminFlows(self._core)  # sends through the same settings
         self._rollouts = RolloutFlows(self._admin)
         self._http = httpx.AsyncClient(**self._core.http_options())
@@ -207,9 +208,10 @@ class AsyncConfigClient(AsyncStagedReleases):
         comments: str | None = None,
         *,
         release: str | None = None,
+        secrets: list[str] | None = None,
     ) -> Configuration:
         """Creates a configuration (see `ConfigClient.create`)."""
-        return await self._run(self._admin.create(application, name, config, comments, release))
+        return await self._run(self._admin.create(application, name, config, comments, release, secrets))
 
     async def update(
         self,
@@ -221,9 +223,12 @@ class AsyncConfigClient(AsyncStagedReleases):
         rename_to: str | None = None,
         if_match: str | None = None,
         expected_version: int | None = None,
+        secrets: list[str] | None = None,
     ) -> Configuration:
         """Replaces the document of a configuration, optionally conditional (see `ConfigClient.update`)."""
-        flow = self._admin.change("PUT", application, name, config, comments, rename_to, if_match, expected_version)
+        flow = self._admin.change(
+            "PUT", application, name, config, comments, rename_to, if_match, expected_version, secrets
+        )
         return await self._run(flow)
 
     async def patch(
@@ -236,10 +241,11 @@ class AsyncConfigClient(AsyncStagedReleases):
         rename_to: str | None = None,
         if_match: str | None = None,
         expected_version: int | None = None,
+        secrets: list[str] | None = None,
     ) -> Configuration:
         """Merges `config_patch` into the document (see `ConfigClient.patch`)."""
         flow = self._admin.change(
-            "PATCH", application, name, config_patch, comments, rename_to, if_match, expected_version
+            "PATCH", application, name, config_patch, comments, rename_to, if_match, expected_version, secrets
         )
         return await self._run(flow)
 

@@ -55,6 +55,10 @@ class ConfigClient(StagedReleases):
         client_id: who this client is (`X-Client-Id`): 1 to 128 visible ASCII characters,
             stable across restarts. Default: CONFIG_CLIENT_ID, else ``HOSTNAME/program``
             (made valid: other characters become ``_``, cut to 128).
+        cache_key: encrypts the secret values of the copies in `cache_dir` (a configuration's
+            `secrets`; at least 16 characters; needs ``config-service-client[encrypted-cache]``).
+            Default: CONFIG_CLIENT_CACHE_KEY; without one, secret values are not written to
+            disk, so a copy read back from it (during an outage, after a restart) lacks them.
 
     Use it as a context manager, or call `close()`, which also stops its watches. One client
     may be shared by threads.
@@ -71,8 +75,9 @@ class ConfigClient(StagedReleases):
         backoff: float = 0.2,
         max_backoff: float = 10.0,
         client_id: str | None = None,
+        cache_key: str | None = None,
     ) -> None:
-        self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff, client_id)
+        self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff, client_id, cache_key)
         self._admin = AdminFlows(self._core)  # sends through the same settings
         self._rollouts = RolloutFlows(self._admin)
         self._http = httpx.Client(**self._core.http_options())
@@ -241,11 +246,13 @@ class ConfigClient(StagedReleases):
         comments: str | None = None,
         *,
         release: str | None = None,
+        secrets: list[str] | None = None,
     ) -> Configuration:
         """Creates configuration `name` of `application` with the document `config`;
         Conflict when the name is taken, ValidationError when the document is refused.
-        `release="staged"`: its changes reach clients only through rollouts (see `set_release`)."""
-        return self._run(self._admin.create(application, name, config, comments, release))
+        `release="staged"`: its changes reach clients only through rollouts (see `set_release`).
+        `secrets`: JSON Pointers of its secret values (stored encrypted, shown masked)."""
+        return self._run(self._admin.create(application, name, config, comments, release, secrets))
 
     def update(
         self,
@@ -257,14 +264,18 @@ class ConfigClient(StagedReleases):
         rename_to: str | None = None,
         if_match: str | None = None,
         expected_version: int | None = None,
+        secrets: list[str] | None = None,
     ) -> Configuration:
         """Replaces the document of a configuration (PUT), as a new version.
 
         Conditional with `if_match=etag` or `expected_version=n`: the change is made only if
         the configuration is still at that version, else PreconditionFailed and nothing
-        changes (the check and the change are one step on the service).
+        changes (the check and the change are one step on the service). "********" at a secret
+        pointer keeps the value stored there; `secrets` replaces the list (None keeps it).
         """
-        flow = self._admin.change("PUT", application, name, config, comments, rename_to, if_match, expected_version)
+        flow = self._admin.change(
+            "PUT", application, name, config, comments, rename_to, if_match, expected_version, secrets
+        )
         return self._run(flow)
 
     def patch(
@@ -277,11 +288,12 @@ class ConfigClient(StagedReleases):
         rename_to: str | None = None,
         if_match: str | None = None,
         expected_version: int | None = None,
+        secrets: list[str] | None = None,
     ) -> Configuration:
         """Merges `config_patch` into the document (RFC 7396: a None value removes its key,
         objects merge, anything else replaces), as a new version; conditional as `update`."""
         flow = self._admin.change(
-            "PATCH", application, name, config_patch, comments, rename_to, if_match, expected_version
+            "PATCH", application, name, config_patch, comments, rename_to, if_match, expected_version, secrets
         )
         return self._run(flow)
 
