@@ -22,6 +22,7 @@ setting it adds their pointers to the configuration's list, as a change of its o
 after (`MarkSecrets`); a write of a document keeps them in the list while the schema has them.
 """
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ from infra.sealing import (
     set_at,
     value_at,
 )
+
+log = logging.getLogger(__name__)
 
 NO_KEYS = (
     "secret values need a key, and none is configured: set SECRETS_KEYS to a key file "
@@ -171,6 +174,7 @@ class Sealing:
             document = stored
         clear = written(document)
         sealed = written(seal_tree(literal(clear), pointers, keyring, id))
+        log.debug("configuration %s: sealed at %s with key %s", id, ", ".join(pointers), keyring.sealing_id)
         return Written(
             config=sealed,
             secrets=pointers,
@@ -208,6 +212,12 @@ class Sealing:
                 "config", f'{masked[0]} is masked ("{MASK}"), and a new configuration has no value to keep: send it'
             )
         sealed = written(seal_tree(tree, pointers, keyring, writes.configuration_id))
+        log.debug(
+            "configuration %s: sealed at %s with key %s",
+            writes.configuration_id,
+            ", ".join(pointers),
+            keyring.sealing_id,
+        )
         return Written(config=sealed, secrets=pointers, document=document)
 
     def _plain(self, writes: Writes) -> Written:

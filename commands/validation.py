@@ -52,6 +52,7 @@ from typing import Any, Literal
 import jsonschema_rs
 
 from commands.errors import InvalidCommand, InvalidSchema, SchemaViolations, Violation
+from commands.sealing import schema_secrets
 from infra.documents import Document, pointer
 from infra.events import Committed
 from infra.keyring import Keyring, Unsealable
@@ -261,7 +262,9 @@ class Validation:
             secrets = tuple(state.get("secrets") or ())
         if guard.writes == "schema":
             schema = guard.known or Document.stored(state["schema"]["schema"])
-            Compiled(schema).check(self._opened(state, guard.configuration_id).value, "config", secrets)
+            # What the schema marks secret is, to its violations, as secret as what is marked.
+            marked = (*secrets, *schema_secrets(schema.value))
+            Compiled(schema).check(self._opened(state, guard.configuration_id).value, "config", marked)
             return Expect(revision=state["revision"])
         if made is not None:
             document = made
