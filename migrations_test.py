@@ -91,6 +91,10 @@ def test_migrated_schema_has_the_spec_columns(dsn):
         *(("configurations", *column) for column in history),
         # The document as written (0008); `config` is derived from it.
         ("configurations", "document", "json", None, "NO"),
+        # Its release policy and live version (0011), its secret values' pointers (0012).
+        ("configurations", "release", "text", None, "NO"),
+        ("configurations", "live_version", "integer", None, "NO"),
+        ("configurations", "secrets", "ARRAY", None, "NO"),
     ]
     constraints = {
         row[0]
