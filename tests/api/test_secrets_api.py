@@ -380,3 +380,40 @@ def test_tokens_say_whether_they_may_see_secret_values(secured, world):
         headers=tokens.admin,
     )
     assert made.status_code == 201 and made.json()["reveal"] is True
+
+
+def test_a_staged_configuration_serves_its_live_versions_secrets_by_token_kind(secured, world):
+    app, tokens = world
+    body = {
+        "application_id": app["id"],
+        "name": f"staged-{uuid.uuid4().hex[:6]}",
+        "config": secret_config("live-one"),
+        "secrets": ["/db/password"],
+        "release": "staged",
+    }
+    created = secured.post(f"{API}/configurations", json=body, headers=tokens.admin).json()
+    secured.put(
+        f"{API}/configurations/{created['id']}",
+        json={"name": created["name"], "config": secret_config("not-live-yet")},
+        headers=tokens.admin,
+    ).raise_for_status()
+    path = f"{API}/config/{app['name']}/{created['name']}"
+
+    for who, expected in (("client", "live-one"), ("reader", MASK), ("reveal_reader", "live-one")):
+        for _ in range(2):  # read, then from memory
+            served = secured.get(path, headers={**getattr(tokens, who), "X-Client-Id": "host-1"})
+            assert served.status_code == 200 and served.json()["version"] == 1
+            assert served.json()["config"]["db"]["password"] == expected, who
+
+
+def test_the_answer_to_a_change_shows_the_values_to_a_reveal_token(secured, world):
+    app, tokens = world
+    body = {"application_id": app["id"], "name": f"r-{uuid.uuid4().hex[:6]}", "config": secret_config("a")}
+    created = secured.post(f"{API}/configurations", json={**body, "secrets": ["/db/password"]}, headers=tokens.revealer)
+    assert created.status_code == 201 and created.json()["config"]["db"]["password"] == "a"
+    changed = secured.patch(
+        f"{API}/configurations/{created.json()['id']}",
+        json={"config": {"db": {"password": "b"}}},
+        headers={**tokens.revealer, **MERGE_PATCH},
+    )
+    assert changed.json()["config"]["db"]["password"] == "b"
