@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from starlette.convertors import Convertor, register_url_convertor
 
 from api.auth import needs, principal
@@ -55,7 +55,7 @@ class TokenCreate(_Body):
         le=MAX_EXPIRES_IN_DAYS,
         description="Refuse it (401 `token_expired`) after this many days; omit: never",
     )
-    reveal: bool = Field(
+    reveal: StrictBool = Field(
         False,
         description='Whether it may see secret values; without it they show as "********" (but on /config to a '
         "token limited to the application)",

@@ -380,6 +380,10 @@ def test_tokens_say_whether_they_may_see_secret_values(secured, world):
         headers=tokens.admin,
     )
     assert made.status_code == 201 and made.json()["reveal"] is True
+    not_a_boolean = secured.post(
+        f"{API}/tokens", json={"name": f"r-{uuid.uuid4().hex[:6]}", "scope": "read", "reveal": 1}, headers=tokens.admin
+    )
+    assert not_a_boolean.status_code == 422
 
 
 def test_a_staged_configuration_serves_its_live_versions_secrets_by_token_kind(secured, world):
