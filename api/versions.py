@@ -14,7 +14,7 @@ from api.responses import one_way_to_page, page_response, view_response
 from api.routing import Route
 from api.schemas import Limit, Offset
 from api.services import among, caller, reveals, services
-from commands.configurations import RestoreConfiguration
+from commands.restores import RestoreConfiguration
 from queries.held_views import Entry
 from queries.versions import get_version, list_versions
 from queries.views import ConfigurationView, VersionView, digest, json_array
