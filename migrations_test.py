@@ -94,6 +94,8 @@ def test_migrated_schema_has_the_spec_columns(dsn):
         # How a change reaches clients, and the version they get (0010).
         ("configurations", "release", "text", None, "NO"),
         ("configurations", "live_version", "integer", None, "NO"),
+        # Its secret values' pointers (0011).
+        ("configurations", "secrets", "ARRAY", None, "NO"),
     ]
     constraints = {
         row[0]

@@ -2,6 +2,7 @@
 the one `serve` runs, if it runs):
 
     pipenv run token create --name NAME --scope read|write|admin [--application NAME]... [--expires-in-days N]
+                            [--reveal]
     pipenv run token list
     pipenv run token revoke NAME
 
@@ -41,6 +42,12 @@ def main(argv: list[str]) -> int:
         metavar="N",
         help=f"refuse it after N days (1 to {MAX_EXPIRES_IN_DAYS}); without it, it never expires",
     )
+    create.add_argument(
+        "--reveal",
+        action="store_true",
+        help='let it see secret values (without it, they show as "********", but on /config to a token '
+        "limited to the application)",
+    )
     actions.add_parser(
         "list", help="list the active tokens (never their secrets), with when each expires and was last used"
     )
@@ -70,11 +77,12 @@ def _run(args: argparse.Namespace, cur) -> int:
             limited = ", ".join(token.applications) if token.applications is not None else "every application"
             expires = "never expires" if token.expires_at is None else f"expires {_when(token.expires_at)}"
             used = "never used" if token.last_used_at is None else f"last used {_when(token.last_used_at)}"
-            print(f"{token.name}\t{token.scope}\t{limited}\tcreated {_when(token.created_at)}\t{expires}\t{used}")
+            scope = token.scope + (" +reveal" if token.reveal else "")
+            print(f"{token.name}\t{scope}\t{limited}\tcreated {_when(token.created_at)}\t{expires}\t{used}")
         return 0
     if args.action == "create":
         applications = tuple(args.applications) if args.applications else None
-        command = CreateToken(args.name, args.scope, applications, args.expires_in_days)
+        command = CreateToken(args.name, args.scope, applications, args.expires_in_days, args.reveal)
     else:
         command = RevokeToken(name=args.name)
     try:

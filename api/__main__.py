@@ -17,6 +17,7 @@ import ssl
 import sys
 
 from api.serving import STARTUP_ERRORS, exit_zero, serve, serve_workers
+from infra.keyring import embedded_key_file, ensure_key_file
 from infra.logs import configure_logging
 from infra.postgres import provide_database
 from infra.settings import Settings, SettingsError, load_settings
@@ -42,6 +43,8 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, exit_zero)  # end up here, cleanly, whenever it comes
     try:
+        if not settings.database_url and settings.secrets_keys is None:
+            settings = settings.model_copy(update={"secrets_keys": _embedded_keys(settings)})
         with provide_database(settings) as dsn:
             settings = settings.model_copy(update={"database_url": dsn, "max_held_requests": held})
             if settings.workers > 1:
@@ -51,6 +54,20 @@ def main() -> int:
         log.error("cannot start: %s", exc)
         return 1
     return 0
+
+
+def _embedded_keys(settings: Settings):
+    """The embedded database's key file, beside its folder (made at the first start)."""
+    path = embedded_key_file(settings.pg_data_dir)
+    made = ensure_key_file(path)
+    if made is not None:
+        log.warning(
+            "made %s (secret key %s): it opens the secret values of the embedded database; back it up, apart "
+            "from .pgdata/ (a backup of one without the other is of no use, and both together are a leak)",
+            path,
+            made,
+        )
+    return path
 
 
 def _check_tls_files(settings: Settings) -> None:

@@ -35,12 +35,14 @@ from api.docs import mount_docs
 from api.errors import install_error_handlers
 from api.metrics import METRICS_PATH, metrics_router
 from api.middleware import RequestContextMiddleware
+from api.secret_keys import KeyHolder
 from api.services import Services
 from api.token_use import TokenUses
 from commands.bus import CommandBus
 from infra import metrics
 from infra.database import Database, describe
 from infra.health import DatabaseCheck
+from infra.keyring import Keyring
 from infra.listener import ChangeListener
 from infra.peers import Peers
 from infra.settings import Settings
@@ -63,6 +65,8 @@ def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
         raise ValueError("create_app needs settings.database_url")
     active_tokens = TokenTable()  # filled by the lifespan, read by every request
     token_uses = TokenUses()  # noted by every request, written by the lifespan's task
+    # The keys of secret values, read now: a key file that cannot be used stops the start.
+    keyring = Keyring(settings.secrets_keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -91,8 +95,10 @@ def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
                 applied = await loop.run_in_executor(None, migrations.migrate, settings.database_url)
                 log.info("migrations: %d applied at start", len(applied))
             held = HeldRequests(settings.max_held_requests)  # one bound for watches and feed waits
-            side = ReadSide(db, settings.read_cache_max_bytes, active_tokens, held, peers)
-            bus = CommandBus(db)
+            keys = KeyHolder(db, keyring)
+            side = ReadSide(db, settings.read_cache_max_bytes, active_tokens, held, peers, keyring, keys.reload)
+            # The read model knows each configuration's secret pointers: the write side's hint.
+            bus = CommandBus(db, keyring=keyring, secrets_hint=side.reads.secrets_of)
             bus.subscribe(side.committed)  # this instance's own changes, before their answer
 
             def listening(state: bool, caught_up: object) -> None:
@@ -115,6 +121,7 @@ def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
             )
             health.start()  # what /health, readiness and the metrics answer from
             token_uses.start(db)
+            keys.start()  # which secret keys this instance holds, said every 15 s
             stop_sampling, flushing, background = None, None, None
             sightings = Sightings()
             try:
@@ -150,6 +157,7 @@ def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
                     stop_sampling()
                 metrics.flush()
                 side.close()
+                await keys.stop()
                 await token_uses.stop(db)
                 await loop.run_in_executor(None, listener.stop)
                 await loop.run_in_executor(None, health.stop)

@@ -12,7 +12,7 @@ from api.openapi import CONDITIONAL_CHANGE, CONDITIONAL_GET, LINK, MERGE_PATCH, 
 from api.responses import json_response, one_way_to_page, page_response, view_response
 from api.routing import Route
 from api.schemas import ApplicationCreate, ApplicationPatch, ApplicationUpdate, Limit, Offset, SearchText
-from api.services import among, caller, services
+from api.services import among, caller, reveals, services
 from commands.applications import CreateApplication, DeleteApplication, PatchApplication, UpdateApplication
 from infra.events import Committed
 from infra.ids import UlidParam
@@ -131,7 +131,7 @@ async def list_configurations(
     offset: Offset = 0,
 ) -> Response:
     one_way_to_page(request)
-    entry = await services(request).reads.configuration_page(id, limit, after, offset, among(request))
+    entry = await services(request).reads.configuration_page(id, limit, after, offset, among(request), reveals(request))
     if entry is None:
         return error_response(request, 404, f"application {id} does not exist")
     return page_response(request, entry)

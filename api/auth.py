@@ -42,7 +42,8 @@ FIRST_TOKEN = "pipenv run token create --name admin --scope admin"
 # Who a request acts as: a token's name, scope and applications (ids; None: all). The token
 # as held (queries/tokens.py) is used as it is: nothing is built per request.
 Principal = Token
-EVERYONE = Principal(name=None, scope="admin")
+# With AUTH=off: anyone, with every right, secret values shown (local development).
+EVERYONE = Principal(name=None, scope="admin", reveal=True)
 
 # Refusals counted by reason (infra/metrics.py): no token, an unknown or revoked one, an
 # address blocked for failing (429), a scope too small, a token limited to some applications.
@@ -97,6 +98,19 @@ PUBLIC = [Public()]
 
 def principal(request: Request) -> Principal:
     return request.scope.get("state", {}).get("principal", EVERYONE)
+
+
+def sees_secrets(who: Principal) -> bool:
+    """Whether secret values are shown to `who` in the admin views (by id, lists, history,
+    the answers to changes): a token with `reveal` (anyone with AUTH=off)."""
+    return who.reveal
+
+
+def client_sees_secrets(who: Principal) -> bool:
+    """Whether /config shows `who` secret values: a token with `reveal`, or one limited to
+    applications (a client service's own: it reads only its applications, whose values it
+    needs). An unlimited token without `reveal` (an operator's) gets them masked."""
+    return who.reveal or who.applications is not None
 
 
 def auth_mode(settings: Settings) -> str:

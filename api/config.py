@@ -16,7 +16,7 @@ from api.errors import error_response, responses
 from api.openapi import NOT_MODIFIED
 from api.routing import NameSegment, Route
 from api.schemas import ClientId, _Body
-from api.services import among, caller, services
+from api.services import among, caller, reveals_to_client, services
 from commands.reports import ReportOutcome
 from queries.by_name import Missing
 from queries.client_path import ClientRead
@@ -87,12 +87,17 @@ def get_config(
     request: Request, application_name: ApplicationName, configuration_name: ConfigurationName, wait: Wait = None
 ) -> Awaitable[Response]:
     # Not a coroutine itself: it hands over _answer's, so a held watch keeps one frame less.
-    reads, limit, client = services(request).reads, among(request), client_id(request)
+    reads, limit, client, reveal = (
+        services(request).reads,
+        among(request),
+        client_id(request),
+        reveals_to_client(request),
+    )
     return _answer(
         request,
         application_name,
         wait,
-        lambda: reads.configuration_by_name(application_name, configuration_name, limit, client),
+        lambda: reads.configuration_by_name(application_name, configuration_name, limit, client, reveal),
         configuration_name,
         client,
     )
@@ -105,8 +110,15 @@ def get_config(
     **DOCS,
 )
 def get_config_bundle(request: Request, application_name: ApplicationName, wait: Wait = None) -> Awaitable[Response]:
-    reads, limit, client = services(request).reads, among(request), client_id(request)
-    return _answer(request, application_name, wait, lambda: reads.bundle(application_name, limit, client), None, client)
+    reads, limit, client, reveal = (
+        services(request).reads,
+        among(request),
+        client_id(request),
+        reveals_to_client(request),
+    )
+    return _answer(
+        request, application_name, wait, lambda: reads.bundle(application_name, limit, client, reveal), None, client
+    )
 
 
 async def _answer(

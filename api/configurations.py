@@ -12,7 +12,7 @@ from api.openapi import CONDITIONAL_CHANGE, CONDITIONAL_GET, LINK, MERGE_PATCH, 
 from api.responses import json_response, one_way_to_page, page_response, view_response
 from api.routing import Route
 from api.schemas import ConfigurationCreate, ConfigurationPatch, ConfigurationUpdate, Limit, Offset
-from api.services import among, caller, services
+from api.services import among, caller, reveals, services
 from commands.configurations import (
     CreateConfiguration,
     DeleteConfiguration,
@@ -32,9 +32,11 @@ def _ulid(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def configuration_answer(done: Committed, status: int = 200, headers: dict | None = None) -> Response:
-    """The configuration as the change left it, with its ETag."""
-    return json_response(ConfigurationView(**done.row), status, headers, etag=str(done.revision))
+def configuration_answer(request: Request, done: Committed, status: int = 200, headers: dict | None = None) -> Response:
+    """The configuration as the change left it (its secret values shown only to a token that may
+    see them), with its ETag."""
+    view = ConfigurationView(**done.row).shown(reveals(request), services(request).reads.keyring, done.id)
+    return json_response(view, status, headers, etag=str(done.revision))
 
 
 @router.post(
@@ -46,9 +48,11 @@ def configuration_answer(done: Committed, status: int = 200, headers: dict | Non
     summary="Create a configuration of an application",
 )
 async def create_configuration(body: ConfigurationCreate, request: Request) -> Response:
-    cmd = CreateConfiguration(str(body.application_id), body.name, body.document, body.comments, body.release)
+    cmd = CreateConfiguration(
+        str(body.application_id), body.name, body.document, body.comments, body.release, tuple(body.secrets)
+    )
     done = await services(request).bus.dispatch(cmd, caller(request))
-    return configuration_answer(done, 201, {"Location": f"{request.url.path}/{done.id}"})
+    return configuration_answer(request, done, 201, {"Location": f"{request.url.path}/{done.id}"})
 
 
 @router.put(
@@ -61,9 +65,16 @@ async def create_configuration(body: ConfigurationCreate, request: Request) -> R
 )
 async def update_configuration(id: ConfigurationId, body: ConfigurationUpdate, request: Request) -> Response:
     cmd = UpdateConfiguration(
-        id, body.name, body.document, body.comments, _ulid(body.application_id), if_match(request), body.release
+        id,
+        body.name,
+        body.document,
+        body.comments,
+        _ulid(body.application_id),
+        if_match(request),
+        body.release,
+        None if body.secrets is None else tuple(body.secrets),
     )
-    return configuration_answer(await services(request).bus.dispatch(cmd, caller(request)))
+    return configuration_answer(request, await services(request).bus.dispatch(cmd, caller(request)))
 
 
 @router.patch(
@@ -86,8 +97,9 @@ async def patch_configuration(
         application_id=_ulid(body.application_id),
         if_match=if_match(request),
         release=body.release,
+        secrets=None if body.secrets is None else tuple(body.secrets),
     )
-    return configuration_answer(await services(request).bus.dispatch(cmd, caller(request)))
+    return configuration_answer(request, await services(request).bus.dispatch(cmd, caller(request)))
 
 
 @router.delete(
@@ -112,7 +124,7 @@ async def delete_configuration(id: ConfigurationId, request: Request) -> Respons
     summary="A configuration",
 )
 async def get_configuration(id: ConfigurationId, request: Request) -> Response:
-    entry = await services(request).reads.configuration(id, among(request))
+    entry = await services(request).reads.configuration(id, among(request), reveals(request))
     if entry is None:
         return error_response(request, 404, f"configuration {id} does not exist")
     return view_response(request, entry)
@@ -134,7 +146,7 @@ async def list_configurations(
 ) -> Response:
     one_way_to_page(request)
     reads = services(request).reads
-    entry = await reads.configuration_page(application_id, limit, after, offset, among(request))
+    entry = await reads.configuration_page(application_id, limit, after, offset, among(request), reveals(request))
     if entry is None:
         return error_response(request, 404, f"application {application_id} does not exist")
     return page_response(request, entry)

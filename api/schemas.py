@@ -27,7 +27,7 @@ from pydantic import (
     field_validator,
 )
 
-from infra import documents
+from infra import documents, sealing
 from infra.documents import Document
 from infra.ids import Ulid
 
@@ -67,6 +67,29 @@ def _json_document(document: dict[str, Any]) -> dict[str, Any]:
             elif isinstance(value, (dict, list)):
                 stack.append((value, depth + 1))
     return document
+
+
+def _secret_pointer(text: str) -> str:
+    try:
+        sealing.pointer_parts(text)
+    except sealing.BadPointer as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+# A JSON Pointer (RFC 6901) to a secret value of the document.
+SecretPointer = Annotated[
+    str,
+    StringConstraints(max_length=sealing.MAX_POINTER_LENGTH),
+    AfterValidator(_storable),
+    AfterValidator(_secret_pointer),
+]
+SECRETS_DOC = (
+    'JSON Pointers (RFC 6901) of the document\'s secret values, e.g. ["/db/password"]: stored encrypted, shown as '
+    '"********" unless the token may see them; one naming an object makes it one secret value. Sending '
+    '"********" back at one keeps the value stored there.'
+)
+Secrets = Annotated[list[SecretPointer], Field(max_length=sealing.MAX_POINTERS)]
 
 
 Name = Annotated[
@@ -178,6 +201,7 @@ class ConfigurationCreate(DocumentBody):
     comments: Comments = None
     config: ConfigDocument
     release: Release = "immediate"
+    secrets: Secrets = Field(default_factory=list, description=SECRETS_DOC)
 
 
 class ConfigurationUpdate(DocumentBody):
@@ -188,20 +212,23 @@ class ConfigurationUpdate(DocumentBody):
     config: ConfigDocument
     application_id: Ulid | None = None
     release: Release | None = Field(None, description="Omitted: kept as it is (never switched off by omission)")
+    secrets: Secrets | None = Field(None, description=SECRETS_DOC + " Omitted: kept as they are.")
 
 
 class ConfigurationPatch(DocumentBody):
     """A JSON merge patch (RFC 7396): the fields given change, the others stay. `config` is
     merged into the document: a null value removes its key, objects merge, anything else
-    (arrays included) replaces. `name` and `config` cannot be removed."""
+    (arrays included) replaces; a secret value in it replaces the one stored whole, and
+    "********" there keeps it. `name` and `config` cannot be removed."""
 
     name: Name | None = None
     comments: Comments = None
     config: ConfigDocument | None = None
     application_id: Ulid | None = None
     release: Release | None = None
+    secrets: Secrets | None = Field(None, description=SECRETS_DOC + " Given, it replaces the list ([] for none).")
 
-    @field_validator("name", "config", "release", mode="before")
+    @field_validator("name", "config", "release", "secrets", mode="before")
     @classmethod
     def _kept(cls, value: object) -> object:
         return _cannot_be_removed(value)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from api.auth import principal
+from api.auth import client_sees_secrets, principal, sees_secrets
 from api.errors import request_id
 from api.token_use import TokenUses
 from commands.bus import CommandBus
@@ -49,3 +49,13 @@ def caller(request: Request) -> Caller:
 def among(request: Request) -> Among:
     """The applications the request's token may see; None: every one."""
     return principal(request).applications
+
+
+def reveals(request: Request) -> bool:
+    """Whether the admin views show this request's token the secret values (api/auth.py)."""
+    return sees_secrets(principal(request))
+
+
+def reveals_to_client(request: Request) -> bool:
+    """Whether /config shows this request's token the secret values (api/auth.py)."""
+    return client_sees_secrets(principal(request))

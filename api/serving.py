@@ -19,6 +19,7 @@ import uvicorn
 
 from api.app import create_app
 from infra.database import DatabaseUnavailable, UnsupportedServer
+from infra.keyring import KeyFileError
 from infra.logs import configure_logging
 from infra.peers import Peers, create_slots
 from infra.postgres import PostgresError
@@ -29,7 +30,14 @@ from migrations import MigrationError
 log = logging.getLogger("serve")
 
 # What stops a start with one line (`cannot start: ...`) rather than a traceback.
-STARTUP_ERRORS = (PostgresError, DatabaseUnavailable, UnsupportedServer, MigrationError, psycopg2.OperationalError)
+STARTUP_ERRORS = (
+    PostgresError,
+    DatabaseUnavailable,
+    UnsupportedServer,
+    MigrationError,
+    KeyFileError,
+    psycopg2.OperationalError,
+)
 
 
 def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:

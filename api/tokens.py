@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from starlette.convertors import Convertor, register_url_convertor
 
 from api.auth import needs, principal
@@ -55,6 +55,11 @@ class TokenCreate(_Body):
         le=MAX_EXPIRES_IN_DAYS,
         description="Refuse it (401 `token_expired`) after this many days; omit: never",
     )
+    reveal: StrictBool = Field(
+        False,
+        description='Whether it may see secret values; without it they show as "********" (but on /config to a '
+        "token limited to the application)",
+    )
 
 
 class TokenCreated(TokenView):
@@ -66,6 +71,7 @@ class Whoami(BaseModel):
     id: str | None
     name: str | None
     scope: Scope
+    reveal: bool = Field(description="Whether it may see secret values")
     applications: list[str] | None = Field(description="The applications it is limited to; null: every one")
 
 
@@ -79,7 +85,7 @@ class Whoami(BaseModel):
 )
 async def create_token(body: TokenCreate, request: Request) -> Response:
     applications = None if body.applications is None else tuple(body.applications)
-    command = CreateToken(body.name, body.scope, applications, body.expires_in_days)
+    command = CreateToken(body.name, body.scope, applications, body.expires_in_days, body.reveal)
     done = await services(request).bus.dispatch(command, caller(request))
     return json_response(TokenCreated(**done.row), 201)  # in force here at once; announced to the others
 
@@ -112,7 +118,10 @@ async def current_token(request: Request) -> Response:
         directory = services(request).reads.directory
         applications = sorted(filter(None, (directory.application_name(id) for id in who.applications)))
     mode = "off" if who.token_id is None else "tokens"
-    return json_response(Whoami(auth=mode, id=who.token_id, name=who.name, scope=who.scope, applications=applications))
+    whoami = Whoami(
+        auth=mode, id=who.token_id, name=who.name, scope=who.scope, reveal=who.reveal, applications=applications
+    )
+    return json_response(whoami)
 
 
 @router.delete(

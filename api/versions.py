@@ -13,8 +13,8 @@ from api.openapi import CONDITIONAL_CHANGE, CONDITIONAL_GET, LINK, NOT_MODIFIED
 from api.responses import one_way_to_page, page_response, view_response
 from api.routing import Route
 from api.schemas import Limit, Offset
-from api.services import among, caller, services
-from commands.configurations import RestoreConfiguration
+from api.services import among, caller, reveals, services
+from commands.restores import RestoreConfiguration
 from queries.held_views import Entry
 from queries.versions import get_version, list_versions
 from queries.views import ConfigurationView, VersionView, digest, json_array
@@ -43,10 +43,12 @@ async def list_configuration_versions(
     offset: Offset = 0,
 ) -> Response:
     one_way_to_page(request)
-    page = await services(request).db.query(list_versions, id, limit, after, offset, among(request))
+    svc = services(request)
+    page = await svc.db.query(list_versions, id, limit, after, offset, among(request))
     if page is None:
         return error_response(request, 404, f"configuration {id} does not exist")
-    body = json_array([item.render() for item in page.items])
+    reveal, keyring = reveals(request), svc.reads.keyring
+    body = json_array([item.shown(reveal, keyring, id).render() for item in page.items])
     return page_response(request, Entry(body, digest(body), next_after=page.next_after))
 
 
@@ -60,11 +62,13 @@ async def list_configuration_versions(
 )
 async def get_configuration_version(id: ConfigurationId, version: VersionNumber, request: Request) -> Response:
     view = None
+    svc = services(request)
     if 1 <= version <= INT4:
-        view = await services(request).db.query(get_version, id, version, among(request))
+        view = await svc.db.query(get_version, id, version, among(request))
     if view is None:
         return error_response(request, 404, f"configuration {id} has no version {version}")
-    return view_response(request, Entry(view.render(), view.etag))
+    shown = view.shown(reveals(request), svc.reads.keyring, id)
+    return view_response(request, Entry(shown.render(), view.etag))
 
 
 @router.post(
@@ -79,4 +83,4 @@ async def restore_configuration_version(id: ConfigurationId, version: VersionNum
     if not 1 <= version <= INT4:
         return error_response(request, 404, f"configuration {id} has no version {version}")
     cmd = RestoreConfiguration(id, version, if_match(request))
-    return configuration_answer(await services(request).bus.dispatch(cmd, caller(request)))
+    return configuration_answer(request, await services(request).bus.dispatch(cmd, caller(request)))

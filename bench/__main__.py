@@ -15,7 +15,9 @@ One run, one machine, every figure next to the ceiling measured in the same run:
 6. Held requests: 1,000 feed waits on each of two instances and 1,000 watches of one
    configuration, each answered after one change; 10,000 watches held by one instance.
 7. What a schema adds to a write: a 10 KB document PUT with and without a 100-property
-   schema (bench/validation.py, which also runs alone).
+   schema (bench/validation.py, which also runs alone); what secret values cost: /config
+   reads and PUTs of a configuration with two against one without, and a rotation of 10,000
+   values (bench/secrets.py, which also runs alone).
 8. Cost at depth: a history page at 100 and 10,000 versions, a feed page at 100 and 100,000
    changes, a list page at 1k, 10k and 100k applications; a bulk load of 100,000
    configurations at start; a feed page from memory for a token limited to 1,000
@@ -43,6 +45,7 @@ from bench import feed_pages
 from bench.data import add_applications, bulk_configurations, config_document, median_ms, seed, sql, versions
 from bench.holders import allow_open_files, hold, percentile
 from bench.report import FIGURES, render, write_figures
+from bench.secrets import measure as measure_secrets
 from bench.service_process import ServiceProcess
 from bench.validation import measure as measure_validation
 from bench.workers import render_workers, run_alone, workers_line
@@ -57,6 +60,7 @@ from bench.wrk import (
     run_wrk,
 )
 from infra.ids import new_id
+from infra.keyring import create_key_file
 from infra.postgres import LocalPostgres, find_binaries, free_port
 from infra.settings import PROJECT_ROOT
 
@@ -176,6 +180,12 @@ class Bench:
         self.held(configs[0], names[configs[0]["application_id"]], configs[:10], names)
         print("writes with and without a schema...", flush=True)
         self.facts["validation"] = measure_validation(self.restart().url)
+        print("secret values...", flush=True)
+        key_file = self.work / "secrets.key"
+        create_key_file(key_file)
+        self.facts["secrets"] = measure_secrets(
+            self.restart(secrets_keys=key_file).url, self.dsn, key_file, self.work, self.seconds
+        )
         self.at_depth(configs[-1])
 
     def ceiling(self) -> None:

@@ -6,6 +6,7 @@ import os
 import platform
 import re
 
+from bench.secrets import describe as describe_secrets
 from bench.validation import describe as describe_validation
 from bench.workers import render_workers
 from bench.wrk import WrkResult
@@ -72,6 +73,8 @@ def render(bench) -> str:
         f"loads: {facts['rss_after_loads']:.0f} MB.",
         "",
         f"Schemas: {describe_validation(validation)}.",
+        "",
+        f"Secret values: {describe_secrets(facts['secrets'])}.",
     ]
 
     def ratio(label: str) -> float:
@@ -134,6 +137,11 @@ def render(bench) -> str:
         (
             f"a write under a 100-property schema within 1.10 x one without (here {validation['ratio']:.2f})",
             validation["ratio"] <= 1.10,
+        ),
+        (
+            f"/config reads of a configuration with secrets within 10% of one without (here "
+            f"{facts['secrets']['ratio']:.2f})",
+            facts["secrets"]["ratio"] >= 0.9,
         ),
     ]
     worker_lines, worker_checks = render_workers(facts["workers"])

@@ -4,4 +4,4 @@ handler and the committed event back (commands/bus.py).
 Importing the package registers every handler with the bus.
 """
 
-from commands import applications, configurations, reports, rollouts, tokens  # noqa: F401  (their handlers register)
+from commands import applications, configurations, reports, restores, rollouts, tokens  # noqa: F401  (their handlers register)

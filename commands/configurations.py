@@ -12,6 +12,11 @@ keys (json_merge_patch); the row a statement returns holds the document as its t
 A change of a document (update, patch, restore) is guarded (commands/validation.py): its
 statement writes only if the configuration's schema is the one the document was validated
 against (`GUARD`), and otherwise reports the state to validate (`GUARD_STATE`: Recheck).
+
+Secret values (commands/sealing.py): a statement writes the document only as the sealing step
+made it (`Written`: its secret values sealed), and only if the configuration still has the
+secret pointers (and, for a document made from the current one, the revision) it was made for.
+Restoring a version is in commands/restores.py.
 """
 
 from dataclasses import dataclass, field
@@ -20,7 +25,8 @@ from typing import Any
 from commands.bus import handles
 from commands.errors import Conflict, InvalidCommand, NotFound
 from commands.preconditions import IfMatch, check, if_match_param, if_match_sql
-from commands.validation import NO_SCHEMA, Expect, Guard, Recheck, guards
+from commands.sealing import MarkSecrets, Writes, Written, seals
+from commands.validation import NO_SCHEMA, PROBE, Expect, Guard, Recheck, guards
 from infra.access import visible_sql
 from infra.documents import Document, as_document
 from infra.events import Committed
@@ -35,6 +41,7 @@ class CreateConfiguration:
     config: Document | dict[str, Any]  # a plain dict is written as json.dumps writes it
     comments: str | None = None
     release: str = "immediate"  # or "staged": changes reach clients through rollouts
+    secrets: tuple[str, ...] = ()  # JSON Pointers of the secret values
     id: str = field(default_factory=new_id)
 
 
@@ -49,6 +56,7 @@ class UpdateConfiguration:
     application_id: str | None = None
     if_match: IfMatch = None
     release: str | None = None  # None: kept (a forgotten field never switches staging off)
+    secrets: tuple[str, ...] | None = None  # None: kept
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class PatchConfiguration:
     application_id: str | None = None
     if_match: IfMatch = None
     release: str | None = None  # None: unchanged
+    secrets: tuple[str, ...] | None = None  # None: unchanged; else the whole list
 
 
 @dataclass(frozen=True)
@@ -70,16 +79,6 @@ class DeleteConfiguration:
     """Deletes a configuration; its history stays, and a restore brings it back."""
 
     id: str
-    if_match: IfMatch = None
-
-
-@dataclass(frozen=True)
-class RestoreConfiguration:
-    """Makes an earlier version's name, comments and config current again, as a new version;
-    brings a deleted configuration back under its id."""
-
-    id: str
-    version: int
     if_match: IfMatch = None
 
 
@@ -96,13 +95,13 @@ VISIBLE = visible_sql("c.application_id")
 # The row as the write left it, its document as the text stored.
 RETURNED = (
     "c.id, c.application_id, c.name, c.comments, c.document::text AS config, "
-    "c.version, c.created_at, c.updated_at, c.release, c.live_version, c.revision"
+    "c.version, c.created_at, c.updated_at, c.release, c.live_version, c.revision, c.secrets"
 )
 
 INSERT_CONFIGURATION = f"""
 WITH c AS (
-    INSERT INTO configurations AS c (id, application_id, name, comments, document, release)
-    SELECT %(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s::json, %(release)s
+    INSERT INTO configurations AS c (id, application_id, name, comments, document, release, secrets)
+    SELECT %(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s::json, %(release)s, %(secrets)s::text[]
     WHERE {visible_sql("%(application_id)s")}
     RETURNING {RETURNED}
 )
@@ -110,10 +109,12 @@ SELECT to_jsonb(c) FROM c
 """
 
 # What the document was validated against is still current: the schema (by its revision, 0
-# for none) and, for a document made from the current one, the configuration's revision.
+# for none) and, for a document made from the current one, the configuration's revision; and
+# the secret pointers it was sealed for.
 GUARD = """(
     (%(expect_schema)s::bigint IS NULL OR configuration_schema_revision(c.id) = %(expect_schema)s::bigint)
     AND (%(expect_revision)s::bigint IS NULL OR c.revision = %(expect_revision)s::bigint)
+    AND (%(expect_secrets)s::text[] IS NULL OR c.secrets = %(expect_secrets)s::text[])
 )"""
 # The configuration's current schema, for validating against it.
 SCHEMA_OF = """(
@@ -122,8 +123,9 @@ SCHEMA_OF = """(
 )"""
 
 # The application_id condition makes "move to another application" update nothing. When the
-# guard held back the change, GUARD_STATE is what to validate: the document the change would
-# leave (a patch's result: a PUT's is known), the configuration's revision, its schema.
+# guard held back the change, the guard's state is what to validate and seal again: the
+# document the change would leave (a patch's result: a PUT's is known), the one stored (with
+# its secret values sealed), the configuration's revision, secret pointers and schema.
 UPDATE_CONFIGURATION = f"""
 WITH c AS (
     UPDATE configurations c
@@ -134,7 +136,8 @@ WITH c AS (
             WHEN %(config_patch)s::json IS NOT NULL THEN json_merge_patch(c.document, %(config_patch)s::json)
             ELSE c.document
         END,
-        release = coalesce(%(release)s, c.release)
+        release = coalesce(%(release)s, c.release),
+        secrets = coalesce(%(secrets)s::text[], c.secrets)
     WHERE c.id = %(id)s
       AND (%(application_id)s::varchar IS NULL OR c.application_id = %(application_id)s)
       AND {IF_MATCH} AND {VISIBLE} AND {GUARD}
@@ -143,11 +146,13 @@ WITH c AS (
 SELECT jsonb_build_object(
     'row', (SELECT to_jsonb(c) FROM c),
     'current', {CURRENT},
-    'guard', CASE WHEN %(expect_schema)s::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM c) THEN (
+    'guard', CASE WHEN NOT EXISTS (SELECT 1 FROM c) THEN (
         SELECT jsonb_build_object(
             'revision', x.revision,
             'document', CASE WHEN %(config_patch)s::json IS NOT NULL
                              THEN json_merge_patch(x.document, %(config_patch)s::json)::text END,
+            'stored', x.document::text,
+            'secrets', to_jsonb(x.secrets),
             'schema', {SCHEMA_OF}
         )
         FROM configurations x WHERE x.id = %(id)s
@@ -162,49 +167,6 @@ WITH c AS (
     RETURNING c.id, c.application_id, c.name, currval('revisions') AS revision  -- drawn by the trigger
 )
 SELECT jsonb_build_object('row', (SELECT to_jsonb(c) FROM c), 'current', {CURRENT}, 'rolling', {ROLLING})
-"""
-
-# A version's document does not depend on the current one: only the schema is checked.
-RESTORE_GUARD = (
-    "(%(expect_schema)s::bigint IS NULL OR configuration_schema_revision(%(id)s) = %(expect_schema)s::bigint)"
-)
-
-# Updates the configuration when it exists, else inserts it again under its id; the
-# database records either as 'restored' (Statement.action).
-RESTORE_CONFIGURATION = f"""
-WITH source AS (
-    SELECT configuration_id AS id, application_id, name, comments, document
-    FROM configuration_versions c
-    WHERE configuration_id = %(id)s AND version = %(version)s AND {VISIBLE}
-), updated AS (
-    UPDATE configurations c
-    SET name = s.name, comments = s.comments, document = s.document
-    FROM source s
-    WHERE c.id = s.id AND {IF_MATCH} AND {RESTORE_GUARD}
-    RETURNING {RETURNED}
-), inserted AS (
-    INSERT INTO configurations AS c (id, application_id, name, comments, document)
-    SELECT id, application_id, name, comments, document FROM source
-    WHERE %(if_match)s::text[] IS NULL AND NOT EXISTS (SELECT 1 FROM configurations WHERE id = %(id)s)
-      AND {RESTORE_GUARD}
-    RETURNING {RETURNED}
-), done AS (
-    SELECT * FROM updated UNION ALL SELECT * FROM inserted
-)
-SELECT jsonb_build_object(
-    'row', (SELECT to_jsonb(d) FROM done d),
-    'current', {CURRENT},
-    'source', EXISTS (SELECT 1 FROM source),
-    'known', EXISTS (SELECT 1 FROM configuration_versions c WHERE configuration_id = %(id)s AND {VISIBLE}),
-    'guard', CASE WHEN %(expect_schema)s::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM done) THEN (
-        SELECT jsonb_build_object(
-            'revision', (SELECT revision FROM configurations WHERE id = %(id)s),
-            'document', s.document::text,
-            'schema', {SCHEMA_OF}
-        )
-        FROM source s
-    ) END
-)
 """
 
 
@@ -222,15 +184,41 @@ def committed(row: dict, action: str) -> Committed:
     )
 
 
+@seals(CreateConfiguration)
+def create_writes(cmd: CreateConfiguration) -> Writes:
+    return Writes(cmd.id, "create", as_document(cmd.config), cmd.secrets)
+
+
+@seals(UpdateConfiguration)
+def update_writes(cmd: UpdateConfiguration) -> Writes:
+    return Writes(cmd.id, "replace", as_document(cmd.config), cmd.secrets)
+
+
+@seals(PatchConfiguration)
+def patch_writes(cmd: PatchConfiguration) -> Writes:
+    patch = None if cmd.config_patch is None else as_document(cmd.config_patch)
+    return Writes(cmd.id, "patch", patch, cmd.secrets)
+
+
+@seals(MarkSecrets)
+def mark_writes(cmd: MarkSecrets) -> Writes:
+    return Writes(cmd.configuration_id, "patch", mark=cmd.pointers)
+
+
 @handles(CreateConfiguration)
-def create_configuration(cmd: CreateConfiguration) -> Statement:
+def create_configuration(cmd: CreateConfiguration, written: Written | None = None) -> Statement:
+    if written is None:
+        if cmd.secrets:  # never in clear: the sealing step (commands/sealing.py) makes it
+            raise TypeError("a configuration with secrets is written as the sealing step made it")
+        written = Written(config=as_document(cmd.config).text, secrets=())
     params = {
         "id": cmd.id,
         "application_id": cmd.application_id,
         "name": cmd.name,
         "comments": cmd.comments,
-        "config": as_document(cmd.config).text,
+        "config": written.config,
         "release": cmd.release,
+        "secrets": list(written.secrets or ()),
     }
 
     def on_error(error: SqlError) -> Exception | None:
@@ -256,31 +244,42 @@ def patch_guard(cmd: PatchConfiguration) -> Guard | None:
     return None if cmd.config_patch is None else Guard(cmd.id, "document", follows=True)
 
 
-@guards(RestoreConfiguration)
-def restore_guard(cmd: RestoreConfiguration) -> Guard:
-    return Guard(cmd.id, "document", location="config")
+@guards(MarkSecrets)
+def mark_guard(cmd: MarkSecrets) -> Guard:
+    return Guard(cmd.configuration_id, "document", follows=True)
 
 
 @handles(UpdateConfiguration)
-def update_configuration(cmd: UpdateConfiguration, expect: Expect = NO_SCHEMA) -> Statement:
-    return _change(cmd, expect, config=as_document(cmd.config).text, set_comments=True)
+def update_configuration(
+    cmd: UpdateConfiguration, expect: Expect = NO_SCHEMA, written: Written | None = None
+) -> Statement:
+    if written is None:  # as it was sent: for a configuration without secrets only (checked)
+        written = Written(config=as_document(cmd.config).text, secrets=cmd.secrets, sealed_for=())
+    return _change(cmd, expect, written, set_comments=True)
 
 
 @handles(PatchConfiguration)
-def patch_configuration(cmd: PatchConfiguration, expect: Expect = NO_SCHEMA) -> Statement:
-    patch = None if cmd.config_patch is None else as_document(cmd.config_patch).text
-    return _change(cmd, expect, config_patch=patch, set_comments=cmd.set_comments)
+def patch_configuration(
+    cmd: PatchConfiguration, expect: Expect = NO_SCHEMA, written: Written | None = None
+) -> Statement:
+    if written is None and (cmd.config_patch is not None or cmd.secrets is not None):
+        patch = None if cmd.config_patch is None else as_document(cmd.config_patch).text
+        written = Written(config_patch=patch, secrets=cmd.secrets, sealed_for=())
+    return _change(cmd, expect, written or Written(), set_comments=cmd.set_comments)
+
+
+@handles(MarkSecrets)
+def mark_secrets(cmd: MarkSecrets, expect: Expect = NO_SCHEMA, written: Written | None = None) -> Statement:
+    return _change(PatchConfiguration(cmd.configuration_id), expect, written or Written(probe=True), set_comments=False)
 
 
 def _change(
-    cmd: UpdateConfiguration | PatchConfiguration,
-    expect: Expect,
-    *,
-    set_comments: bool,
-    config: str | None = None,
-    config_patch: str | None = None,
+    cmd: UpdateConfiguration | PatchConfiguration, expect: Expect, written: Written, *, set_comments: bool
 ) -> Statement:
-    if config is None and config_patch is None:
+    config, config_patch = (None, None) if written.probe else (written.config, written.config_patch)
+    if written.probe:
+        expect = PROBE  # nothing is written: the state comes back
+    elif config is None and config_patch is None and written.secrets is None:
         expect = Expect()  # the document stays as it is: nothing to validate
     params = {
         "id": cmd.id,
@@ -292,8 +291,10 @@ def _change(
         "application_id": cmd.application_id,
         "if_match": if_match_param(cmd.if_match),
         "release": cmd.release,
+        "secrets": None if written.secrets is None else list(written.secrets),
         "expect_schema": expect.schema,
-        "expect_revision": expect.revision,
+        "expect_revision": written.revision if written.revision is not None else expect.revision,
+        "expect_secrets": None if written.sealed_for is None else list(written.sealed_for),
     }
 
     def outcome(value: dict) -> Committed:
@@ -324,43 +325,6 @@ def delete_configuration(cmd: DeleteConfiguration) -> Statement:
         raise NotFound(f"configuration {cmd.id} does not exist")  # deleted meanwhile
 
     return Statement(DELETE_CONFIGURATION, params, outcome)
-
-
-@handles(RestoreConfiguration)
-def restore_configuration(cmd: RestoreConfiguration, expect: Expect = NO_SCHEMA) -> Statement:
-    params = {
-        "id": cmd.id,
-        "version": cmd.version,
-        "if_match": if_match_param(cmd.if_match),
-        "expect_schema": expect.schema,
-    }
-
-    def outcome(value: dict) -> Committed:
-        if value["row"] is not None:
-            return committed(value["row"], "restored")
-        if not value["known"]:
-            raise NotFound(f"configuration {cmd.id} does not exist")
-        if not value["source"]:
-            raise NotFound(f"configuration {cmd.id} has no version {cmd.version}")
-        current = value["current"]
-        check(cmd.if_match, None if current is None else current["etag"], f"configuration {cmd.id}")
-        if value["guard"] is not None:
-            raise Recheck(value["guard"])
-        raise Conflict(f"configuration {cmd.id} was restored by another request meanwhile; read it again")
-
-    def on_error(error: SqlError) -> Exception | None:
-        if error.code == "23503":
-            return Conflict(f"the application of configuration {cmd.id} no longer exists")
-        if error.code == "23505" and error.constraint == "configurations_pkey":
-            return Conflict(f"configuration {cmd.id} was restored by another request meanwhile; read it again")
-        if error.code == "23505":
-            return Conflict(
-                f"version {cmd.version}'s name is now taken by another configuration of the application; "
-                "rename that one first"
-            )
-        return None
-
-    return Statement(RESTORE_CONFIGURATION, params, outcome, on_error=on_error, action="restored")
 
 
 def _no_application(id: str) -> InvalidCommand:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from commands.bus import handles
 from commands.errors import Conflict, NoSchema, NotFound
 from commands.preconditions import IfMatch, check, if_match_param
+from commands.sealing import Writes, seals
 from commands.validation import PROBE_DOCUMENT, Expect, Guard, Recheck, draft_of, guards
 from infra.access import visible_sql
 from infra.documents import Document
@@ -51,7 +52,7 @@ class RestoreSchema:
 # The configuration (as if missing outside a limited token's applications) and its schema.
 TARGET = f"""
 c AS (
-    SELECT c.id, c.application_id, c.name, c.revision, c.document
+    SELECT c.id, c.application_id, c.name, c.revision, c.document, c.secrets
     FROM configurations c WHERE c.id = %(id)s AND {visible_sql("c.application_id")}
 ), s AS (
     SELECT s.* FROM configuration_schemas s JOIN c ON s.configuration_id = c.id
@@ -94,6 +95,7 @@ SELECT jsonb_build_object(
         SELECT jsonb_build_object(
             'revision', c.revision,
             'document', c.document::text,
+            'secrets', to_jsonb(c.secrets),
             'schema', (SELECT jsonb_build_object('schema', source.schema::text, 'draft', source.draft) FROM source)
         ) FROM c
     ) END
@@ -133,6 +135,16 @@ def committed(row: dict, action: str) -> Committed:
         row["name"],
         None if removed else row,
     )
+
+
+@seals(SetSchema)
+def set_writes(cmd: SetSchema) -> Writes:
+    return Writes(cmd.configuration_id, "schema", cmd.schema)
+
+
+@seals(RestoreSchema)
+def restore_writes(cmd: RestoreSchema) -> Writes:
+    return Writes(cmd.configuration_id, "schema")
 
 
 @guards(SetSchema)

@@ -20,6 +20,7 @@ class CreateToken:
     scope: str
     applications: tuple[str, ...] | None = None  # names of the applications it is limited to
     expires_in_days: int | None = None  # None: it never expires
+    reveal: bool = False  # may see secret values
     id: str = field(default_factory=new_id)
     secret: str = field(default_factory=new_secret, repr=False)
 
@@ -34,7 +35,7 @@ class RevokeToken:
 
 # With the application ids and the secret's hash: what an instance needs to accept the token.
 TOKEN_JSON = """jsonb_build_object(
-    'id', t.id, 'name', t.name, 'scope', t.scope, 'created_at', t.created_at,
+    'id', t.id, 'name', t.name, 'scope', t.scope, 'reveal', t.reveal, 'created_at', t.created_at,
     'applications', (SELECT jsonb_agg(a.name ORDER BY a.name) FROM applications a WHERE a.id = ANY(t.applications)),
     'expires_at', t.expires_at, 'last_used_at', t.last_used_at,
     'application_ids', t.applications, 'secret_hash', t.secret_hash,
@@ -47,12 +48,13 @@ WITH wanted AS (
 ), found AS (
     SELECT w.name, a.id FROM wanted w LEFT JOIN applications a ON a.name = w.name
 ), t AS (
-    INSERT INTO tokens (id, name, scope, applications, secret_hash, expires_at)
+    INSERT INTO tokens (id, name, scope, applications, secret_hash, expires_at, reveal)
     SELECT %(id)s, %(name)s, %(scope)s,
            CASE WHEN %(limited_to)s::text[] IS NULL THEN NULL
                 ELSE ARRAY(SELECT id FROM found ORDER BY id) END,
            %(secret_hash)s,
-           clock_timestamp() + make_interval(days => %(expires_in_days)s::integer)
+           clock_timestamp() + make_interval(days => %(expires_in_days)s::integer),
+           %(reveal)s
     WHERE NOT EXISTS (SELECT 1 FROM found WHERE id IS NULL)
     RETURNING *
 )
@@ -93,6 +95,7 @@ def create_token(cmd: CreateToken) -> Statement:
         "limited_to": None if cmd.applications is None else list(cmd.applications),
         "secret_hash": secret_hash(cmd.secret),
         "expires_in_days": cmd.expires_in_days,
+        "reveal": cmd.reveal,
     }
 
     def outcome(value: dict) -> Committed:

@@ -35,18 +35,28 @@ probe (`PROBE`: expects what cannot be) whose outcome is the state to validate.
 Schemas: draft 2020-12, or 2019-09 / draft-07 when `$schema` names them; formats are asserted
 (uri, email, date-time, duration, ipv4, ...); `$ref` within the schema works, a `$ref` to
 another document is refused (nothing is fetched).
+
+Secret values (commands/sealing.py) are validated in clear: a document made by the sealing step
+is validated as it made it, one stored is opened first. A violation says where it is, never a
+secret value: one at (or inside) a secret value, or of a value that holds one and whose
+message would quote it, gets a message of its own that quotes nothing.
 """
 
+import json
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 import jsonschema_rs
 
-from commands.errors import InvalidSchema, SchemaViolations, Violation
+from commands.errors import InvalidCommand, InvalidSchema, SchemaViolations, Violation
+from commands.sealing import schema_secrets
 from infra.documents import Document, pointer
 from infra.events import Committed
+from infra.keyring import Keyring, Unsealable
+from infra.sealing import ABSENT, holds_secret, is_within, outermost, reveal_document, value_at
 
 # $schema -> the draft's name, as stored and shown
 DRAFTS = {
@@ -156,19 +166,56 @@ class Compiled:
         except ValueError as exc:  # e.g. a malformed regular expression the meta-schema lets through
             raise InvalidSchema(f"not a valid JSON Schema: {str(exc)[:300]}") from None
 
-    def violations(self, value: Any) -> tuple[list[Violation], int]:
-        """Every violation (sorted by path), up to MAX_VIOLATIONS; and how many more."""
+    def violations(self, value: Any, secrets: tuple[str, ...] = ()) -> tuple[list[Violation], int]:
+        """Every violation (sorted by path), up to MAX_VIOLATIONS; and how many more. With the
+        document's secret pointers, no message quotes a secret value."""
         found = [
             Violation(pointer(tuple(error.instance_path)), error.message[:300], error.kind.name)
             for error in self._validator.iter_errors(value)
         ]
+        if secrets:
+            found = _without_secrets(found, value, secrets)
         found.sort(key=lambda violation: (violation.path, violation.keyword))
         return found[:MAX_VIOLATIONS], max(0, len(found) - MAX_VIOLATIONS)
 
-    def check(self, value: Any, location: str) -> None:
-        violations, more = self.violations(value)
+    def check(self, value: Any, location: str, secrets: tuple[str, ...] = ()) -> None:
+        violations, more = self.violations(value, secrets)
         if violations:
             raise SchemaViolations(violations, location, more)
+
+
+def _without_secrets(violations: list[Violation], value: Any, secrets: tuple[str, ...]) -> list[Violation]:
+    texts = _secret_texts(value, secrets)
+    kept = []
+    for violation in violations:
+        if is_within(violation.path, secrets):
+            message = f"the secret value here does not satisfy the schema ({violation.keyword}); it is not shown"
+        elif holds_secret(violation.path, secrets) and any(text in violation.message for text in texts):
+            message = (
+                f"the value here, which holds secret values, does not satisfy the schema ({violation.keyword}); "
+                "it is not shown"
+            )
+        else:
+            message = violation.message
+        kept.append(violation._replace(message=message))
+    return kept
+
+
+def _secret_texts(value: Any, secrets: tuple[str, ...]) -> set[str]:
+    """Every string, number and boolean of the secret values, as a message could quote them."""
+    texts: set[str] = set()
+    stack = [found for _, parts in outermost(secrets) if (found := value_at(value, parts)) is not ABSENT]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            texts.update((node, json.dumps(node), json.dumps(node, ensure_ascii=False)))
+        elif node is not None:
+            texts.update((str(node), json.dumps(node) if not isinstance(node, Decimal) else str(node)))
+    return texts
 
 
 # -- the step ----------------------------------------------------------------------------------
@@ -178,8 +225,9 @@ class Validation:
     """The write side's validation step (one per command bus): what to expect first, and what
     to expect after a Recheck."""
 
-    def __init__(self, max_schemas: int = 1024) -> None:
+    def __init__(self, max_schemas: int = 1024, keyring: Keyring | None = None) -> None:
         self._max = max_schemas
+        self._keyring = keyring  # to open a stored document's secret values before validating it
         self._known: OrderedDict[str, int] = OrderedDict()  # configuration id -> schema revision (0: none)
         self._compiled: OrderedDict[tuple[str, int], Compiled] = OrderedDict()
 
@@ -203,26 +251,44 @@ class Validation:
             return PROBE  # a violation of a schema perhaps gone meanwhile is confirmed first
         return Expect(schema=revision)
 
-    def again(self, command: object, state: dict) -> Expect:
+    def again(self, command: object, state: dict, made: Document | None = None, secrets: tuple = ()) -> Expect:
         """After a Recheck: validates the state found (SchemaViolations when it fails) and
-        returns what the next statement expects."""
+        returns what the next statement expects. `made`: the document the sealing step made
+        from that state (in clear), with its secret pointers."""
         guard = GUARDS[type(command)](command)
-        document = (
-            guard.known
-            if guard.writes == "document" and guard.known is not None
-            else Document.stored(state["document"])
-        )
+        if guard is None:
+            return UNCHECKED
+        if made is None:
+            secrets = tuple(state.get("secrets") or ())
         if guard.writes == "schema":
             schema = guard.known or Document.stored(state["schema"]["schema"])
-            Compiled(schema).check(document.value, "config")
+            # What the schema marks secret is, to its violations, as secret as what is marked.
+            marked = (*secrets, *schema_secrets(schema.value))
+            Compiled(schema).check(self._opened(state, guard.configuration_id).value, "config", marked)
             return Expect(revision=state["revision"])
+        if made is not None:
+            document = made
+        elif guard.known is not None:
+            document, secrets = guard.known, ()
+        else:
+            document = self._opened(state, guard.configuration_id)
         current = state["schema"]
         if current is None:
             self._remember(guard.configuration_id, 0)
             return NO_SCHEMA
         compiled = self.compiled(guard.configuration_id, current["revision"], current["schema"])
-        compiled.check(document.value, guard.location)
+        compiled.check(document.value, guard.location, secrets)
         return Expect(schema=current["revision"], revision=state["revision"] if guard.follows else None)
+
+    def _opened(self, state: dict, configuration_id: str) -> Document:
+        """The state's document, its secret values opened."""
+        text, secrets = state["document"], tuple(state.get("secrets") or ())
+        if secrets:
+            try:
+                text = reveal_document(text, secrets, self._keyring, configuration_id, strict=True)
+            except Unsealable as exc:
+                raise InvalidCommand("config", f"{exc}: it cannot be validated here") from None
+        return Document.stored(text)
 
     def held(self, command: object, expect: Expect | None, committed: Committed) -> None:
         """A guarded command committed: remember the schema revision it found current."""

@@ -136,7 +136,7 @@ def problems(value: Any, raw: str | bytes | None = None, limit: int = 20) -> tup
     escape that could make such characters."""
     if not isinstance(value, (dict, list)):
         if isinstance(value, _Unrepresentable):
-            return [Problem("", f"the number {value.text[:40]} {value.reason}")], True
+            return [Problem("", f"this number {value.reason}")], True
         return [], not isinstance(value, Decimal)
     strings = raw is None or _SUSPICIOUS_ESCAPE.search(raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
     found: list[Problem] = []
@@ -170,7 +170,7 @@ def problems(value: Any, raw: str | bytes | None = None, limit: int = 20) -> tup
             elif kind is Decimal:
                 exact = False
             elif kind is _Unrepresentable:
-                found.append(Problem(pointer((*path, key)), f"the number {child.text[:40]} {child.reason}"))
+                found.append(Problem(pointer((*path, key)), f"this number {child.reason}"))
     return found[:limit], exact
 
 
@@ -192,6 +192,22 @@ def compact_as_written(text: str | bytes, key: str | None = None) -> str:
         value = value[key]
     out: list[str] = []
     _write(value, out)
+    return "".join(out)
+
+
+def literal(text: str | bytes) -> Any:
+    """`text` (accepted by `read`, or stored) as a tree that keeps every number as written:
+    dicts in key order, lists, strings, booleans, None, and numbers as literals; `written`
+    makes its text again."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return _LITERAL_DECODER.decode(text)
+
+
+def written(tree: Any) -> str:
+    """The compact JSON text of a tree made by `literal` (or of plain values)."""
+    out: list[str] = []
+    _write(tree, out)
     return "".join(out)
 
 

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     allowed_hosts: Names = None
     # Other origins (scheme://host[:port]) whose pages may call the API (CORS); unset: none.
     allowed_origins: Names = None
+    # The file of the keys that seal secret values (mode 0600; `pipenv run secrets keygen`).
+    # Unset: with the embedded database, secrets.key beside PG_DATA_DIR (made at first start);
+    # with DATABASE_URL, none, and marking a value secret is refused.
+    secrets_keys: Path | None = None
 
     # Executor workers per lane; the pool holds one connection per worker, so a request never
     # meets an exhausted pool. Reads: 2 measured fastest on 2 cores. Writes: one worker
@@ -101,7 +105,7 @@ class Settings(BaseSettings):
     def _blank_is_every_cpu(cls, value: object) -> object:
         return _cpus() if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("database_url", "pg_bin", "tls_cert_file", "tls_key_file", mode="before")
+    @field_validator("database_url", "pg_bin", "tls_cert_file", "tls_key_file", "secrets_keys", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -5,6 +5,8 @@
 
 CREATE SEQUENCE revisions AS bigint;
 
+CREATE SEQUENCE secret_reseals_id_seq AS bigint;
+
 -- tables
 
 CREATE TABLE applications (
@@ -81,7 +83,8 @@ CREATE TABLE configuration_versions (
     config jsonb NOT NULL,
     created_at timestamp with time zone NOT NULL,
     actor text,
-    document json NOT NULL
+    document json NOT NULL,
+    secrets text[] NOT NULL DEFAULT '{}'::text[]
 );
 
 CREATE TABLE configurations (
@@ -96,7 +99,8 @@ CREATE TABLE configurations (
     updated_at timestamp with time zone NOT NULL,
     document json NOT NULL,
     release text NOT NULL DEFAULT 'immediate'::text,
-    live_version integer NOT NULL
+    live_version integer NOT NULL,
+    secrets text[] NOT NULL DEFAULT '{}'::text[]
 );
 
 CREATE TABLE migrations (
@@ -133,6 +137,26 @@ CREATE TABLE rollouts (
     revision bigint NOT NULL
 );
 
+CREATE TABLE secret_key_holders (
+    instance_id character varying(26) NOT NULL,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    key_ids text[] NOT NULL,
+    sealing_key text,
+    seen_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE secret_reseals (
+    id bigint NOT NULL,
+    at timestamp with time zone NOT NULL DEFAULT clock_timestamp(),
+    reason text NOT NULL,
+    key_id text NOT NULL,
+    configuration_id character varying(26),
+    configurations integer NOT NULL,
+    versions integer NOT NULL,
+    actor text
+);
+
 CREATE TABLE tokens (
     id character varying(26) NOT NULL,
     name character varying(256) NOT NULL,
@@ -142,7 +166,8 @@ CREATE TABLE tokens (
     created_at timestamp with time zone NOT NULL DEFAULT clock_timestamp(),
     revoked_at timestamp with time zone,
     expires_at timestamp with time zone,
-    last_used_at timestamp with time zone
+    last_used_at timestamp with time zone,
+    reveal boolean NOT NULL DEFAULT false
 );
 
 -- constraints
@@ -206,6 +231,12 @@ ALTER TABLE rollouts ADD CONSTRAINT rollouts_pkey PRIMARY KEY (id);
 ALTER TABLE rollouts ADD CONSTRAINT rollouts_state_check CHECK ((state = ANY (ARRAY['running'::text, 'paused'::text, 'completed'::text, 'rolled_back'::text])));
 
 ALTER TABLE rollouts ADD CONSTRAINT rollouts_step_seconds_check CHECK (((step_seconds >= 1) AND (step_seconds <= 86400)));
+
+ALTER TABLE secret_key_holders ADD CONSTRAINT secret_key_holders_pkey PRIMARY KEY (instance_id);
+
+ALTER TABLE secret_reseals ADD CONSTRAINT secret_reseals_pkey PRIMARY KEY (id);
+
+ALTER TABLE secret_reseals ADD CONSTRAINT secret_reseals_reason_check CHECK ((reason = ANY (ARRAY['marked'::text, 'rotated'::text])));
 
 ALTER TABLE tokens ADD CONSTRAINT tokens_id_check CHECK (((id)::text ~ '^[0-7][0-9A-HJKMNP-TV-Z]{25}$'::text));
 
@@ -292,6 +323,26 @@ CREATE OR REPLACE FUNCTION public.configuration_schema_revision(of_configuration
  STABLE
 AS $function$
     SELECT coalesce((SELECT s.revision FROM configuration_schemas s WHERE s.configuration_id = of_configuration), 0)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.guard_configuration_versions()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    IF TG_OP = 'UPDATE' AND change_setting('resealing') = 'on'
+       AND (NEW.configuration_id, NEW.version, NEW.revision, NEW.application_id, NEW.name, NEW.comments,
+            NEW.created_at, NEW.actor)
+           IS NOT DISTINCT FROM
+           (OLD.configuration_id, OLD.version, OLD.revision, OLD.application_id, OLD.name, OLD.comments,
+            OLD.created_at, OLD.actor) THEN
+        NEW.config := NEW.document::jsonb;
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
 $function$
 ;
 
@@ -432,6 +483,17 @@ BEGIN
     IF TG_OP = 'UPDATE' AND (NEW.id <> OLD.id OR NEW.application_id <> OLD.application_id) THEN
         RAISE EXCEPTION 'a configuration keeps its id and its application' USING ERRCODE = 'check_violation';
     END IF;
+    IF TG_OP = 'UPDATE' AND change_setting('resealing') = 'on' THEN
+        IF (NEW.name, NEW.comments, NEW.version, NEW.revision, NEW.created_at, NEW.updated_at, NEW.release,
+            NEW.live_version, NEW.secrets)
+           IS DISTINCT FROM
+           (OLD.name, OLD.comments, OLD.version, OLD.revision, OLD.created_at, OLD.updated_at, OLD.release,
+            OLD.live_version, OLD.secrets) THEN
+            RAISE EXCEPTION 'resealing rewrites sealed values only' USING ERRCODE = 'check_violation';
+        END IF;
+        NEW.config := NEW.document::jsonb;
+        RETURN NEW;
+    END IF;
     IF TG_OP = 'UPDATE' AND NEW.live_version IS DISTINCT FROM OLD.live_version THEN
         IF change_setting('live_revision') IS NULL THEN
             RAISE EXCEPTION 'the live version moves through a rollout' USING ERRCODE = 'check_violation';
@@ -481,10 +543,11 @@ BEGIN
         NEW.revision := entry.revision;
         NEW.updated_at := entry.at;
         INSERT INTO configuration_versions
-            (configuration_id, version, revision, application_id, name, comments, config, created_at, actor, document)
+            (configuration_id, version, revision, application_id, name, comments, config, created_at, actor,
+             document, secrets)
         VALUES
             (NEW.id, NEW.version, entry.revision, NEW.application_id, NEW.name, NEW.comments, NEW.config,
-             entry.at, entry.actor, NEW.document);
+             entry.at, entry.actor, NEW.document, NEW.secrets);
         entry.id := NEW.id;
         entry.application_id := NEW.application_id;
         entry.name := NEW.name;
@@ -681,7 +744,7 @@ CREATE TRIGGER configuration_schemas_no_truncate BEFORE TRUNCATE ON public.confi
 
 CREATE TRIGGER configuration_schemas_record BEFORE INSERT OR DELETE OR UPDATE ON public.configuration_schemas FOR EACH ROW EXECUTE FUNCTION record_schema_change();
 
-CREATE TRIGGER configuration_versions_append_only BEFORE DELETE OR UPDATE ON public.configuration_versions FOR EACH ROW EXECUTE FUNCTION refuse_rewriting_history();
+CREATE TRIGGER configuration_versions_append_only BEFORE DELETE OR UPDATE ON public.configuration_versions FOR EACH ROW EXECUTE FUNCTION guard_configuration_versions();
 
 CREATE TRIGGER configuration_versions_no_truncate BEFORE TRUNCATE ON public.configuration_versions FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewriting_history();
 

@@ -1,5 +1,7 @@
 """What the database announces on its channel: each change's feed entry, as JSON
-(migrations/0003), and {"token": "<id>"} when a token changes (migrations/0005)."""
+(migrations/0003), {"token": "<id>"} when a token changes (migrations/0005), and
+{"secrets_keys": "<key id>"} when a key was added to the secret keys (`pipenv run secrets
+rotate`: migrations/0011)."""
 
 import json
 import logging
@@ -14,12 +16,15 @@ log = logging.getLogger(__name__)
 
 # How a token's announcement begins (migrations/0005: json_build_object('token', id)).
 TOKEN_ANNOUNCEMENT = '{"token"'
+# How a rotation's announcement begins: every instance reads its key file again.
+KEYS_ANNOUNCEMENT = '{"secrets_keys"'
 
 
 @dataclass
 class Announced:
     changes: list[ChangeView] = field(default_factory=list)
     tokens_changed: bool = False
+    keys_changed: bool = False
 
 
 def parse_announcements(payloads: list[str]) -> Announced | None:
@@ -31,6 +36,9 @@ def parse_announcements(payloads: list[str]) -> Announced | None:
             if payload.startswith(TOKEN_ANNOUNCEMENT):
                 json.loads(payload)
                 announced.tokens_changed = True
+            elif payload.startswith(KEYS_ANNOUNCEMENT):
+                json.loads(payload)
+                announced.keys_changed = True
             else:
                 announced.changes.append(ChangeView.model_validate_json(payload))
         except (ValidationError, ValueError):

@@ -5,6 +5,9 @@ served stale rather than not at all while the instance cannot follow the databas
 `ClientPath` is a part of `queries.read_model.ReadModel`, split out by job: it reads what the
 model holds and follows (its directory of names, releases, held views, records, watchers).
 Everything here runs on the event loop thread.
+
+`reveal`: whether the reader may see secret values (the client service's own token, a token
+allowed to: api/auth.py decides); a configuration without secrets is read the same either way.
 """
 
 import asyncio
@@ -15,7 +18,7 @@ from typing import NamedTuple
 from infra.access import Among, visible
 from queries.by_name import Missing, bundle_by_id, bundle_by_name, configuration_by_name
 from queries.configurations import get_configuration, served_version
-from queries.held_views import BUNDLE, CONFIGURATION, RELEASE, SERVED, Entry, entry_of
+from queries.held_views import BUNDLE, CONFIGURATION, RELEASE, SERVED, SHOWN, Entry
 from queries.views import digest, render_bundle
 
 
@@ -28,7 +31,7 @@ class ClientRead(NamedTuple):
 
 class ClientPath:
     async def configuration_by_name(
-        self, application: str, name: str, among: Among = None, client_id: str | None = None
+        self, application: str, name: str, among: Among = None, client_id: str | None = None, reveal: bool = False
     ) -> ClientRead:
         """The configuration as this client is served it: its latest version, or for a staged
         configuration the version its release gives the client (queries/rollouts.py)."""
@@ -41,7 +44,7 @@ class ClientPath:
                 return ClientRead(Missing("application"), stale)
             id = self.directory.configuration_id(application_id, name)
             if id is not None:
-                entry = await self._for_client(id, client_id, stale)
+                entry = await self._for_client(id, client_id, stale, reveal)
                 if entry is not None:
                     return ClientRead(entry, stale)
             elif not stale:
@@ -57,10 +60,9 @@ class ClientPath:
             return ClientRead(found, stale)
         if found.release == "staged":
             version = self.releases.version_for(found.id, client_id) or found.live_version
-            return ClientRead(
-                await self._load_view(served_version, found.id, version) or Missing("configuration"), stale
-            )
-        return ClientRead(entry_of(found), stale)
+            load = self._load_shown if reveal else self._load_view
+            return ClientRead(await load(served_version, found.id, version) or Missing("configuration"), stale)
+        return ClientRead(self._entry_for(found, reveal), stale)
 
     async def configuration_id(self, application: str, name: str, among: Among = None) -> str | None:
         """A configuration's id by its application's name and its own (None: none the reader
@@ -75,7 +77,7 @@ class ClientPath:
             return None
         return found.id
 
-    async def _for_client(self, id: str, client_id: str | None, stale: bool) -> Entry | None:
+    async def _for_client(self, id: str, client_id: str | None, stale: bool, reveal: bool = False) -> Entry | None:
         """A configuration's view as a client gets it, from memory when held (while stale: only
         then)."""
         for key in (CONFIGURATION + id, RELEASE + id):
@@ -92,9 +94,17 @@ class ClientPath:
         entry = self.views.held(key) if stale else None
         if entry is None:
             entry = await self._read(key, self._load_view, load, *args)
+        if reveal and entry is not None and entry.secret:
+            key += SHOWN
+            shown = self.views.held(key) if stale else None
+            if shown is None:
+                shown = await self._read(key, self._load_shown, load, *args)
+            entry = shown or entry
         return entry
 
-    async def bundle(self, application: str, among: Among = None, client_id: str | None = None) -> ClientRead:
+    async def bundle(
+        self, application: str, among: Among = None, client_id: str | None = None, reveal: bool = False
+    ) -> ClientRead:
         """The application (its id, name, comments, version) and all its configurations by name,
         each as this client is served it."""
         stale = not self.listening
@@ -105,23 +115,23 @@ class ClientPath:
             if not visible(among, application_id):
                 return ClientRead(Missing("application"), stale)
             if self._has_staged(application_id):
-                entry = await self._client_bundle(application_id, client_id, stale)
+                entry = await self._client_bundle(application_id, client_id, stale, reveal)
                 if entry is not None:
                     return ClientRead(entry, stale)
-            key = BUNDLE + application_id
+            key = BUNDLE + application_id + (SHOWN if reveal else "")
             entry = self.views.held(key)
             if entry is None and key not in self.views.fills:
                 # From the views held: while stale, the last ones known here.
-                entry = self._assemble_bundle(application_id)
+                entry = self._assemble_bundle(application_id, reveal)
                 if entry is not None and not stale:
                     self.views.keep(key, entry)
             if entry is None:
-                entry = await self._read(key, self._load_bundle, bundle_by_id, application_id)
+                entry = await self._read(key, self._load_bundle, bundle_by_id, application_id, reveal)
             if entry is not None:
                 return ClientRead(entry, stale)
         elif self.loaded and not stale:
             return ClientRead(Missing("application"), stale)
-        entry = await self._load_bundle(bundle_by_name, application)
+        entry = await self._load_bundle(bundle_by_name, application, reveal)
         if entry is None or not visible(among, entry.application_id):
             return ClientRead(Missing("application"), stale)
         return ClientRead(entry, stale)
@@ -129,7 +139,9 @@ class ClientPath:
     def _has_staged(self, application_id: str) -> bool:
         return any(self.releases.get(id) is not None for _, id in self.directory.configurations_of(application_id))
 
-    async def _client_bundle(self, application_id: str, client_id: str | None, stale: bool) -> Entry | None:
+    async def _client_bundle(
+        self, application_id: str, client_id: str | None, stale: bool, reveal: bool
+    ) -> Entry | None:
         """A bundle with staged configurations, put together for this client (not held: each
         client may get other versions; its parts are)."""
         record = self._records.get(application_id)
@@ -137,7 +149,7 @@ class ClientPath:
             return None
         parts = []
         for _, id in sorted(self.directory.configurations_of(application_id)):
-            entry = await self._for_client(id, client_id, stale)
+            entry = await self._for_client(id, client_id, stale, reveal)
             if entry is not None:
                 parts.append(entry)
         body = render_bundle(record.head + b"}", [entry.body for entry in parts])

@@ -7,12 +7,12 @@ from queries.views import ConfigurationView, Page, ServedVersion, page_of
 # The document as its stored text (infra/documents.py), sent as it is.
 CONFIGURATION_COLUMNS = (
     "id, application_id, name, comments, document::text AS config, version, created_at, updated_at, "
-    "release, live_version, revision"
+    "release, live_version, revision, secrets"
 )
 # A staged configuration's version as its clients are served it.
 SERVED_VERSION = """
 SELECT v.configuration_id AS id, v.application_id, v.name, v.comments, v.document::text AS config, v.version,
-       c.created_at, v.created_at AS updated_at, c.release, c.live_version, v.revision
+       c.created_at, v.created_at AS updated_at, c.release, c.live_version, v.revision, v.secrets
 FROM configuration_versions v JOIN configurations c ON c.id = v.configuration_id
 WHERE v.configuration_id = %(id)s AND v.version = %(version)s
 """

@@ -6,13 +6,15 @@ hands over its payloads: `announced`). Callbacks run on the event loop thread, e
 """
 
 import logging
+from collections.abc import Callable
 
 from psycopg2.extensions import connection as Connection
 
 from infra.database import Database
 from infra.events import Committed
+from infra.keyring import Keyring
 from infra.peers import Peers
-from queries.announcements import TOKEN_ANNOUNCEMENT, committed_of, parse_announcements
+from queries.announcements import KEYS_ANNOUNCEMENT, TOKEN_ANNOUNCEMENT, committed_of, parse_announcements
 from queries.feed import ChangeFeed
 from queries.held import HeldRequests
 from queries.read_model import ReadModel
@@ -30,11 +32,14 @@ class ReadSide:
         tokens: TokenTable,
         held: HeldRequests | None = None,
         peers: Peers | None = None,
+        keyring: Keyring | None = None,
+        on_keys: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._peers = peers  # the other workers of this service, if any (infra/peers.py)
+        self._on_keys = on_keys  # a key was added to the secret keys: read them again
         held = held or HeldRequests()  # one bound for the watches and the feed's waits
-        self.reads = ReadModel(db, max_bytes, held, peers)
+        self.reads = ReadModel(db, max_bytes, held, peers, keyring)
         self.feed = ChangeFeed(db, held=held, peers=peers)
         self.tokens = tokens
         self._token_reload = TokenReload(db, tokens)
@@ -43,9 +48,12 @@ class ReadSide:
 
     def heard(self, payloads: list[str]) -> None:
         """In the listener's thread, as soon as it hears them: a token changed somewhere, so
-        the tokens are read again at once, without waiting for the event loop."""
+        the tokens are read again at once, without waiting for the event loop; the same for
+        the secret keys after a rotation."""
         if any(payload.startswith(TOKEN_ANNOUNCEMENT) for payload in payloads):
             self.reload_tokens()
+        if self._on_keys is not None and any(payload.startswith(KEYS_ANNOUNCEMENT) for payload in payloads):
+            self._on_keys()
 
     def catch_up(self, conn: Connection) -> Snapshot | Gap:
         return self.reads.catch_up(conn)

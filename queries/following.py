@@ -17,7 +17,7 @@ from psycopg2.extensions import connection as Connection
 
 from infra.events import Committed
 from queries.announcements import committed_of
-from queries.held_views import APPLICATION, BUNDLE, CONFIGURATION, RELEASE, Entry, entry_of, fail
+from queries.held_views import APPLICATION, BUNDLE, CONFIGURATION, RELEASE, SHOWN, Entry, entry_of, fail, shown_entry_of
 from queries.records import record_of
 from queries.refresh import Refreshed, refresh
 from queries.snapshot import Gap, Snapshot, catch_up
@@ -34,7 +34,7 @@ class Following:
         announcement made after it is handed over. It reads `revision` while the loop may still
         be applying earlier announcements: then the gap starts a little early, which only
         replays more (and the feed reloads its tail), never less."""
-        return catch_up(conn, self.revision if self.loaded else None, self.max_bytes)
+        return catch_up(conn, self.revision if self.loaded else None, self.max_bytes, self.keyring)
 
     def resume(self, caught_up: Snapshot | Gap) -> None:
         """Listening again, with what `catch_up` read."""
@@ -90,15 +90,28 @@ class Following:
         self.views.clear()
         self._records.clear()
 
+    def _hold_configuration(self, view: ConfigurationView, entry: Entry | None = None) -> None:
+        """A configuration's view as read or written (`entry`: as held already made): held
+        masked, and with its secret values shown when it has some; its pointers noted."""
+        key = CONFIGURATION + view.id
+        self.views.forget(key)
+        self.views.keep(key, entry or entry_of(view))
+        if view.secrets:
+            self._secrets[view.id] = tuple(view.secrets)
+            self.views.keep(key + SHOWN, shown_entry_of(view, self.keyring))
+        else:
+            self._secrets.pop(view.id, None)
+
     def _configuration_changed(self, event: Committed, stale: list[str]) -> None:
         key = CONFIGURATION + event.id
         if event.removed:
             self.views.forget(key)
+            self._secrets.pop(event.id, None)
             self.releases.configuration_changed(event.id, None, None)
         elif event.row is not None:
             held = self.views.entries.get(key)
             if held is None or held.revision < event.revision:  # a view never goes back
-                self.views.keep(key, entry_of(ConfigurationView(**event.row)))
+                self._hold_configuration(ConfigurationView(**event.row))
                 self.releases.configuration_changed(event.id, event.row["release"], event.row["live_version"])
         else:
             held = self.views.entries.get(key)
@@ -198,14 +211,17 @@ class Following:
                 woken.add(row["application_id"])
         for key, fill in fills.items():
             prefix, id = key[:2], key[2:]
-            entry = None
+            entry = view = None
             if prefix == CONFIGURATION:
                 view = found.configurations.get(id)
                 entry = None if view is None else entry_of(view)
             elif prefix == APPLICATION:
                 entry = self._assemble_application(id)
             if self.views.end_fill(key, fill) and entry is not None and self.listening:
-                self.views.keep(key, entry)
+                if view is not None:
+                    self._hold_configuration(view, entry)
+                else:
+                    self.views.keep(key, entry)
             fill.set_result(entry)
         for application_id in woken:  # readers that looked meanwhile look again
             self.watchers.wake(application_id)
@@ -218,11 +234,18 @@ class Following:
             self.directory.set_application(row["id"], row["name"])
             if self.max_bytes > 0:
                 self._records[row["id"]] = record_of(row)
-        for id, application_id, name, revision, version, body in snapshot.configurations:
+        self._secrets.clear()
+        for id, application_id, name, revision, version, body, shown, secrets in snapshot.configurations:
             self.directory.set_configuration(id, application_id, name)
+            if secrets:
+                self._secrets[id] = secrets
             if body is not None:
-                entry = Entry(body, str(revision), application_id, revision=revision, id=id, version=version)
+                entry = Entry(
+                    body, str(revision), application_id, revision=revision, id=id, version=version, secret=bool(secrets)
+                )
                 self.views.keep(CONFIGURATION + id, entry)
+                if shown is not None:
+                    self.views.keep(CONFIGURATION + id + SHOWN, entry._replace(body=shown))
         self.revision = snapshot.revision
         self.loaded = True
         self.ready.set()

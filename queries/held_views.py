@@ -2,6 +2,11 @@
 and the fills in flight: a view being read from the database is read once, however many
 readers ask, and a change to it voids the fill (what it read may predate the change).
 
+A view of a configuration with secret values is held masked under its key, as everyone may
+see it; the same view with the values shown, for those who may see them, is held under the
+key followed by SHOWN, and only for configurations that have secret values (whose masked
+entry says so: `Entry.secret`). Whatever forgets a view forgets both.
+
 Everything here runs on the event loop thread, so it needs no locks.
 """
 
@@ -10,6 +15,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
+from infra.keyring import Keyring
 from queries.snapshot import ENTRY_OVERHEAD
 from queries.views import ApplicationView, ConfigurationView
 
@@ -21,13 +27,17 @@ APPLICATION_PAGE = "l:"  # + the page's parameters
 CONFIGURATION_PAGE = "p:"  # + application id + ":" + the page's parameters
 SERVED = "v:"  # + configuration id + ":" + version + ":" + live version: a staged configuration's
 RELEASE = "r:"  # + configuration id: never held; a reading of who gets which version, in flight
+# After any key of a view with secret values (a configuration, a served version, a bundle, a
+# page of configurations): the same view with the values shown.
+SHOWN = "+"
 
 
 class Entry(NamedTuple):
     """A held view: its JSON, its ETag, the application it belongs to (what a token limited to
     some applications may see), for a list page the key the next page starts after, for a
     configuration the revision of the latest change it shows, its id and its version, and for
-    a bundle the (configuration id, version) of each configuration it holds."""
+    a bundle the (configuration id, version) of each configuration it holds; and whether it
+    has secret values (held masked: the values shown are under its key + SHOWN)."""
 
     body: bytes
     etag: str
@@ -37,6 +47,7 @@ class Entry(NamedTuple):
     id: str | None = None
     version: int | None = None
     served: tuple[tuple[str, int], ...] = ()
+    secret: bool = False
 
 
 class HeldViews:
@@ -89,7 +100,7 @@ class HeldViews:
     def keep(self, key: str, entry: Entry) -> None:
         if self.max_bytes <= 0:
             return
-        self.forget(key)
+        self._forget(key)
         self.entries[key] = entry
         self._bytes += len(entry.body) + ENTRY_OVERHEAD
         if key.startswith(APPLICATION_PAGE):
@@ -111,6 +122,11 @@ class HeldViews:
             self.forget(key)
 
     def forget(self, key: str) -> None:
+        """Forgets the view, and the same with its secret values shown."""
+        self._forget(key)
+        self._forget(key + SHOWN)
+
+    def _forget(self, key: str) -> None:
         self.fills.pop(key, None)
         entry = self.entries.pop(key, None)
         if entry is not None:
@@ -147,9 +163,24 @@ def fail(fill: asyncio.Future, exc: BaseException) -> None:
 
 
 def entry_of(view: ConfigurationView | ApplicationView) -> Entry:
-    """A configuration's or an application's view as held."""
+    """A configuration's or an application's view as held (a configuration's masked)."""
     if isinstance(view, ConfigurationView):
-        return Entry(
-            view.render(), view.etag, view.application_id, revision=view.revision, id=view.id, version=view.version
-        )
+        return _configuration_entry(view.masked(), view)
     return Entry(view.render(), view.etag, view.id)
+
+
+def shown_entry_of(view: ConfigurationView, keyring: Keyring | None) -> Entry:
+    """A configuration's view with its secret values shown (held under its key + SHOWN)."""
+    return _configuration_entry(view.revealed(keyring, view.id), view)
+
+
+def _configuration_entry(shown: ConfigurationView, view: ConfigurationView) -> Entry:
+    return Entry(
+        shown.render(),
+        view.etag,
+        view.application_id,
+        revision=view.revision,
+        id=view.id,
+        version=view.version,
+        secret=bool(view.secrets),
+    )

@@ -33,6 +33,10 @@ applied, it waits (up to PEER_WAIT) for its announcement.
 A token limited to some applications finds every other one as if it did not exist: every
 read here takes the reader's limit (`among`) and applies `infra.access.visible`.
 
+Secret values: a configuration's view is held masked; for one that has secret values, the view
+with them shown is held beside it (queries/held_views.py, SHOWN), for the readers who may see
+them (`reveal`). A configuration without secrets costs its readers nothing more.
+
 The model is split by job: the views held and their fills (queries/held_views.py), following
 the changes (queries/following.py), the client path (queries/client_path.py), and here the
 state, the reads by id and what is put together from memory. Everything runs on the event
@@ -47,6 +51,7 @@ from pydantic import BaseModel
 
 from infra.access import Among, visible
 from infra.database import Database
+from infra.keyring import Keyring
 from infra.peers import Peers
 from queries.applications import get_application, list_applications
 from queries.client_path import ClientPath
@@ -59,14 +64,17 @@ from queries.held_views import (
     APPLICATION_PAGE,
     CONFIGURATION,
     CONFIGURATION_PAGE,
+    SHOWN,
     Entry,
     HeldViews,
     entry_of,
+    shown_entry_of,
 )
 from queries.records import Record
 from queries.revision_waits import RevisionWaits
 from queries.rollouts import Releases
 from queries.views import (
+    ConfigurationView,
     Page,
     application_etag,
     digest,
@@ -84,9 +92,17 @@ PEER_WAIT = 1.0
 
 class ReadModel(Following, ClientPath):
     def __init__(
-        self, db: Database, max_bytes: int, held: HeldRequests | None = None, peers: Peers | None = None
+        self,
+        db: Database,
+        max_bytes: int,
+        held: HeldRequests | None = None,
+        peers: Peers | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self._db = db
+        self.keyring = keyring  # opens secret values for the views that show them
+        # The secret pointers of every configuration that has some, by id (known once loaded).
+        self._secrets: dict[str, tuple[str, ...]] = {}
         self.max_bytes = max_bytes
         self._peers = peers  # the other workers of this service, if any
         self._revision_waits = RevisionWaits()
@@ -100,6 +116,11 @@ class ReadModel(Following, ClientPath):
         self.watchers = Watchers(held)
         self._refreshing: set[asyncio.Task] = set()
         self.releases = Releases()  # staged configurations: which client gets which version
+
+    def secrets_of(self, configuration_id: str) -> tuple[str, ...] | None:
+        """A configuration's secret pointers as followed here (None: not known yet). A hint
+        for the write side, which checks it in every statement."""
+        return self._secrets.get(configuration_id, ()) if self.loaded else None
 
     @property
     def state(self) -> str:
@@ -140,11 +161,16 @@ class ReadModel(Following, ClientPath):
                 return entry
         return await self._read(key, self._load_view, get_application, id)
 
-    async def configuration(self, id: str, among: Among = None) -> Entry | None:
+    async def configuration(self, id: str, among: Among = None, reveal: bool = False) -> Entry | None:
+        """A configuration's view; with `reveal`, its secret values shown."""
         if self._peers is not None and (ahead := self._peer_ahead()):
             await self._hear_peers(ahead)
         entry = await self._read(CONFIGURATION + id, self._load_view, get_configuration, id)
-        return entry if entry is not None and visible(among, entry.application_id) else None
+        if entry is None or not visible(among, entry.application_id):
+            return None
+        if reveal and entry.secret:
+            return await self._read(CONFIGURATION + id + SHOWN, self._load_shown, get_configuration, id) or entry
+        return entry
 
     async def application_page(
         self, limit: int, after: str | None, offset: int = 0, search: str | None = None, among: Among = None
@@ -157,15 +183,24 @@ class ReadModel(Following, ClientPath):
         return await self._read(key, self._load_page, list_applications, limit, after, offset, search, among)
 
     async def configuration_page(
-        self, application_id: str, limit: int, after: str | None, offset: int = 0, among: Among = None
+        self,
+        application_id: str,
+        limit: int,
+        after: str | None,
+        offset: int = 0,
+        among: Among = None,
+        reveal: bool = False,
     ) -> Entry | None:
-        """A page of an application's configurations; None if there is no such application."""
+        """A page of an application's configurations (with `reveal`, their secret values shown);
+        None if there is no such application."""
         if not visible(among, application_id):
             return None
         if self._peers is not None and (ahead := self._peer_ahead()):
             await self._hear_peers(ahead)
-        key = f"{CONFIGURATION_PAGE}{application_id}:{limit}:{after or ''}:{offset}"
-        return await self._read(key, self._load_page, list_configurations, application_id, limit, after, offset)
+        key = f"{CONFIGURATION_PAGE}{application_id}:{limit}:{after or ''}:{offset}" + (SHOWN if reveal else "")
+        return await self._read(
+            key, self._load_configuration_page, reveal, list_configurations, application_id, limit, after, offset
+        )
 
     # -- views put together from memory ---------------------------------------------------
 
@@ -178,7 +213,7 @@ class ReadModel(Following, ClientPath):
         body = record.head + record.times + b',"configuration_ids":' + json_array([f'"{i}"'.encode() for i in ids])
         return Entry(body + b"}", application_etag(record.revision, ids), id)
 
-    def _assemble_bundle(self, id: str) -> Entry | None:
+    def _assemble_bundle(self, id: str, reveal: bool = False) -> Entry | None:
         """The bundle from the record and every configuration's view, when all are held."""
         record = self._records.get(id) if self.loaded else None
         if record is None:
@@ -189,6 +224,10 @@ class ReadModel(Following, ClientPath):
             entry = self.views.entries.get(key)
             if entry is None or key in self.views.fills:
                 return None
+            if reveal and entry.secret:
+                entry = self.views.entries.get(key + SHOWN)
+                if entry is None or key + SHOWN in self.views.fills:
+                    return None
             parts.append((name, entry))
         parts.sort(key=lambda part: part[0])
         body = render_bundle(record.head + b"}", [entry.body for _, entry in parts])
@@ -200,6 +239,14 @@ class ReadModel(Following, ClientPath):
         view = await self._db.query(query, *args)
         return None if view is None else entry_of(view)
 
+    async def _load_shown(self, query: Callable[..., BaseModel | None], *args: object) -> Entry | None:
+        """A configuration's view with its secret values shown."""
+        view = await self._db.query(query, *args)
+        return None if view is None else shown_entry_of(view, self.keyring)
+
+    def _entry_for(self, view: ConfigurationView, reveal: bool) -> Entry:
+        return shown_entry_of(view, self.keyring) if reveal and view.secrets else entry_of(view)
+
     async def _load_page(self, query: Callable[..., Page | None], *args: object) -> Entry | None:
         page = await self._db.query(query, *args)
         if page is None:
@@ -207,12 +254,20 @@ class ReadModel(Following, ClientPath):
         body = json_array([item.render() for item in page.items])
         return Entry(body, digest(body), next_after=page.next_after)
 
-    async def _load_bundle(self, query: Callable, key: str) -> Entry | None:
+    async def _load_configuration_page(self, reveal: bool, query: Callable, *args: object) -> Entry | None:
+        page = await self._db.query(query, *args)
+        if page is None:
+            return None
+        body = json_array([item.shown(reveal, self.keyring, item.id).render() for item in page.items])
+        return Entry(body, digest(body), next_after=page.next_after)
+
+    async def _load_bundle(self, query: Callable, key: str, reveal: bool = False) -> Entry | None:
         found = await self._db.query(query, key)
         if found is None:
             return None
         application, configurations = found
-        body = render_bundle(application.render(), [view.render() for view in configurations])
+        views = [view.shown(reveal, self.keyring, view.id).render() for view in configurations]
+        body = render_bundle(application.render(), views)
         return Entry(body, digest(body), application.id, served=tuple((v.id, v.version) for v in configurations))
 
     async def _read(self, key: str, load: Callable[..., Awaitable[Entry | None]], *args: object) -> Entry | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from psycopg2.extensions import connection as Connection
 
+from infra.keyring import Keyring
 from queries.applications import APPLICATION_RECORDS
 from queries.changes import CHANGES_AFTER, LATEST_REVISION
 from queries.configurations import CONFIGURATION_COLUMNS
@@ -32,8 +33,12 @@ ALL_CONFIGURATIONS = f"SELECT {CONFIGURATION_COLUMNS} FROM configurations"
 @dataclass
 class Snapshot:
     revision: int
-    # (id, application id, name, revision, version, body): body None when it did not fit the bound
-    configurations: list[tuple[str, str, str, int, int, bytes | None]] = field(default_factory=list)
+    # (id, application id, name, revision, version, body, shown, secret pointers): body (masked)
+    # None when it did not fit the bound; shown: the body with its secret values shown, for a
+    # configuration that has some
+    configurations: list[tuple[str, str, str, int, int, bytes | None, bytes | None, tuple[str, ...]]] = field(
+        default_factory=list
+    )
     applications: list[dict] = field(default_factory=list)  # each application's own fields
     complete: bool = True  # every view fitted within the bound
     seconds: float = 0.0  # how long reading it took
@@ -50,9 +55,9 @@ class Gap:
     staged: dict[str, Release] = field(default_factory=dict)  # staged configurations' releases
 
 
-def catch_up(conn: Connection, since: int | None, max_bytes: int) -> Snapshot | Gap:
+def catch_up(conn: Connection, since: int | None, max_bytes: int, keyring: Keyring | None = None) -> Snapshot | Gap:
     """Run on the listener's connection (autocommit) right after LISTEN."""
-    caught_up = _views_since(conn, since, max_bytes)
+    caught_up = _views_since(conn, since, max_bytes, keyring)
     with conn.cursor() as cur:
         # A handful each: read whole every time.
         caught_up.tokens = active_tokens(cur)
@@ -60,7 +65,7 @@ def catch_up(conn: Connection, since: int | None, max_bytes: int) -> Snapshot | 
     return caught_up
 
 
-def _views_since(conn: Connection, since: int | None, max_bytes: int) -> Snapshot | Gap:
+def _views_since(conn: Connection, since: int | None, max_bytes: int, keyring: Keyring | None) -> Snapshot | Gap:
     if since is not None:
         with conn.cursor() as cur:
             cur.execute(CHANGES_AFTER, {"after": since, "limit": MAX_REPLAY + 1, "applications": None})
@@ -71,10 +76,10 @@ def _views_since(conn: Connection, since: int | None, max_bytes: int) -> Snapsho
                 # separately: a change committed between the two reads would be skipped.)
                 changes = [ChangeView(**row) for row in rows]
                 return Gap(since, max([since, *(change.revision for change in changes)]), changes)
-    return load_snapshot(conn, max_bytes)
+    return load_snapshot(conn, max_bytes, keyring)
 
 
-def load_snapshot(conn: Connection, max_bytes: int) -> Snapshot:
+def load_snapshot(conn: Connection, max_bytes: int, keyring: Keyring | None = None) -> Snapshot:
     started = time.monotonic()
     conn.autocommit = False
     try:
@@ -85,16 +90,21 @@ def load_snapshot(conn: Connection, max_bytes: int) -> Snapshot:
         budget = max_bytes
         # Configurations first: they are what client services read.
         for row in _stream(conn, ALL_CONFIGURATIONS):
-            body = None
+            body = shown = None
+            secrets = tuple(row["secrets"])
             if budget > ENTRY_OVERHEAD:
-                body = ConfigurationView.model_construct(**row).render()
-                if len(body) + ENTRY_OVERHEAD > budget:
-                    body = None
+                view = ConfigurationView.model_construct(**row)
+                body = view.masked().render()
+                if secrets:
+                    shown = view.revealed(keyring, view.id).render()
+                size = len(body) + ENTRY_OVERHEAD + (0 if shown is None else len(shown) + ENTRY_OVERHEAD)
+                if size > budget:
+                    body = shown = None
                 else:
-                    budget -= len(body) + ENTRY_OVERHEAD
+                    budget -= size
             snapshot.complete &= body is not None
             snapshot.configurations.append(
-                (row["id"], row["application_id"], row["name"], row["revision"], row["version"], body)
+                (row["id"], row["application_id"], row["name"], row["revision"], row["version"], body, shown, secrets)
             )
         snapshot.applications = list(_stream(conn, APPLICATION_RECORDS))
         conn.commit()

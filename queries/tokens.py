@@ -16,7 +16,7 @@ from infra.events import Committed
 from infra.timestamps import Timestamp
 
 TOKEN_VIEWS = """
-SELECT t.id, t.name, t.scope, t.created_at, t.expires_at, t.last_used_at,
+SELECT t.id, t.name, t.scope, t.reveal, t.created_at, t.expires_at, t.last_used_at,
        CASE WHEN t.applications IS NULL THEN NULL
             ELSE ARRAY(SELECT a.name FROM applications a WHERE a.id = ANY(t.applications) ORDER BY a.name) END
            AS applications
@@ -32,7 +32,7 @@ RELOAD_RETRY_FIRST = 0.05
 RELOAD_RETRY_MOST = 0.5
 
 ACTIVE_TOKENS = """
-SELECT id, name, scope, applications, secret_hash, extract(epoch FROM expires_at)::float8 AS expires_at
+SELECT id, name, scope, applications, secret_hash, extract(epoch FROM expires_at)::float8 AS expires_at, reveal
 FROM tokens WHERE revoked_at IS NULL
 """
 
@@ -43,6 +43,7 @@ class TokenView(BaseModel):
     id: str
     name: str
     scope: Scope
+    reveal: bool = Field(False, description='Whether it may see secret values (else they show as "********")')
     applications: list[str] | None = Field(description="The applications it is limited to; null: every one")
     created_at: Timestamp
     expires_at: Timestamp | None = Field(description="When it stops being accepted; null: never")
@@ -59,6 +60,7 @@ class Token(NamedTuple):
     applications: Among = None  # ids; None: every application
     token_id: str | None = None
     expires_at: float | None = None  # seconds since the epoch; None: never
+    reveal: bool = False  # may see secret values
 
 
 def list_tokens(cur: Cursor) -> list[TokenView]:
@@ -76,6 +78,7 @@ def active_tokens(cur: Cursor) -> dict[str, Token]:
             None if row["applications"] is None else frozenset(row["applications"]),
             row["id"],
             row["expires_at"],
+            row["reveal"],
         )
         for row in cur.fetchall()
     }
@@ -103,7 +106,9 @@ class TokenTable:
             tokens.pop(row["secret_hash"], None)
         else:
             applications = None if row["application_ids"] is None else frozenset(row["application_ids"])
-            tokens[row["secret_hash"]] = Token(row["name"], row["scope"], applications, row["id"], row["expires_epoch"])
+            tokens[row["secret_hash"]] = Token(
+                row["name"], row["scope"], applications, row["id"], row["expires_epoch"], row["reveal"]
+            )
         self._by_hash = tokens
 
     def find(self, secret: bytes) -> Token | None:

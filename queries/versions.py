@@ -6,7 +6,7 @@ from psycopg2.extensions import cursor as Cursor
 from infra.access import Among, among_param, visible_sql
 from queries.views import Page, VersionView, page_of
 
-VERSION_COLUMNS = "version, revision, name, comments, document::text AS config, created_at, actor"
+VERSION_COLUMNS = "version, revision, name, comments, document::text AS config, secrets, created_at, actor"
 # Outside a limited token's applications, a configuration's history is as if it had none.
 VISIBLE = visible_sql("application_id")
 

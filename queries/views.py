@@ -7,14 +7,20 @@ A view is sent as `render()` makes it. A view that holds a document (a configura
 version's, a schema) holds it as the text stored (infra/documents.py: keys in the order
 written, numbers as written), and `render()` splices that text into the view's JSON: a
 document is never parsed and dumped again on the way out.
+
+A document with secret values (its `secrets` pointers) is stored with them sealed; its view is
+shown `masked()` ("********" at each) or `revealed()` (opened), never as stored. A document
+without secrets is shown as stored, at no cost.
 """
 
 import hashlib
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_serializer
 
 from infra.ids import UlidText
+from infra.keyring import Keyring
+from infra.sealing import mask_document, reveal_document
 from infra.timestamps import Timestamp
 
 # A document's stored JSON text, sent as it is; documented as the object it is.
@@ -46,6 +52,30 @@ class _DocumentView(_View):
         return body.replace(_HOLE_JSON, getattr(self, field).encode(), 1)
 
 
+SECRETS_DESCRIPTION = (
+    'JSON Pointers (RFC 6901) of the secret values: stored encrypted, shown as "********" unless the token may see them'
+)
+
+
+class _SecretsView(_DocumentView):
+    """A document view whose `config` may hold secret values (at its `secrets` pointers)."""
+
+    def masked(self) -> Self:
+        """As those who may not see the secret values see it."""
+        if not self.secrets:
+            return self
+        return self.model_copy(update={"config": mask_document(self.config, self.secrets)})
+
+    def revealed(self, keyring: Keyring | None, configuration_id: str) -> Self:
+        """As those who may see them see it."""
+        if not self.secrets:
+            return self
+        return self.model_copy(update={"config": reveal_document(self.config, self.secrets, keyring, configuration_id)})
+
+    def shown(self, reveal: bool, keyring: Keyring | None, configuration_id: str) -> Self:
+        return self.revealed(keyring, configuration_id) if reveal else self.masked()
+
+
 class ApplicationRecord(_View):
     """An application's own fields: what a write of it answers."""
 
@@ -73,12 +103,13 @@ class ApplicationView(ApplicationRecord):
     etag: str = Field(exclude=True)
 
 
-class ConfigurationView(_DocumentView):
+class ConfigurationView(_SecretsView):
     id: UlidText
     application_id: UlidText
     name: str
     comments: str | None
     config: RawDocument
+    secrets: list[str] = Field(default_factory=list, description=SECRETS_DESCRIPTION)
     version: int = Field(description="1 at creation, +1 on each change")
     created_at: Timestamp
     updated_at: Timestamp
@@ -105,7 +136,7 @@ class ServedVersion(ConfigurationView):
         return f"{self.revision}.{self.live_version}"
 
 
-class VersionView(_DocumentView):
+class VersionView(_SecretsView):
     """One version of a configuration, as it was made; versions never change."""
 
     version: int
@@ -113,6 +144,7 @@ class VersionView(_DocumentView):
     name: str
     comments: str | None
     config: RawDocument
+    secrets: list[str] = Field(default_factory=list, description=SECRETS_DESCRIPTION)
     created_at: Timestamp
     actor: str | None = Field(description="Who made it; null when access control is off")
 

@@ -4,7 +4,7 @@ const KEY = "config-console.token";
 const RANK = { read: 1, write: 2, admin: 3 };
 
 export const session = {
-  // {auth: "tokens"|"off", id, name, scope, applications: [names]|null}, from /tokens/current
+  // {auth: "tokens"|"off", id, name, scope, reveal, applications: [names]|null}, from /tokens/current
   identity: null,
 };
 
@@ -69,5 +69,5 @@ export function describeIdentity(identity) {
   if (!identity) return "";
   if (identity.auth !== "tokens") return "Access control is off";
   const reach = Array.isArray(identity.applications) ? ` for ${identity.applications.join(", ") || "no applications"}` : "";
-  return `Token “${identity.name}” · ${identity.scope} scope${reach}`;
+  return `Token “${identity.name}” · ${identity.scope} scope${reach}${identity.reveal ? " · sees secret values" : ""}`;
 }

@@ -341,6 +341,7 @@ def test_tokens_are_made_listed_and_revoked_through_the_api(secured, db):
         "id": body["id"],
         "name": name,
         "scope": "read",
+        "reveal": False,
         "applications": [app["name"]],
     }
 

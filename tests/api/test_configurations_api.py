@@ -35,6 +35,7 @@ def test_create_is_201_with_the_full_representation_and_location(client, app_id,
         "updated_at": body["created_at"],
         "release": "immediate",
         "live_version": 1,
+        "secrets": [],
     }
     assert response.headers["location"] == f"{API}/{body['id']}"
     assert client.get(response.headers["location"]).json() == body

@@ -45,6 +45,7 @@ def test_versions_are_listed_newest_first_with_every_field(client, config):
         "name": config["name"],
         "comments": "first",
         "config": {"v": 1},
+        "secrets": [],
         "created_at": config["created_at"],
         "actor": None,
     }

@@ -7,10 +7,10 @@ from commands.configurations import (
     CreateConfiguration,
     DeleteConfiguration,
     PatchConfiguration,
-    RestoreConfiguration,
     UpdateConfiguration,
 )
 from commands.errors import Conflict, InvalidCommand, NotFound, PreconditionFailed
+from commands.restores import RestoreConfiguration
 from tests.support import compact_json, perform
 
 MISSING_ID = "01JDQ8ZJ1T2K5X1VJ4Q6M2N3P4"

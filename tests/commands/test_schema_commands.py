@@ -14,10 +14,10 @@ from commands.configurations import (
     CreateConfiguration,
     DeleteConfiguration,
     PatchConfiguration,
-    RestoreConfiguration,
     UpdateConfiguration,
 )
 from commands.errors import InvalidSchema, SchemaViolations
+from commands.restores import RestoreConfiguration
 from commands.schemas import DeleteSchema, RestoreSchema, SetSchema
 from infra.documents import Document
 from infra.writes import Caller

@@ -229,9 +229,10 @@ def secured(new_database) -> Iterator[tuple[ServiceProcess, str]]:
         yield running, dsn
 
 
-def create_token(dsn: str, name: str, scope: str, applications: Iterable[str] = ()) -> str:
+def create_token(dsn: str, name: str, scope: str, applications: Iterable[str] = (), reveal: bool = False) -> str:
     """A token the way an operator makes one: `pipenv run token create` (the Pipfile's script,
-    run with this virtualenv first on PATH, as pipenv would); `applications` limit it."""
+    run with this virtualenv first on PATH, as pipenv would); `applications` limit it; with
+    `reveal`, it may see secret values."""
     with open(PROJECT_ROOT / "Pipfile", "rb") as pipfile:
         script = tomllib.load(pipfile).get("scripts", {}).get("token")
     assert script, "the Pipfile has no `token` script: operators could not make tokens (`pipenv run token create`)"
@@ -243,6 +244,8 @@ def create_token(dsn: str, name: str, scope: str, applications: Iterable[str] = 
     }
     limits = [option for application in applications for option in ("--application", application)]
     command = [*shlex.split(script), "create", "--name", name, "--scope", scope, *limits]
+    if reveal:
+        command.append("--reveal")
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     found = SECRET.search(done.stdout)

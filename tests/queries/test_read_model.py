@@ -147,7 +147,7 @@ def test_a_snapshot_loads_every_name_and_every_view_that_fits(db, listener_conne
 
     small = ReadModel(db, max_bytes=2000).catch_up(listener_connection)
     assert not small.complete
-    held = [body for *_, body in small.configurations if body is not None]
+    held = [body for *_, body, _, _ in small.configurations if body is not None]
     assert held and sum(len(body) + 200 for body in held) <= 2000
     assert len(small.configurations) == len(snapshot.configurations)  # every name, whatever the bound
     assert len(small.applications) == len(snapshot.applications)

@@ -218,12 +218,20 @@ class AdminFlows:
         return self._configuration(response)
 
     def create(
-        self, application: str, name: str, config: dict[str, Any], comments: str | None, release: str | None = None
+        self,
+        application: str,
+        name: str,
+        config: dict[str, Any],
+        comments: str | None,
+        release: str | None = None,
+        secrets: list[str] | None = None,
     ) -> Flow[Configuration]:
         app_id = (yield from self.find_application(application))["id"]
         body = {"application_id": app_id, "name": name, "comments": comments, "config": config}
         if release is not None:  # else the service's default (immediate); an older service knows no release
             body["release"] = release
+        if secrets:  # else none; an older service knows no secrets
+            body["secrets"] = list(secrets)
         response = yield from self.write("POST", f"{API}/configurations", body)
         return self._configuration(response)
 
@@ -237,8 +245,10 @@ class AdminFlows:
         rename_to: str | None,
         if_match: str | None,
         expected_version: int | None,
+        secrets: list[str] | None = None,
     ) -> Flow[Configuration]:
-        """PUT (replace the document) or PATCH (merge `config` into it, RFC 7396)."""
+        """PUT (replace the document) or PATCH (merge `config` into it, RFC 7396); `secrets`,
+        when given, replaces the list of secret pointers (None keeps it)."""
         _, found = yield from self.find_configuration(application, name)
         path = f"{API}/configurations/{found['id']}"
         what = f"configuration {application}/{name}"
@@ -253,6 +263,8 @@ class AdminFlows:
             body["config"] = config
         if comments is not KEEP:
             body["comments"] = comments
+        if secrets is not None:
+            body["secrets"] = list(secrets)
         content_type = "application/json" if method == "PUT" else MERGE_PATCH
         response = yield from self.write(method, path, body, etag, content_type)
         return self._configuration(response)

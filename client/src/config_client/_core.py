@@ -33,6 +33,7 @@ from config_client._protocol import (
     retry_after,
     segment,
 )
+from config_client._secrets import CacheSecrets
 from config_client._transport import Transport
 from config_client._typed import Models
 from config_client.cache import DiskCache
@@ -91,11 +92,14 @@ class Core(Transport):
         backoff: float,
         max_backoff: float,
         client_id: str | None = None,
+        cache_key: str | None = None,
     ) -> None:
         super().__init__(base_url, token, timeout, retries, backoff, max_backoff)
         # Sent with every read and watch of /config: a rollout's share is decided by it.
         self.client_id = resolve_client_id(client_id)
-        self.cache = DiskCache(cache_dir, self.base_url) if cache_dir is not None else None
+        self.cache = None
+        if cache_dir is not None:  # secret values go to disk encrypted, or not at all
+            self.cache = DiskCache(cache_dir, self.base_url, CacheSecrets(cache_key))
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()  # one cache file write (or removal) at a time
         self._held: dict[Key, Held] = {}

@@ -72,8 +72,9 @@ class AsyncConfigClient(AsyncStagedReleases, AsyncSchemaAdmin):
         backoff: float = 0.2,
         max_backoff: float = 10.0,
         client_id: str | None = None,
+        cache_key: str | None = None,
     ) -> None:
-        self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff, client_id)
+        self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff, client_id, cache_key)
         self._admin = AdminFlows(self._core)  # sends through the same settings
         self._rollouts = RolloutFlows(self._admin)
         self._schemas = SchemaFlows(self._admin)
@@ -210,9 +211,10 @@ class AsyncConfigClient(AsyncStagedReleases, AsyncSchemaAdmin):
         comments: str | None = None,
         *,
         release: str | None = None,
+        secrets: list[str] | None = None,
     ) -> Configuration:
         """Creates a configuration (see `ConfigClient.create`)."""
-        return await self._run(self._admin.create(application, name, config, comments, release))
+        return await self._run(self._admin.create(application, name, config, comments, release, secrets))
 
     async def update(
         self,
@@ -224,9 +226,12 @@ class AsyncConfigClient(AsyncStagedReleases, AsyncSchemaAdmin):
         rename_to: str | None = None,
         if_match: str | None = None,
         expected_version: int | None = None,
+        secrets: list[str] | None = None,
     ) -> Configuration:
         """Replaces the document of a configuration, optionally conditional (see `ConfigClient.update`)."""
-        flow = self._admin.change("PUT", application, name, config, comments, rename_to, if_match, expected_version)
+        flow = self._admin.change(
+            "PUT", application, name, config, comments, rename_to, if_match, expected_version, secrets
+        )
         return await self._run(flow)
 
     async def patch(
@@ -239,10 +244,11 @@ class AsyncConfigClient(AsyncStagedReleases, AsyncSchemaAdmin):
         rename_to: str | None = None,
         if_match: str | None = None,
         expected_version: int | None = None,
+        secrets: list[str] | None = None,
     ) -> Configuration:
         """Merges `config_patch` into the document (see `ConfigClient.patch`)."""
         flow = self._admin.change(
-            "PATCH", application, name, config_patch, comments, rename_to, if_match, expected_version
+            "PATCH", application, name, config_patch, comments, rename_to, if_match, expected_version, secrets
         )
         return await self._run(flow)
 

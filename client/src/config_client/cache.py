@@ -1,4 +1,5 @@
-"""The last-known-good copies on disk: one file per document read, written atomically."""
+"""The last-known-good copies on disk: one file per document read, written atomically; secret
+values encrypted, or left out (see `_secrets`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import re
 import tempfile
 from pathlib import Path
+
+from config_client._secrets import CacheSecrets
 
 log = logging.getLogger("config_client")
 
@@ -22,12 +25,14 @@ class DiskCache:
 
     A write goes to a temporary file in the same directory, is fsynced, and renamed over the
     old one, so a reader (or a crash) never sees half a file. Failures to read or write are
-    logged, never raised: the cache must not take its host down.
+    logged, never raised: the cache must not take its host down. A configuration's secret
+    values are written encrypted with the cache key, or not at all (`secrets`).
     """
 
-    def __init__(self, directory: str | os.PathLike[str], base_url: str) -> None:
+    def __init__(self, directory: str | os.PathLike[str], base_url: str, secrets: CacheSecrets | None = None) -> None:
         self.directory = Path(directory)
         self._base_url = base_url
+        self.secrets = secrets or CacheSecrets()
 
     def path(self, application: str, name: str | None, model: str | None = None) -> Path:
         """The file of a configuration (or, with `name` None, of all of an application's), or
@@ -48,6 +53,7 @@ class DiskCache:
     def save(self, application: str, name: str | None, body: bytes, model: str | None = None) -> None:
         final = self.path(application, name, model)
         tmp = None
+        body = self.secrets.to_disk(body)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{final.name}.", suffix=".tmp")
@@ -69,12 +75,13 @@ class DiskCache:
         """The file's bytes; None when there is none or it cannot be read (logged)."""
         path = self.path(application, name, model)
         try:
-            return path.read_bytes()
+            body = path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
             log.warning("ignoring the config cache file %s: %s", path, exc)
             return None
+        return self.secrets.from_disk(body, application if name is None else f"{application}/{name}")
 
     def remove(self, application: str, name: str | None) -> None:
         """Removes the file, and those of every model it was read as."""

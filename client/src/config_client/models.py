@@ -55,6 +55,8 @@ class Configuration:
     updated_at: str | None = None
     release: str = "immediate"
     live_version: int | None = None  # None from a service without staged releases
+    # JSON Pointers of the secret values (shown as "********" to a token that may not see them).
+    secrets: list[str] = field(default_factory=list)
     etag: str | None = field(default=None, compare=False)
     stale: bool = field(default=False, compare=False)
 
@@ -117,6 +119,7 @@ class Version:
     config: dict[str, Any]
     created_at: str
     actor: str | None = None
+    secrets: list[str] = field(default_factory=list)  # JSON Pointers of its secret values
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Version:

@@ -60,6 +60,10 @@ class ConfigClient(StagedReleases, SchemaAdmin):
         client_id: who this client is (`X-Client-Id`): 1 to 128 visible ASCII characters,
             stable across restarts. Default: CONFIG_CLIENT_ID, else ``HOSTNAME/program``
             (made valid: other characters become ``_``, cut to 128).
+        cache_key: encrypts the secret values of the copies in `cache_dir` (a configuration's
+            `secrets`; at least 16 characters; needs ``config-service-client[encrypted-cache]``).
+            Default: CONFIG_CLIENT_CACHE_KEY; without one, secret values are not written to
+            disk, so a copy read back from it (during an outage, after a restart) lacks them.
 
     Use it as a context manager, or call `close()`, which also stops its watches. One client
     may be shared by threads.
@@ -76,8 +80,9 @@ class ConfigClient(StagedReleases, SchemaAdmin):
         backoff: float = 0.2,
         max_backoff: float = 10.0,
         client_id: str | None = None,
+        cache_key: str | None = None,
     ) -> None:
-        self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff, client_id)
+        self._core = Core(base_url, token, cache_dir, timeout, retries, backoff, max_backoff, client_id, cache_key)
         self._admin = AdminFlows(self._core)  # sends through the same settings
         self._rollouts = RolloutFlows(self._admin)
         self._schemas = SchemaFlows(self._admin)
@@ -247,11 +252,13 @@ class ConfigClient(StagedReleases, SchemaAdmin):
         comments: str | None = None,
         *,
         release: str | None = None,
+        secrets: list[str] | None = None,
     ) -> Configuration:
         """Creates configuration `name` of `application` with the document `config`;
         Conflict when the name is taken, ValidationError when the document is refused.
-        `release="staged"`: its changes reach clients only through rollouts (see `set_release`)."""
-        return self._run(self._admin.create(application, name, config, comments, release))
+        `release="staged"`: its changes reach clients only through rollouts (see `set_release`).
+        `secrets`: JSON Pointers of its secret values (stored encrypted, shown masked)."""
+        return self._run(self._admin.create(application, name, config, comments, release, secrets))
 
     def update(
         self,
@@ -263,6 +270,7 @@ class ConfigClient(StagedReleases, SchemaAdmin):
         rename_to: str | None = None,
         if_match: str | None = None,
         expected_version: int | None = None,
+        secrets: list[str] | None = None,
     ) -> Configuration:
         """Replaces the document of a configuration (PUT), as a new version.
 
@@ -270,9 +278,12 @@ class ConfigClient(StagedReleases, SchemaAdmin):
         the configuration is still at that version, else PreconditionFailed and nothing
         changes (the check and the change are one step on the service). SchemaViolation (a
         ValidationError) when the document does not satisfy the configuration's schema: its
-        `violations` say where (JSON Pointer), which keyword failed and why.
+        `violations` say where (JSON Pointer), which keyword failed and why. "********" at a
+        secret pointer keeps the value stored there; `secrets` replaces the list (None keeps it).
         """
-        flow = self._admin.change("PUT", application, name, config, comments, rename_to, if_match, expected_version)
+        flow = self._admin.change(
+            "PUT", application, name, config, comments, rename_to, if_match, expected_version, secrets
+        )
         return self._run(flow)
 
     def patch(
@@ -285,11 +296,12 @@ class ConfigClient(StagedReleases, SchemaAdmin):
         rename_to: str | None = None,
         if_match: str | None = None,
         expected_version: int | None = None,
+        secrets: list[str] | None = None,
     ) -> Configuration:
         """Merges `config_patch` into the document (RFC 7396: a None value removes its key,
         objects merge, anything else replaces), as a new version; conditional as `update`."""
         flow = self._admin.change(
-            "PATCH", application, name, config_patch, comments, rename_to, if_match, expected_version
+            "PATCH", application, name, config_patch, comments, rename_to, if_match, expected_version, secrets
         )
         return self._run(flow)
 

@@ -1,7 +1,8 @@
 // One configuration: edit and save it (If-Match; a 412 shows what changed meanwhile and lets
 // you reload or overwrite; a violation of its schema is shown at its place), switch its release
 // between immediate and staged, delete it, follow changes made elsewhere; its JSON Schema on a
-// tab of its own (schema.js); a staged one's rollouts in their own panel (rollout.js).
+// tab of its own (schema.js); a staged one's rollouts in their own panel (rollout.js); its
+// secret values masked, with Reveal and a field for a new value (secrets.js).
 
 import { call, configurationBody, get, isAbort } from "../api.js";
 import { breadcrumbs } from "../breadcrumbs.js";
@@ -11,7 +12,8 @@ import { jsonEditor } from "../editor.js";
 import { checkJson, prettyText } from "../json.js";
 import { formError, selectField, showChangeError, textField, warnAbout } from "../messages.js";
 import { rolloutPanel } from "../rollout.js";
-import { can } from "../session.js";
+import { maskSecrets, pointersOf, secretValues, secretsPanel, withNewValues } from "../secrets.js";
+import { can, session } from "../session.js";
 import { schemaPanel } from "./schema.js";
 
 export async function configurationScreen({ params: [id], signal }) {
@@ -44,7 +46,15 @@ export async function configurationScreen({ params: [id], signal }) {
       hint: "Staged: a saved change makes a new version; clients keep the live version until a rollout moves them.",
     }),
     config: jsonEditor({ id: "config-json", label: "Configuration (JSON)", readOnly: !writable }),
+    secrets: textField({
+      id: "config-secrets",
+      label: "Secret paths",
+      multiline: true,
+      readOnly: !writable,
+      hint: "JSON Pointers (RFC 6901), one a line, e.g. /db/password: those values are stored encrypted and shown masked.",
+    }),
   };
+  const secrets = secretsPanel({ id: "secrets", writable, canReveal: Boolean(session.identity?.reveal) });
   const problem = formError();
   const conflictPanel = h("section", { class: "conflict", hidden: true, "aria-labelledby": "conflict-title" });
   const saveButton = h("button", { type: "submit", class: "primary" }, "Save");
@@ -56,6 +66,8 @@ export async function configurationScreen({ params: [id], signal }) {
     fields.comments.element,
     fields.release.element,
     fields.config.element,
+    secrets.element,
+    fields.secrets.element,
     problem.element,
     writable ? h("div", { class: "actions" }, saveButton, deleteButton) : h("p", { class: "hint" }, "Your token may read this configuration, not change it."),
   );
@@ -66,10 +78,11 @@ export async function configurationScreen({ params: [id], signal }) {
     comments: fields.comments.input.value,
     release: fields.release.input.value,
     text: fields.config.value,
+    secrets: fields.secrets.input.value,
   });
   const dirty = () => {
     const now = draft();
-    return Object.keys(now).some((key) => now[key] !== baseline[key]);
+    return secrets.pending().size > 0 || Object.keys(now).some((key) => now[key] !== baseline[key]);
   };
 
   // A staged configuration's rollouts. Its live version moves without a new version (and the
@@ -91,18 +104,24 @@ export async function configurationScreen({ params: [id], signal }) {
     state.config = config;
     state.etag = etag;
     state.actor = by;
+    const pointers = config.secrets ?? [];
     baseline = {
       name: config.name,
       comments: config.comments ?? "",
       release: config.release ?? "immediate",
-      text: prettyText(config.configText),
+      // Masked, whatever the token may see: a value is shown only by its Reveal button.
+      text: prettyText(maskSecrets(config.configText, pointers)),
+      secrets: pointers.join("\n"),
     };
     if (!keepDraft) {
       fields.name.input.value = baseline.name;
       fields.comments.input.value = baseline.comments;
       fields.release.input.value = baseline.release;
       fields.config.value = baseline.text;
+      fields.secrets.input.value = baseline.secrets;
+      secrets.clear();
     }
+    secrets.show(pointers, secretValues(config.configText, pointers));
     heading.textContent = config.name;
     crumbLast.textContent = config.name;
     document.title = `${config.name} · ${app.name} · Config Service`;
@@ -117,7 +136,7 @@ export async function configurationScreen({ params: [id], signal }) {
       config.release === "staged" ? ` · staged: clients get version ${config.live_version}` : "",
       " · last changed ",
       time(config.updated_at),
-      byActor(state.actor),
+      ...byActor(state.actor),
       " · ",
       h("a", { href: `#/configurations/${id}/history` }, "History"),
     );
@@ -135,10 +154,13 @@ export async function configurationScreen({ params: [id], signal }) {
       fields.config.focusError();
       return;
     }
-    const { name, comments, release, text } = draft();
+    const { name, comments, release, text, secrets: secretPaths } = draft();
     saveButton.disabled = true;
     try {
-      const body = configurationBody({ name, comments: comments === "" ? null : comments, release }, text);
+      const sent = { name, comments: comments === "" ? null : comments, release };
+      if (secretPaths !== baseline.secrets) sent.secrets = pointersOf(secretPaths);
+      // The new secret values go in here, never through the editor that shows the document.
+      const body = configurationBody(sent, withNewValues(text, secrets.pending()));
       const result = await call("PUT", `/configurations/${id}`, { raw: body, ifMatch, exact: true });
       clearErrors();
       closeConflict();
@@ -171,7 +193,8 @@ export async function configurationScreen({ params: [id], signal }) {
     }
     const by = (await newestVersion(id, signal).catch(() => null))?.actor ?? null;
     const mine = draft();
-    const before = describe(current.data.name, current.data.comments ?? "", prettyText(current.data.configText));
+    const theirs = maskSecrets(current.data.configText, current.data.secrets);
+    const before = describe(current.data.name, current.data.comments ?? "", prettyText(theirs));
     const check = checkJson(mine.text);
     const after = describe(mine.name, mine.comments, check.ok ? prettyText(mine.text) : mine.text);
     const reloadButton = h("button", { type: "button" }, "Reload");

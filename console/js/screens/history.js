@@ -6,6 +6,7 @@ import { breadcrumbs } from "../breadcrumbs.js";
 import { actor, confirmDialog, debounce, fill, h, informNext, navigate, time } from "../dom.js";
 import { diffView } from "../diff.js";
 import { prettyText } from "../json.js";
+import { maskSecrets } from "../secrets.js";
 import { formError, warnAbout } from "../messages.js";
 import { can } from "../session.js";
 
@@ -94,7 +95,8 @@ export async function historyScreen({ params: [id], query, signal }) {
       diffPlace,
       title,
       changes.length ? h("ul", { class: "field-changes" }, changes) : null,
-      diffView(prettyText(a.configText), prettyText(b.configText), {
+      // Secret values masked, whatever the token may see (the configuration's screen reveals them).
+      diffView(prettyText(maskSecrets(a.configText, a.secrets)), prettyText(maskSecrets(b.configText, b.secrets)), {
         oldLabel: `version ${a.version}`,
         newLabel: `version ${b.version}`,
         label: `Document of version ${a.version} against version ${b.version}`,

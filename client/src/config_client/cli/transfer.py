@@ -13,15 +13,22 @@ from config_client.sync import ConfigClient
 
 def export_document(client: ConfigClient, application: str) -> dict[str, Any]:
     """Everything an application is, without ids, versions or times: what `import` makes
-    again. Configurations sorted by name, so exports of equal applications are equal."""
+    again. Configurations sorted by name, so exports of equal applications are equal. Secret
+    values are as the token sees them ("********" unless it may see them), with their
+    pointers (`secrets`), so an import marks them again and keeps the values it cannot see."""
     snapshot = client.snapshot(application)  # one consistent read of all of them
     configurations = sorted(snapshot.configurations.values(), key=lambda view: view.name)
     return {
         "application": {"name": snapshot.application.name, "comments": snapshot.application.comments},
-        "configurations": [
-            {"name": view.name, "comments": view.comments, "config": view.config} for view in configurations
-        ],
+        "configurations": [_exported(view) for view in configurations],
     }
+
+
+def _exported(view) -> dict[str, Any]:
+    item = {"name": view.name, "comments": view.comments, "config": view.config}
+    if view.secrets:
+        item["secrets"] = list(view.secrets)
+    return item
 
 
 def cmd_export(client: ConfigClient, args: argparse.Namespace) -> int:
@@ -50,6 +57,9 @@ def _check_export(data: Any, path: str) -> None:
             raise bad(f"configurations[{position}] has no name")
         if not isinstance(item.get("config"), dict):
             raise bad(f"configuration {item['name']!r} has no config object")
+        secrets = item.get("secrets")
+        if secrets is not None and not (isinstance(secrets, list) and all(isinstance(p, str) for p in secrets)):
+            raise bad(f"configuration {item['name']!r} has secrets that are not a list of JSON Pointers")
         if item["name"] in names:
             raise bad(f"configuration {item['name']!r} appears twice")
         names.add(item["name"])
@@ -81,19 +91,21 @@ def cmd_import(client: ConfigClient, args: argparse.Namespace) -> int:
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for item in data["configurations"]:
         name, config, item_comments = item["name"], item["config"], item.get("comments")
+        secrets = item.get("secrets")  # absent (an export without secrets): the pointers are kept
         label = f"{app}/{name}"
         existing = current.get(name)
         if existing is None:
             counts["created"] += 1
             out(f"{would}create {label}")
             if write:
-                client.create(app, name, config, item_comments)
+                client.create(app, name, config, item_comments, secrets=secrets)
             continue
         changed = [
             field
             for field, ours, theirs in (
                 ("config", existing.config, config),
                 ("comments", existing.comments, item_comments),
+                ("secrets", existing.secrets, existing.secrets if secrets is None else secrets),
             )
             if _canonical(ours) != _canonical(theirs)
         ]
@@ -105,7 +117,7 @@ def cmd_import(client: ConfigClient, args: argparse.Namespace) -> int:
         out(f"{would}update {label} ({', '.join(changed)})")
         if write:
             # Conditional on the version compared, so a change made meanwhile is not overwritten.
-            client.update(app, name, config, comments=item_comments, expected_version=existing.version)
+            client.update(app, name, config, comments=item_comments, expected_version=existing.version, secrets=secrets)
     kept = sorted(set(current) - {item["name"] for item in data["configurations"]})
     for name in kept:
         out(f"kept {app}/{name} (not in {args.file})")
