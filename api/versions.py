@@ -16,6 +16,7 @@ from api.schemas import Limit, Offset
 from api.services import among, caller, services
 from commands.configurations import RestoreConfiguration
 from queries.held_views import Entry
+from queries.sources import HISTORY
 from queries.versions import get_version, list_versions
 from queries.views import ConfigurationView, VersionView, digest, json_array
 
@@ -43,7 +44,7 @@ async def list_configuration_versions(
     offset: Offset = 0,
 ) -> Response:
     one_way_to_page(request)
-    page = await services(request).db.query(list_versions, id, limit, after, offset, among(request))
+    page = await services(request).sources.query(HISTORY, list_versions, id, limit, after, offset, among(request))
     if page is None:
         return error_response(request, 404, f"configuration {id} does not exist")
     body = json_array([item.render() for item in page.items])
@@ -61,7 +62,7 @@ async def list_configuration_versions(
 async def get_configuration_version(id: ConfigurationId, version: VersionNumber, request: Request) -> Response:
     view = None
     if 1 <= version <= INT4:
-        view = await services(request).db.query(get_version, id, version, among(request))
+        view = await services(request).sources.query(HISTORY, get_version, id, version, among(request))
     if view is None:
         return error_response(request, 404, f"configuration {id} has no version {version}")
     return view_response(request, Entry(view.render(), view.etag))

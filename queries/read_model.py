@@ -48,6 +48,7 @@ from pydantic import BaseModel
 from infra.access import Among, visible
 from infra.database import Database
 from infra.peers import Peers
+from infra.revision_waits import RevisionWaits
 from queries.applications import get_application, list_applications
 from queries.client_path import ClientPath
 from queries.configurations import get_configuration, list_configurations
@@ -64,8 +65,8 @@ from queries.held_views import (
     entry_of,
 )
 from queries.records import Record
-from queries.revision_waits import RevisionWaits
 from queries.rollouts import Releases
+from queries.sources import LIST, ReadSources
 from queries.views import (
     Page,
     application_etag,
@@ -84,9 +85,15 @@ PEER_WAIT = 1.0
 
 class ReadModel(Following, ClientPath):
     def __init__(
-        self, db: Database, max_bytes: int, held: HeldRequests | None = None, peers: Peers | None = None
+        self,
+        db: Database,
+        max_bytes: int,
+        held: HeldRequests | None = None,
+        peers: Peers | None = None,
+        sources: ReadSources | None = None,
     ) -> None:
         self._db = db
+        self._sources = sources or ReadSources(db)  # pages of lists may come from a replica
         self.max_bytes = max_bytes
         self._peers = peers  # the other workers of this service, if any
         self._revision_waits = RevisionWaits()
@@ -201,7 +208,7 @@ class ReadModel(Following, ClientPath):
         return None if view is None else entry_of(view)
 
     async def _load_page(self, query: Callable[..., Page | None], *args: object) -> Entry | None:
-        page = await self._db.query(query, *args)
+        page = await self._sources.query(LIST, query, *args)
         if page is None:
             return None
         body = json_array([item.render() for item in page.items])
