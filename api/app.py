@@ -4,7 +4,9 @@ write: route -> command -> CommandBus (commands/bus.py) -> the write lane -> Com
        -> ReadSide.committed (queries/follow.py): this instance shows it at once
 every change, by whoever: the database records it and announces it (migrations/0003)
        -> ChangeListener (infra/listener.py) -> ReadSide.announced: every instance follows
-read:  route -> the read model (queries/read_model.py), or a query (queries/) -> view
+read:  route -> the read model (queries/read_model.py), or a query (queries/) -> view; the
+       reads a replica may serve go through ReadSources (queries/sources.py) -> a replica that
+       shows what this instance has shown (infra/replicas.py), else the primary
 """
 
 import asyncio

@@ -126,10 +126,10 @@ class Settings(BaseSettings):
             value = NEXT_URL.split(value)
         if not isinstance(value, (list, tuple)):
             return value
-        urls = tuple(url.strip() for url in value if url.strip())
+        urls = tuple(url.strip(" ,") for url in value if url.strip(" ,"))
         for number, url in enumerate(urls, 1):
             try:
-                parse_dsn(url)
+                parts = parse_dsn(url)
             except Exception:
                 # Never echo it: it may carry a password.
                 raise PydanticCustomError(
@@ -139,6 +139,14 @@ class Settings(BaseSettings):
                 raise PydanticCustomError(
                     "replica_url",
                     "its URL number {number} is not a postgresql:// URL (list the replicas as URLs, comma-separated)",
+                    {"number": number},
+                )
+            if "," in parts.get("host", "") + parts.get("hostaddr", ""):
+                # Each replica is checked on its own: how far one server has replayed says
+                # nothing of another that the same URL might lead to.
+                raise PydanticCustomError(
+                    "replica_url",
+                    "its URL number {number} names several hosts: give each replica a URL of its own",
                     {"number": number},
                 )
         return urls or None
