@@ -48,7 +48,6 @@ from pydantic import BaseModel
 from infra.access import Among, visible
 from infra.database import Database
 from infra.peers import Peers
-from infra.revision_waits import RevisionWaits
 from queries.applications import get_application, list_applications
 from queries.client_path import ClientPath
 from queries.configurations import get_configuration, list_configurations
@@ -65,6 +64,7 @@ from queries.held_views import (
     entry_of,
 )
 from queries.records import Record
+from queries.revision_waits import RevisionWaits
 from queries.rollouts import Releases
 from queries.sources import LIST, ReadSources
 from queries.views import (

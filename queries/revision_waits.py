@@ -1,7 +1,6 @@
-"""Readers waiting for a revision to be reached: with several workers (infra/peers.py), a read
-right after another worker's write waits until the listener has applied that write's
-announcement (a millisecond or so); with read replicas (infra/replicas.py), a read waits until
-a replica has replayed what this instance has shown. Used on the event loop thread only."""
+"""Readers waiting for this instance to have followed the changes up to a revision: with
+several workers (infra/peers.py), a read right after another worker's write waits here until
+the listener has applied that write's announcement, which takes a millisecond or so."""
 
 import asyncio
 import contextlib
