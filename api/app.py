@@ -4,7 +4,9 @@ write: route -> command -> CommandBus (commands/bus.py) -> the write lane -> Com
        -> ReadSide.committed (queries/follow.py): this instance shows it at once
 every change, by whoever: the database records it and announces it (migrations/0003)
        -> ChangeListener (infra/listener.py) -> ReadSide.announced: every instance follows
-read:  route -> the read model (queries/read_model.py), or a query (queries/) -> view
+read:  route -> the read model (queries/read_model.py), or a query (queries/) -> view; the
+       reads a replica may serve go through ReadSources (queries/sources.py) -> a replica that
+       shows what this instance has shown (infra/replicas.py), else the primary
 """
 
 import asyncio
@@ -45,6 +47,7 @@ from infra.health import DatabaseCheck
 from infra.keyring import Keyring
 from infra.listener import ChangeListener
 from infra.peers import Peers
+from infra.replicas import Replicas
 from infra.settings import Settings
 from queries.changes import LATEST_REVISION
 from queries.fleet import Sightings
@@ -95,8 +98,27 @@ def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
                 applied = await loop.run_in_executor(None, migrations.migrate, settings.database_url)
                 log.info("migrations: %d applied at start", len(applied))
             held = HeldRequests(settings.max_held_requests)  # one bound for watches and feed waits
+            health = DatabaseCheck(
+                settings.database_url, probe=LATEST_REVISION, connect_timeout=settings.db_connect_timeout
+            )
+            health.start()  # what /health, readiness and the metrics answer from
+            replicas = Replicas(
+                settings.database_replica_urls or (),
+                db,
+                wait=settings.replica_wait_ms / 1000,
+                max_lag=settings.replica_max_lag_s,
+                workers=settings.db_read_workers,
+                connect_timeout=settings.db_connect_timeout,
+                statement_timeout_ms=settings.db_statement_timeout_ms,
+                queue_max=settings.db_queue_max,
+                queue_timeout=settings.db_queue_timeout,
+                primary_revision=lambda: health.answer,  # the primary's latest, as its check last read it
+            )
+            replicas.start(loop)  # before the listener, whose first snapshot may be read on one
             keys = KeyHolder(db, keyring)
-            side = ReadSide(db, settings.read_cache_max_bytes, active_tokens, held, peers, keyring, keys.reload)
+            side = ReadSide(
+                db, settings.read_cache_max_bytes, active_tokens, held, peers, replicas, keyring, keys.reload
+            )
             # The read model knows each configuration's secret pointers: the write side's hint.
             bus = CommandBus(db, keyring=keyring, secrets_hint=side.reads.secrets_of)
             bus.subscribe(side.committed)  # this instance's own changes, before their answer
@@ -116,10 +138,6 @@ def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
                 connect_timeout=settings.db_connect_timeout,
             )
             listener.start(loop)
-            health = DatabaseCheck(
-                settings.database_url, probe=LATEST_REVISION, connect_timeout=settings.db_connect_timeout
-            )
-            health.start()  # what /health, readiness and the metrics answer from
             token_uses.start(db)
             keys.start()  # which secret keys this instance holds, said every 15 s
             stop_sampling, flushing, background = None, None, None
@@ -136,6 +154,7 @@ def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
                     db=db,
                     bus=bus,
                     reads=side.reads,
+                    sources=side.sources,
                     feed=side.feed,
                     tokens=side.tokens,
                     health=health,
@@ -160,6 +179,7 @@ def create_app(settings: Settings, peers: Peers | None = None) -> FastAPI:
                 await keys.stop()
                 await token_uses.stop(db)
                 await loop.run_in_executor(None, listener.stop)
+                await loop.run_in_executor(None, replicas.close)
                 await loop.run_in_executor(None, health.stop)
         finally:
             await loop.run_in_executor(None, db.close)
@@ -218,6 +238,8 @@ def _sample(services: Services) -> None:
     metrics.DATABASE_UP.set(1 if check.reachable else 0)
     if reads.revision is not None:
         metrics.APPLIED.set(reads.revision)
+    if services.sources.replicas is not None:
+        services.sources.replicas.sample()
     if check.answer is not None:  # the latest revision, as the background check last read it
         metrics.DATABASE_REVISION.set(check.answer)
         if reads.revision is not None:

@@ -20,6 +20,7 @@ from commands.schemas import DeleteSchema, RestoreSchema, SetSchema
 from infra.events import Committed
 from queries.held_views import Entry
 from queries.schemas import get_schema, get_schema_version, list_schema_versions
+from queries.sources import HISTORY
 from queries.views import SchemaVersionView, SchemaView, digest, json_array
 
 router = APIRouter(prefix="/configurations/{id}/schema", tags=["schemas"], route_class=Route)
@@ -96,7 +97,9 @@ async def list_versions_of_schema(
     offset: Offset = 0,
 ) -> Response:
     one_way_to_page(request)
-    page = await services(request).db.query(list_schema_versions, id, limit, after, offset, among(request))
+    page = await services(request).sources.query(
+        HISTORY, list_schema_versions, id, limit, after, offset, among(request)
+    )
     if page is None:
         return error_response(request, 404, f"configuration {id} does not exist")
     body = json_array([item.render() for item in page.items])
@@ -114,7 +117,7 @@ async def list_versions_of_schema(
 async def get_version_of_schema(id: ConfigurationId, version: VersionNumber, request: Request) -> Response:
     view = None
     if 1 <= version <= INT4:
-        view = await services(request).db.query(get_schema_version, id, version, among(request))
+        view = await services(request).sources.query(HISTORY, get_schema_version, id, version, among(request))
     if view is None:
         return error_response(request, 404, f"the schema of configuration {id} has no version {version}")
     return view_response(request, Entry(view.render(), view.etag))

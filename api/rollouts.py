@@ -21,6 +21,7 @@ from commands.rollouts import PauseRollout, PromoteRollout, ResumeRollout, RollB
 from infra.ids import UlidParam
 from queries.fleet import ConfigurationFleet, Fleet, application_fleet, configuration_fleet
 from queries.rollouts import RolloutView, get_rollout, list_rollouts
+from queries.sources import LIST
 from queries.views import json_array
 
 router = APIRouter(tags=["rollouts"], route_class=Route)
@@ -80,7 +81,7 @@ async def list_configuration_rollouts(
     limit: Limit = 100,
     after: Annotated[UlidParam | None, Query(description="Continue after this rollout (from the Link header)")] = None,
 ) -> Response:
-    page = await services(request).db.query(list_rollouts, id, limit, after, among(request))
+    page = await services(request).sources.query(LIST, list_rollouts, id, limit, after, among(request))
     if page is None:
         return error_response(request, 404, f"configuration {id} does not exist")
     headers = None
@@ -139,7 +140,7 @@ async def configuration_clients(
     after: Annotated[ClientId | None, Query(description="Continue after this client id (from the Link header)")] = None,
 ) -> Response:
     svc = services(request)
-    found = await svc.db.query(configuration_fleet, id, svc.client_ttl, limit, after, among(request))
+    found = await svc.sources.query(LIST, configuration_fleet, id, svc.client_ttl, limit, after, among(request))
     if found is None:
         return error_response(request, 404, f"configuration {id} does not exist")
     fleet, next_after = found
@@ -158,7 +159,7 @@ async def configuration_clients(
 )
 async def application_clients(id: ApplicationId, request: Request, limit: Limit = 100) -> Response:
     svc = services(request)
-    found = await svc.db.query(application_fleet, id, svc.client_ttl, limit, among(request))
+    found = await svc.sources.query(LIST, application_fleet, id, svc.client_ttl, limit, among(request))
     if found is None:
         return error_response(request, 404, f"application {id} does not exist")
     return json_response(ApplicationClients(configurations=found))

@@ -15,6 +15,7 @@ from infra.writes import Caller
 from queries.feed import ChangeFeed
 from queries.fleet import Sightings
 from queries.read_model import ReadModel
+from queries.sources import ReadSources
 from queries.tokens import TokenTable
 
 
@@ -23,6 +24,7 @@ class Services:
     db: Database
     bus: CommandBus  # every change goes through it
     reads: ReadModel
+    sources: ReadSources  # reads a replica may serve (lists, history): queries/sources.py
     feed: ChangeFeed
     tokens: TokenTable
     health: DatabaseCheck  # what /health answers from

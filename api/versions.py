@@ -16,6 +16,7 @@ from api.schemas import Limit, Offset
 from api.services import among, caller, reveals, services
 from commands.restores import RestoreConfiguration
 from queries.held_views import Entry
+from queries.sources import HISTORY
 from queries.versions import get_version, list_versions
 from queries.views import ConfigurationView, VersionView, digest, json_array
 
@@ -44,7 +45,7 @@ async def list_configuration_versions(
 ) -> Response:
     one_way_to_page(request)
     svc = services(request)
-    page = await svc.db.query(list_versions, id, limit, after, offset, among(request))
+    page = await svc.sources.query(HISTORY, list_versions, id, limit, after, offset, among(request))
     if page is None:
         return error_response(request, 404, f"configuration {id} does not exist")
     reveal, keyring = reveals(request), svc.reads.keyring
@@ -64,7 +65,7 @@ async def get_configuration_version(id: ConfigurationId, version: VersionNumber,
     view = None
     svc = services(request)
     if 1 <= version <= INT4:
-        view = await svc.db.query(get_version, id, version, among(request))
+        view = await svc.sources.query(HISTORY, get_version, id, version, among(request))
     if view is None:
         return error_response(request, 404, f"configuration {id} has no version {version}")
     shown = view.shown(reveals(request), svc.reads.keyring, id)

@@ -242,7 +242,7 @@ class Database:
             broken = True
             if conn.closed:  # lost, not merely a statement that failed
                 self.renew_connections()
-            raise DatabaseUnavailable(_first_line(exc)) from exc
+            raise DatabaseUnavailable(first_line(exc)) from exc
         finally:
             self._pool.putconn(conn, close=broken or bool(conn.closed))
 
@@ -259,8 +259,8 @@ class Database:
             try:
                 conn = self._pool.getconn()
             except psycopg2.OperationalError as exc:
-                raise DatabaseUnavailable(_first_line(exc)) from exc
-            if conn.closed or conn.generation not in (None, self._generation) or _has_unread_input(conn):
+                raise DatabaseUnavailable(first_line(exc)) from exc
+            if conn.closed or conn.generation not in (None, self._generation) or has_unread_input(conn):
                 # An idle connection with input waiting was told by the server that it is
                 # going away (restart, admin shutdown): never hand it out.
                 self._pool.putconn(conn, close=True)
@@ -285,7 +285,8 @@ class Database:
             self._pool.closeall()
 
 
-def _has_unread_input(conn: Connection) -> bool:
+def has_unread_input(conn: Connection) -> bool:
+    """Whether an idle connection has input waiting: the server said it is going away."""
     poller = select.poll()
     poller.register(conn.fileno(), select.POLLIN)
     return bool(poller.poll(0))
@@ -296,6 +297,6 @@ def _server_version(cur: Cursor) -> int:
     return int(cur.fetchone()["server_version_num"])
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -102,12 +102,43 @@ QUEUE_WAIT = Histogram(
 BATCH_SIZE = Histogram(
     "config_service_write_batch_size", "Commands committed together in one transaction", buckets=BATCH_BUCKETS
 )
+# Read replicas (infra/replicas.py). Each worker checks each replica: the worst it sees counts.
+REPLICA_LAG_SECONDS = Gauge(
+    "config_service_replica_lag_seconds",
+    "Seconds since the replica last showed the primary's latest revision (0 while it does), as last checked",
+    ["replica"],
+    multiprocess_mode="livemax",
+)
+REPLICA_LAG_REVISIONS = Gauge(
+    "config_service_replica_lag_revisions",
+    "Revisions the primary had committed, as last checked, that the replica did not show yet",
+    ["replica"],
+    multiprocess_mode="livemax",
+)
+REPLICA_IN_USE = Gauge(
+    "config_service_replica_in_use",
+    "1 while the replica serves reads (it answers and lags by at most REPLICA_MAX_LAG_S); 0 while it is skipped",
+    ["replica"],
+    multiprocess_mode="livemin",
+)
+DATABASE_READS = Counter(
+    "config_service_database_reads",
+    "Reads a replica may serve, by the database that served them (primary, replica) and kind: snapshot (the bulk "
+    "load), gap (the resync after a gap), history, feed, list",
+    ["database", "kind"],
+)
 AUTH_REFUSED = Counter(
     "config_service_auth_refused",
     "Requests refused by access control, by reason: missing, unknown (or revoked), expired, blocked (429), scope, "
     "limited",
     ["reason"],
 )
+
+
+def read_served(kind: str, database: str) -> None:
+    """A read of `kind` was served by `database` ("primary" or "replica"). Any thread may call it
+    (prometheus-client's counters take a lock): these reads cost a database round trip anyway."""
+    DATABASE_READS.labels(database, kind).inc()
 
 
 class Tally:

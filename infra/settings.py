@@ -1,9 +1,11 @@
 """Service settings: read once from the environment and `.env` (see `.env.example`)."""
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
+from psycopg2.extensions import parse_dsn
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -13,6 +15,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 # A comma-separated list in the environment (not JSON).
 Names = Annotated[tuple[str, ...] | None, NoDecode]
+# Where one URL of a comma-separated list ends: before the next scheme (a URL may name several
+# hosts, with commas of its own).
+NEXT_URL = re.compile(r",\s*(?=postgres(?:ql)?://)")
 
 
 class Settings(BaseSettings):
@@ -20,6 +25,14 @@ class Settings(BaseSettings):
 
     # Unset: `pipenv run serve` starts the embedded PostgreSQL 16 below.
     database_url: str | None = None
+    # Read replicas: standbys of the primary that serve the bulk load, the resync after a gap,
+    # history, the change feed's and the lists' reads (infra/replicas.py). Comma-separated URLs.
+    database_replica_urls: Names = None
+    # How long a read waits for a replica to replay what it must see before it reads the
+    # primary; 0: it never waits.
+    replica_wait_ms: int = Field(500, ge=0, le=60_000)
+    # A replica further behind the primary than this many seconds is skipped until it catches up.
+    replica_max_lag_s: Seconds = 5.0
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -110,6 +123,38 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("database_replica_urls", mode="before")
+    @classmethod
+    def _replica_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = NEXT_URL.split(value)
+        if not isinstance(value, (list, tuple)):
+            return value
+        urls = tuple(url.strip(" ,") for url in value if url.strip(" ,"))
+        for number, url in enumerate(urls, 1):
+            try:
+                parts = parse_dsn(url)
+            except Exception:
+                # Never echo it: it may carry a password.
+                raise PydanticCustomError(
+                    "replica_url", "its URL number {number} is not a PostgreSQL connection URL", {"number": number}
+                ) from None
+            if not url.startswith(("postgresql://", "postgres://")):
+                raise PydanticCustomError(
+                    "replica_url",
+                    "its URL number {number} is not a postgresql:// URL (list the replicas as URLs, comma-separated)",
+                    {"number": number},
+                )
+            if "," in parts.get("host", "") + parts.get("hostaddr", ""):
+                # Each replica is checked on its own: how far one server has replayed says
+                # nothing of another that the same URL might lead to.
+                raise PydanticCustomError(
+                    "replica_url",
+                    "its URL number {number} names several hosts: give each replica a URL of its own",
+                    {"number": number},
+                )
+        return urls or None
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _host_names(cls, value: object) -> object:
@@ -199,6 +244,6 @@ def _describe(error: dict) -> str:
     if not error["loc"]:  # a rule over several settings: its message names them
         return f"invalid settings: {error['msg']}"
     name = str(error["loc"][0]).upper()
-    # Never echo DATABASE_URL back: it may carry a password.
-    shown = "" if name == "DATABASE_URL" else f"={error.get('input')!r}"
+    # Never echo a database URL back: it may carry a password.
+    shown = "" if name in ("DATABASE_URL", "DATABASE_REPLICA_URLS") else f"={error.get('input')!r}"
     return f"invalid setting {name}{shown}: {error['msg']}"

@@ -6,7 +6,8 @@ order (migrations/0003). While this instance listens, it holds every entry after
 (the latest revision when listening began, then the oldest it let go of), so a page after
 any revision from `floor` on is answered from memory, and a change wakes the waiting readers
 without a database round trip. A page from before `floor`, or read while not listening, comes
-from the database. A waiting reader holds no connection and no worker: only a future here.
+from the database (a replica that shows what this instance has shown, else the primary:
+queries/sources.py). A waiting reader holds no connection and no worker: only a future here.
 
 Everything here runs on the event loop thread.
 """
@@ -23,6 +24,7 @@ from infra.peers import Peers
 from queries.changes import latest_revision, list_changes
 from queries.held import HeldRequests
 from queries.snapshot import Gap, Snapshot
+from queries.sources import FEED, ReadSources
 from queries.views import ChangeView
 
 # While not listening, nothing announces changes: one task per instance looks for a new
@@ -35,9 +37,15 @@ SCAN_SLACK = 64
 
 class ChangeFeed:
     def __init__(
-        self, db: Database, max_entries: int = 10_000, held: HeldRequests | None = None, peers: Peers | None = None
+        self,
+        db: Database,
+        max_entries: int = 10_000,
+        held: HeldRequests | None = None,
+        peers: Peers | None = None,
+        sources: ReadSources | None = None,
     ) -> None:
         self._db = db
+        self._sources = sources or ReadSources(db)  # pages not held may come from a replica
         self._held = held or HeldRequests()  # counted once a read waits, until it answers
         self._peers = peers  # the other workers of this service, if any (infra/peers.py)
         self.waiting = 0  # readers held for the next change now (a metric)
@@ -139,7 +147,7 @@ class ChangeFeed:
                 next_change = self._next  # taken first: a change during the read is not missed
                 changes = self._held_after(after, limit, applications)
                 if changes is None:
-                    changes = await self._db.query(list_changes, after, limit, applications)
+                    changes = await self._sources.query(FEED, list_changes, after, limit, applications)
                 remaining = deadline - time.monotonic()
                 if changes or remaining <= 0 or self._ending:
                     return changes

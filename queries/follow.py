@@ -14,11 +14,13 @@ from infra.database import Database
 from infra.events import Committed
 from infra.keyring import Keyring
 from infra.peers import Peers
+from infra.replicas import Replicas
 from queries.announcements import KEYS_ANNOUNCEMENT, TOKEN_ANNOUNCEMENT, committed_of, parse_announcements
 from queries.feed import ChangeFeed
 from queries.held import HeldRequests
 from queries.read_model import ReadModel
 from queries.snapshot import Gap, Snapshot
+from queries.sources import ReadSources
 from queries.tokens import TokenReload, TokenTable
 
 log = logging.getLogger(__name__)
@@ -32,15 +34,19 @@ class ReadSide:
         tokens: TokenTable,
         held: HeldRequests | None = None,
         peers: Peers | None = None,
+        replicas: Replicas | None = None,
         keyring: Keyring | None = None,
         on_keys: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._peers = peers  # the other workers of this service, if any (infra/peers.py)
         self._on_keys = on_keys  # a key was added to the secret keys: read them again
+        self._written = 0  # the latest revision this instance's own writes committed
         held = held or HeldRequests()  # one bound for the watches and the feed's waits
-        self.reads = ReadModel(db, max_bytes, held, peers, keyring)
-        self.feed = ChangeFeed(db, held=held, peers=peers)
+        # Reads a replica may serve, once it shows what this instance has shown.
+        self.sources = ReadSources(db, replicas, self.shown)
+        self.reads = ReadModel(db, max_bytes, held, peers, self.sources, keyring)
+        self.feed = ChangeFeed(db, held=held, peers=peers, sources=self.sources)
         self.tokens = tokens
         self._token_reload = TokenReload(db, tokens)
 
@@ -83,8 +89,16 @@ class ReadSide:
         """A change this instance committed: later reads here must show it, before its
         announcement comes; and so must reads through the other workers."""
         self.apply([event], announced=False)
-        if self._peers is not None and event.revision is not None:
-            self._peers.committed(event.revision)
+        if event.revision is not None:
+            self._written = max(self._written, event.revision)
+            if self._peers is not None:
+                self._peers.committed(event.revision)
+
+    def shown(self) -> int:
+        """The newest revision this instance has shown (followed) or written, or another of its
+        workers has written: what a replica must show before it serves a read here."""
+        newest = max(self.reads.revision or 0, self._written)
+        return newest if self._peers is None else max(newest, self._peers.newest())
 
     # -- the one place ----------------------------------------------------------------------
 

@@ -34,7 +34,9 @@ class Following:
         announcement made after it is handed over. It reads `revision` while the loop may still
         be applying earlier announcements: then the gap starts a little early, which only
         replays more (and the feed reloads its tail), never less."""
-        return catch_up(conn, self.revision if self.loaded else None, self.max_bytes, self.keyring)
+        return catch_up(
+            conn, self.revision if self.loaded else None, self.max_bytes, self._sources.replicas, self.keyring
+        )
 
     def resume(self, caught_up: Snapshot | Gap) -> None:
         """Listening again, with what `catch_up` read."""
@@ -250,11 +252,12 @@ class Following:
         self.loaded = True
         self.ready.set()
         log.info(
-            "read model: %d names and %d views (%.1f MB%s) at revision %d, read in %.2fs",
+            "read model: %d names and %d views (%.1f MB%s) at revision %d, read in %.2fs on %s",
             len(self.directory),
             len(self.views.entries),
             self.views.size[1] / 1e6,
             "" if snapshot.complete else ", as many as READ_CACHE_MAX_BYTES allows",
             snapshot.revision,
             snapshot.seconds,
+            f"replica {snapshot.replica}" if snapshot.replica else "the primary",
         )

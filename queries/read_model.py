@@ -73,6 +73,7 @@ from queries.held_views import (
 from queries.records import Record
 from queries.revision_waits import RevisionWaits
 from queries.rollouts import Releases
+from queries.sources import LIST, ReadSources
 from queries.views import (
     ConfigurationView,
     Page,
@@ -97,9 +98,11 @@ class ReadModel(Following, ClientPath):
         max_bytes: int,
         held: HeldRequests | None = None,
         peers: Peers | None = None,
+        sources: ReadSources | None = None,
         keyring: Keyring | None = None,
     ) -> None:
         self._db = db
+        self._sources = sources or ReadSources(db)  # pages of lists may come from a replica
         self.keyring = keyring  # opens secret values for the views that show them
         # The secret pointers of every configuration that has some, by id (known once loaded).
         self._secrets: dict[str, tuple[str, ...]] = {}
@@ -248,7 +251,7 @@ class ReadModel(Following, ClientPath):
         return shown_entry_of(view, self.keyring) if reveal and view.secrets else entry_of(view)
 
     async def _load_page(self, query: Callable[..., Page | None], *args: object) -> Entry | None:
-        page = await self._db.query(query, *args)
+        page = await self._sources.query(LIST, query, *args)
         if page is None:
             return None
         body = json_array([item.render() for item in page.items])

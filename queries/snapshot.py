@@ -1,5 +1,5 @@
-"""What the read model needs when it (re)starts listening, read on the listener's own
-connection right after LISTEN, so that every change after it will be announced:
+"""What the read model needs when it (re)starts listening, read right after LISTEN, so that
+every change after it will be announced:
 
 - cold (nothing loaded yet), or after a gap too long to replay: a `Snapshot` of everything,
   read in one REPEATABLE READ transaction at one revision: every configuration's name and, as
@@ -7,20 +7,38 @@ connection right after LISTEN, so that every change after it will be announced:
 - after a short gap: the `Gap`, the feed entries of the changes missed, to replay.
 
 Set-based SQL: two streamed statements, whatever the number of views.
+
+Where they are read: LISTEN stays on the primary (a standby sends no announcements), and the
+views may be read on a read replica (infra/replicas.py). Right after LISTEN, the listener's
+connection reads the primary's latest revision P: every change after P commits after LISTEN,
+so it will be announced. The views are then read on a replica that shows P (waiting up to
+REPLICA_WAIT_MS for one to replay it), else on the primary. A standby replays commits in the
+primary's commit order, which is revision order, so what it shows at revision R >= P is every
+change up to R and none after: a snapshot there is consistent at R, and a gap read there holds
+every change up to P at least. The changes after P are announced; those up to R are already
+in what was read, and applying skips them by revision. Nothing is missed, nothing applied twice.
+The active tokens and staged releases are read on the primary (few, and not revisions).
 """
 
+import logging
 import time
 from dataclasses import dataclass, field
 
+import psycopg2
 from psycopg2.extensions import connection as Connection
 
+from infra import metrics
+from infra.database import first_line
 from infra.keyring import Keyring
+from infra.replicas import PRIMARY, REPLICA, Replicas
 from queries.applications import APPLICATION_RECORDS
-from queries.changes import CHANGES_AFTER, LATEST_REVISION
+from queries.changes import CHANGES_AFTER, LATEST_REVISION, latest_revision
 from queries.configurations import CONFIGURATION_COLUMNS
 from queries.rollouts import Release, staged_releases
 from queries.tokens import active_tokens
 from queries.views import ChangeView, ConfigurationView
+
+log = logging.getLogger(__name__)
 
 # A gap longer than this is not replayed change by change: everything is read again.
 MAX_REPLAY = 10_000
@@ -44,6 +62,7 @@ class Snapshot:
     seconds: float = 0.0  # how long reading it took
     tokens: dict = field(default_factory=dict)  # the active tokens, by their secret's hash
     staged: dict[str, Release] = field(default_factory=dict)  # staged configurations' releases
+    replica: str | None = None  # the replica it was read on; None: the primary
 
 
 @dataclass
@@ -53,15 +72,49 @@ class Gap:
     changes: list[ChangeView]  # every change after `since`, up to `revision`
     tokens: dict = field(default_factory=dict)  # the active tokens, by their secret's hash
     staged: dict[str, Release] = field(default_factory=dict)  # staged configurations' releases
+    replica: str | None = None  # the replica they were read on; None: the primary
 
 
-def catch_up(conn: Connection, since: int | None, max_bytes: int, keyring: Keyring | None = None) -> Snapshot | Gap:
-    """Run on the listener's connection (autocommit) right after LISTEN."""
-    caught_up = _views_since(conn, since, max_bytes, keyring)
+def catch_up(
+    conn: Connection,
+    since: int | None,
+    max_bytes: int,
+    replicas: Replicas | None = None,
+    keyring: Keyring | None = None,
+) -> Snapshot | Gap:
+    """Run on the listener's connection (autocommit, the primary's) right after LISTEN; the
+    views on a replica that shows every change committed before, when there is one."""
+    caught_up = _on_replica(conn, since, max_bytes, replicas, keyring) if replicas else None
+    if caught_up is None:
+        caught_up = _views_since(conn, since, max_bytes, keyring)
+    kind = "snapshot" if isinstance(caught_up, Snapshot) else "gap"  # queries/sources.py's kinds
+    metrics.read_served(kind, REPLICA if caught_up.replica else PRIMARY)
     with conn.cursor() as cur:
         # A handful each: read whole every time.
         caught_up.tokens = active_tokens(cur)
         caught_up.staged = staged_releases(cur)
+    return caught_up
+
+
+def _on_replica(
+    conn: Connection, since: int | None, max_bytes: int, replicas: Replicas, keyring: Keyring | None
+) -> Snapshot | Gap | None:
+    """The views read on a replica that shows the primary's latest revision; None when none
+    does within REPLICA_WAIT_MS, or the read there fails."""
+    with conn.cursor() as cur:
+        primary_at = latest_revision(cur)  # after LISTEN: every change after it is announced
+    found = replicas.connect_showing(primary_at)
+    if found is None:
+        return None
+    replica, replica_conn = found
+    try:
+        caught_up = _views_since(replica_conn, since, max_bytes, keyring)
+    except psycopg2.Error as exc:  # cancelled by replay, lost, or behind the primary's schema
+        log.info("reading on replica %s failed (%s); reading on the primary", replica.name, first_line(exc))
+        return None
+    finally:
+        replica_conn.close()
+    caught_up.replica = replica.name
     return caught_up
 
 

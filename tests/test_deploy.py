@@ -77,7 +77,7 @@ def test_every_setting_the_manifests_name_exists_and_the_grace_fits():
     config = documents["ConfigMap"]["data"]
     secret = documents["Secret"]["stringData"]
     assert set(config) <= SETTINGS, set(config) - SETTINGS
-    assert set(secret) == {"DATABASE_URL"}
+    assert set(secret) == {"DATABASE_URL", "DATABASE_REPLICA_URLS"}
     Settings(_env_file=None, **{key.lower(): value for key, value in {**config, **secret}.items()})  # all valid
     spec = documents["Deployment"]["spec"]["template"]["spec"]
     container = spec["containers"][0]

