@@ -258,7 +258,7 @@ class ReadModel(Following, ClientPath):
         return Entry(body, digest(body), next_after=page.next_after)
 
     async def _load_configuration_page(self, reveal: bool, query: Callable, *args: object) -> Entry | None:
-        page = await self._db.query(query, *args)
+        page = await self._sources.query(LIST, query, *args)
         if page is None:
             return None
         body = json_array([item.shown(reveal, self.keyring, item.id).render() for item in page.items])
