@@ -103,39 +103,51 @@ def test_a_read_through_either_worker_right_after_a_write_through_the_other_show
     assert read["status"] == 200 and read["duration_ms"] > 0 and read["request_id"]
 
 
+def hold_watch(url: str, service, etag: str, answers: list) -> None:
+    response = fresh(service, "GET", url, headers={"If-None-Match": etag})
+    answers.append((response.status_code, response.json(), time.monotonic()))
+
+
 def test_if_match_and_watches_work_across_workers(two_workers, application, unique):
     body = {"application_id": application["id"], "name": unique("watched"), "config": {"v": 0}}
     config = fresh(two_workers, "POST", CONFIGS, json=body).json()
     path = f"/api/v1/config/{quote(application['name'], safe='')}/{quote(body['name'], safe='')}"
     etag = fresh(two_workers, "GET", path).headers["etag"]
 
-    # Watches held on fresh connections: some on each worker.
-    answers: list[tuple[int, dict, float]] = []
+    # Watches held on fresh connections, woken by a write through either worker, until some were
+    # held by each: a worker accepts every connection waiting when it wakes, so they arrive apart.
+    watching: set[int] = set()
+    for attempt in range(1, 6):
+        answers: list[tuple[int, dict, float]] = []
+        url, args = f"{path}?wait=20&attempt={attempt}", (two_workers, etag, answers)
+        watchers = [threading.Thread(target=hold_watch, args=(url, *args)) for _ in range(8)]
+        for thread in watchers:
+            thread.start()
+            time.sleep(0.05)
+        time.sleep(1)
+        assert answers == []
 
-    def watch() -> None:
-        response = fresh(two_workers, "GET", f"{path}?wait=20", headers={"If-None-Match": etag})
-        answers.append((response.status_code, response.json(), time.monotonic()))
-
-    watchers = [threading.Thread(target=watch) for _ in range(8)]
-    for thread in watchers:
-        thread.start()
-    time.sleep(1)
-    assert answers == []
-
-    changed = fresh(
-        two_workers, "PUT", f"{CONFIGS}/{config['id']}", json={**body, "config": {"v": 1}}, headers={"If-Match": etag}
-    )
-    assert changed.status_code == 200
-    written = time.monotonic()
-    for thread in watchers:
-        thread.join(10)
-    assert [(status, view["config"]) for status, view, _ in answers] == [(200, {"v": 1})] * 8
-    assert max(at for _, _, at in answers) - written < 2
-    # The old ETag is no longer current, whichever worker checks it.
-    for _ in range(4):
-        stale = fresh(two_workers, "PUT", f"{CONFIGS}/{config['id']}", json=body, headers={"If-Match": etag})
-        assert stale.status_code == 412
-    watching = {line["worker"] for line in access_lines(two_workers) if line["path"].endswith("?wait=20")}
+        changed = fresh(
+            two_workers,
+            "PUT",
+            f"{CONFIGS}/{config['id']}",
+            json={**body, "config": {"v": attempt}},
+            headers={"If-Match": etag},
+        )
+        assert changed.status_code == 200
+        written = time.monotonic()
+        for thread in watchers:
+            thread.join(10)
+        assert [(status, view["config"]) for status, view, _ in answers] == [(200, {"v": attempt})] * 8
+        assert max(at for _, _, at in answers) - written < 2
+        # The old ETag is no longer current, whichever worker checks it.
+        for _ in range(4):
+            stale = fresh(two_workers, "PUT", f"{CONFIGS}/{config['id']}", json=body, headers={"If-Match": etag})
+            assert stale.status_code == 412
+        etag = changed.headers["etag"]
+        watching = {line["worker"] for line in access_lines(two_workers) if "?wait=20&attempt=" in line["path"]}
+        if watching == {0, 1}:
+            break
     assert watching == {0, 1}
 
 
