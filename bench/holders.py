@@ -25,14 +25,21 @@ def allow_open_files(count: int) -> None:
         raise SystemExit(f"the open-file limit ({hard}) is below the {count} connections this needs")
 
 
-async def hold(base_url: str, paths: list[str], headers: dict[str, str], batch: int = 250) -> list[Held]:
-    """Sends GET `path` on a new connection for each path, `batch` connections at a time (the
-    listen backlog is finite); returns at once, the answers arriving in the `Held`s."""
+async def hold(
+    base_url: str,
+    paths: list[str],
+    headers: dict[str, str],
+    batch: int = 250,
+    each: list[dict[str, str]] | None = None,
+) -> list[Held]:
+    """Sends GET `path` on a new connection for each path (with `headers`, and `each[i]` for the
+    i-th), `batch` connections at a time (the listen backlog is finite); returns at once, the
+    answers arriving in the `Held`s."""
     parts = urlsplit(base_url)
-    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     held: list[Held] = []
 
-    async def one(path: str, slot: Held, sent: asyncio.Event) -> None:
+    async def one(path: str, own: dict[str, str], slot: Held, sent: asyncio.Event) -> None:
+        extra = "".join(f"{name}: {value}\r\n" for name, value in {**headers, **own}.items())
         try:
             reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
         except OSError as exc:
@@ -55,9 +62,9 @@ async def hold(base_url: str, paths: list[str], headers: dict[str, str], batch: 
 
     for start in range(0, len(paths), batch):
         events = []
-        for path in paths[start : start + batch]:
+        for index in range(start, min(start + batch, len(paths))):
             slot, sent = Held(), asyncio.Event()
-            slot.task = asyncio.ensure_future(one(path, slot, sent))
+            slot.task = asyncio.ensure_future(one(paths[index], each[index] if each else {}, slot, sent))
             held.append(slot)
             events.append(sent)
         await asyncio.gather(*(event.wait() for event in events))

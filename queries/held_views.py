@@ -50,6 +50,33 @@ class Entry(NamedTuple):
     secret: bool = False
 
 
+class Fills(dict[str, asyncio.Future]):
+    """The fills in flight, by key, with the keys of list pages among them kept apart: a change
+    voids every page's fill, and a burst of announcements (100,000 configurations inserted in
+    SQL) leaves as many configuration fills in flight, which a scan per change would walk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pages: set[str] = set()
+
+    def __setitem__(self, key: str, fill: asyncio.Future) -> None:
+        super().__setitem__(key, fill)
+        if key.startswith((APPLICATION_PAGE, CONFIGURATION_PAGE)):
+            self.pages.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.pages.discard(key)
+
+    def pop(self, key: str, *default: object) -> object:
+        self.pages.discard(key)
+        return super().pop(key, *default)
+
+    def clear(self) -> None:
+        super().clear()
+        self.pages.clear()
+
+
 class HeldViews:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -58,7 +85,7 @@ class HeldViews:
         # Fills in flight, by key. Readers of a key that is being filled wait for that fill
         # (one query, however many readers); a change to the key removes it from here, so
         # that the fill, which may have read the old state, is neither kept nor joined.
-        self.fills: dict[str, asyncio.Future] = {}
+        self.fills = Fills()
         self._pages: set[str] = set()  # keys of held pages of the application list
         # Keys of held pages of each application's configuration list.
         self._configuration_pages: defaultdict[str, set[str]] = defaultdict(set)
@@ -112,13 +139,16 @@ class HeldViews:
 
     def forget_configuration_pages(self, application_id: str) -> None:
         prefix = f"{CONFIGURATION_PAGE}{application_id}:"
-        keys = [*self._configuration_pages.pop(application_id, ()), *(k for k in self.fills if k.startswith(prefix))]
+        keys = [
+            *self._configuration_pages.pop(application_id, ()),
+            *(k for k in self.fills.pages if k.startswith(prefix)),
+        ]
         for key in keys:
             self.forget(key)
 
     def forget_list_pages(self) -> None:
         # Any application may show on any page, with its configurations' count and latest change.
-        for key in [*self._pages, *(key for key in self.fills if key.startswith(APPLICATION_PAGE))]:
+        for key in [*self._pages, *(key for key in self.fills.pages if key.startswith(APPLICATION_PAGE))]:
             self.forget(key)
 
     def forget(self, key: str) -> None:
