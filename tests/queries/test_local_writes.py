@@ -6,7 +6,7 @@ import asyncio
 
 from infra.events import Committed
 from queries.announcements import committed_of
-from queries.follow import ReadSide
+from queries.follow import ANNOUNCEMENTS_PER_TURN, ReadSide
 from queries.snapshot import Snapshot
 from queries.tokens import TokenTable
 from tests.support import announcement
@@ -91,10 +91,42 @@ def test_a_schemas_change_leaves_every_name_and_view_as_it_was(db):
         for revision, action in ((102, "created"), (103, "deleted")):
             schema_change = announcement(revision, "schema", CONFIG, APP, "old", action=action)
             side.announced([schema_change.model_dump_json()])
+        await asyncio.sleep(0)  # announcements are applied in the loop's next turn
         side.committed(Committed(104, "schema", "created", CONFIG, APP, "old", {"schema": "{}"}))
         assert side.reads.revision == 103  # followed, as every announced change
         assert side.reads.directory.configuration_id(APP, "old") == CONFIG
         assert await side.reads.configuration(CONFIG) is held
         assert [change.kind for change in side.feed._entries] == ["schema", "schema"]
+
+    asyncio.run(scenario())
+
+
+def test_a_burst_of_announcements_is_applied_in_order_a_few_hundred_a_turn(db):
+    """The listener hands a burst over in many batches; the loop serves requests between the
+    turns that apply them, and a change of listening state comes after what was heard before."""
+
+    async def scenario():
+        side = read_side(db)
+        side.feed.resume(Snapshot(revision=100))
+        count = 2 * ANNOUNCEMENTS_PER_TURN + 7
+        payloads = [
+            announcement(101 + n, "configuration", CONFIG, APP, f"name-{n}", version=101 + n).model_dump_json()
+            for n in range(count)
+        ]
+        for start in range(0, count, 50):  # as the listener does: batch after batch
+            side.announced(payloads[start : start + 50])
+        assert side.reads.revision == 100  # nothing applied in the turn they came in
+        seen = []
+        while side.reads.revision < 100 + count:
+            await asyncio.sleep(0)  # one turn
+            seen.append(side.reads.revision)
+        assert seen == [100 + ANNOUNCEMENTS_PER_TURN, 100 + 2 * ANNOUNCEMENTS_PER_TURN, 100 + count]
+        assert [change.revision for change in side.feed._entries] == list(range(101, 101 + count))
+        assert side.reads.directory.configuration_id(APP, f"name-{count - 1}") == CONFIG
+
+        last = announcement(100 + count + 1, "configuration", CONFIG, APP, "last")
+        side.announced([payloads[0], last.model_dump_json()])  # an old one (skipped) and a new one
+        side.listening(False, None)  # what was heard before is applied first
+        assert side.reads.revision == 100 + count + 1
 
     asyncio.run(scenario())
