@@ -4,8 +4,10 @@ once, after the instance that started the rollout is killed; the fleet lists ten
 watching clients after one flush, and forgets them after CLIENT_TTL."""
 
 import asyncio
+import contextlib
 import signal
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -34,42 +36,56 @@ def staged_configuration(base: str) -> dict:
     return {**created, "app_name": app["name"]}
 
 
-async def watch(base: str, url: str, client_id: str, etag: str) -> tuple[int, float, dict]:
-    """A watch held until what this client should hold changes; (status, when answered, body)."""
+async def watch(base: str, url: str, client_id: str, etag: str) -> tuple[int, float, dict, str]:
+    """A watch held until what this client should hold changes, on a connection of its own;
+    (status, when answered, body, who held it: the instance's base and its worker's prefix)."""
     async with httpx.AsyncClient(base_url=base, timeout=40) as client:
         response = await client.get(url, params={"wait": 30}, headers={"X-Client-Id": client_id, "If-None-Match": etag})
-        return response.status_code, time.monotonic(), response.json() if response.status_code == 200 else {}
+        body = response.json() if response.status_code == 200 else {}
+        held_by = f"{base} {response.headers['x-request-id'].split('-')[0]}"
+        return response.status_code, time.monotonic(), body, held_by
 
 
-def test_a_failure_report_rolls_back_on_every_instance_within_a_second(database):
+@contextlib.contextmanager
+def two_instances(database: str) -> Iterator[tuple[str, str]]:
     with ServiceProcess(database_url=database) as one, ServiceProcess(database_url=database) as two:
-        config = staged_configuration(one.url)
+        yield one.url, two.url
+
+
+@contextlib.contextmanager
+def two_workers(database: str) -> Iterator[tuple[str, str]]:
+    """One service of two workers: each new connection goes to either (as two instances would)."""
+    with ServiceProcess(database_url=database, workers=2) as service:
+        yield service.url, service.url
+
+
+@pytest.mark.parametrize("topology", [two_instances, two_workers], ids=["two instances", "two workers"])
+def test_a_failure_report_rolls_back_on_every_instance_within_a_second(database, topology):
+    with topology(database) as (one, two):
+        config = staged_configuration(one)
         url = f"/api/v1/config/{config['app_name']}/c"
-        with httpx.Client() as client:
-            started = client.post(
-                f"{one.url}{CONFIGS}/{config['id']}/rollouts", json={"version": 2, "step_seconds": 600}
-            )
-            assert started.status_code == 201
-            canaries = [f"canary-{n}" for n in range(2000) if bucket(config["id"], f"canary-{n}") < 10][:20]
-            time.sleep(0.5)  # instance two hears of the rollout
-            tags = {}
-            for cid in canaries:
-                for base in (one.url, two.url):
-                    answer = client.get(f"{base}{url}", headers={"X-Client-Id": cid})
-                    assert answer.json()["version"] == 2  # the canaries hold the new version
-                    tags[cid] = answer.headers["etag"]
+        started = httpx.post(f"{one}{CONFIGS}/{config['id']}/rollouts", json={"version": 2, "step_seconds": 600})
+        assert started.status_code == 201
+        canaries = [f"canary-{n}" for n in range(2000) if bucket(config["id"], f"canary-{n}") < 10][:20]
+        time.sleep(0.5)  # instance two hears of the rollout
+        tags = {}
+        for cid in canaries:
+            for base in (one, two):
+                answer = httpx.get(f"{base}{url}", headers={"X-Client-Id": cid})  # a connection each
+                assert answer.json()["version"] == 2  # the canaries hold the new version
+                tags[cid] = answer.headers["etag"]
 
         async def scenario():
-            watches = [
-                asyncio.ensure_future(watch(base, url, cid, tags[cid]))
-                for cid in canaries
-                for base in (one.url, two.url)
-            ]
+            watches = []
+            for cid in canaries:
+                for base in (one, two):
+                    watches.append(asyncio.ensure_future(watch(base, url, cid, tags[cid])))
+                    await asyncio.sleep(0.02)  # apart: a waking worker accepts every connection waiting
             await asyncio.sleep(1.0)
             assert not any(w.done() for w in watches)
             async with httpx.AsyncClient() as client:
                 report = await client.post(
-                    f"{two.url}{url}/reports",
+                    f"{two}{url}/reports",
                     json={"client_id": canaries[0], "version": 2, "ok": False, "message": "pool size out of range"},
                 )
                 answered = time.monotonic()
@@ -77,11 +93,12 @@ def test_a_failure_report_rolls_back_on_every_instance_within_a_second(database)
             return answered, await asyncio.gather(*watches)
 
         answered, results = asyncio.run(scenario())
-        assert [status for status, _, _ in results] == [200] * len(results)  # every watcher answered
-        assert {body["version"] for _, _, body in results} == {1}  # with the version live before
-        assert max(at for _, at, _ in results) - answered < 1.0
-        with httpx.Client() as client:
-            rollout = client.get(f"{one.url}{CONFIGS}/{config['id']}/rollouts").json()[0]
+        assert [status for status, _, _, _ in results] == [200] * len(results)  # every watcher answered
+        assert {body["version"] for _, _, body, _ in results} == {1}  # with the version live before
+        assert max(at for _, at, _, _ in results) - answered < 1.0
+        # Held by both instances, or both workers (a request id starts with its worker's prefix).
+        assert len({held_by for _, _, _, held_by in results}) == 2
+        rollout = httpx.get(f"{one}{CONFIGS}/{config['id']}/rollouts").json()[0]
         assert rollout["state"] == "rolled_back" and "pool size out of range" in rollout["reason"]
 
 
