@@ -12,6 +12,7 @@ event loop thread, except `catch_up` (the listener's).
 import asyncio
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from psycopg2.extensions import connection as Connection
 
@@ -24,6 +25,30 @@ from queries.snapshot import Gap, Snapshot, catch_up
 from queries.views import ConfigurationView
 
 log = logging.getLogger("queries.read_model")
+
+
+# Views read again in one statement, at most (a batch larger alone is read whole).
+REFRESH_AT_MOST = 5000
+
+
+@dataclass
+class ToRefresh:
+    """Views to read again: each key with the fill its readers wait on, and the ids to read."""
+
+    fills: list[tuple[str, asyncio.Future]]
+    configuration_ids: list[str]
+    application_ids: list[str]
+    rollout_ids: list[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.fills)
+
+    def add(self, other: "ToRefresh") -> None:
+        self.fills += other.fills
+        self.configuration_ids += other.configuration_ids
+        self.application_ids += other.application_ids
+        self.rollout_ids += other.rollout_ids
 
 
 class Following:
@@ -164,31 +189,42 @@ class Following:
     def _refresh(
         self, configuration_ids: list[str], application_ids: list[str], rollouts: list[tuple[str, str]] = ()
     ) -> None:
-        """Read the views these changes touched again, in one statement; readers of them (and of
-        the versions the rollouts give) wait for it meanwhile."""
+        """Read the views these changes touched again; readers of them (and of the versions the
+        rollouts give) wait for it meanwhile. One statement at a time per instance, for every
+        batch waiting (up to REFRESH_AT_MOST views): a burst of announcements takes one read
+        worker from the requests, never all of them."""
         loop = asyncio.get_running_loop()
-        fills: dict[str, asyncio.Future] = {}
+        batch = ToRefresh([], list(configuration_ids), list(application_ids), [id for id, _ in rollouts])
         keys = [CONFIGURATION + id for id in configuration_ids] + [APPLICATION + id for id in application_ids]
         keys += [RELEASE + configuration_id for _, configuration_id in rollouts]
         for key in keys:
             self.views.forget(key)
-            fills[key] = self.views.fills[key] = loop.create_future()
-        rollout_ids = [id for id, _ in rollouts]
-        task = loop.create_task(self._refreshed(fills, configuration_ids, application_ids, rollout_ids))
-        self._refreshing.add(task)  # held until done: the loop keeps only a weak reference
-        task.add_done_callback(self._refreshing.discard)
+            fill = self.views.fills[key] = loop.create_future()
+            batch.fills.append((key, fill))
+        self._to_refresh.append(batch)
+        if self._refresher is None or self._refresher.done():
+            self._refresher = loop.create_task(self._refresh_waiting())
 
-    async def _refreshed(
-        self,
-        fills: dict[str, asyncio.Future],
-        configuration_ids: list[str],
-        application_ids: list[str],
-        rollout_ids: list[str],
-    ) -> None:
+    async def _refresh_waiting(self) -> None:
+        while self._to_refresh:
+            merged = self._to_refresh.popleft()
+            while self._to_refresh and merged.size + self._to_refresh[0].size <= REFRESH_AT_MOST:
+                merged.add(self._to_refresh.popleft())
+            await self._refreshed(merged)
+
+    async def _refreshed(self, batch: "ToRefresh") -> None:
+        # A key changed again before its first reading was sent has two fills: both are
+        # answered by this reading (made after both changes); the later one alone may be kept.
+        fills = dict(batch.fills)
         try:
-            found: Refreshed = await self._db.query(refresh, configuration_ids, application_ids, rollout_ids)
+            found: Refreshed = await self._db.query(
+                refresh,
+                list(dict.fromkeys(batch.configuration_ids)),
+                list(dict.fromkeys(batch.application_ids)),
+                list(dict.fromkeys(batch.rollout_ids)),
+            )
         except BaseException as exc:
-            for key, fill in fills.items():
+            for key, fill in batch.fills:
                 self.views.end_fill(key, fill)
                 fail(fill, exc)
             if not isinstance(exc, Exception):
@@ -211,7 +247,7 @@ class Following:
             if self.views.fills.get(RELEASE + row["configuration_id"]) is fills.get(RELEASE + row["configuration_id"]):
                 self.releases.rollout_changed(row)
                 woken.add(row["application_id"])
-        for key, fill in fills.items():
+        for key, fill in batch.fills:
             prefix, id = key[:2], key[2:]
             entry = view = None
             if prefix == CONFIGURATION:

@@ -45,6 +45,7 @@ loop thread, so it needs no locks.
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel
@@ -57,7 +58,7 @@ from queries.applications import get_application, list_applications
 from queries.client_path import ClientPath
 from queries.configurations import get_configuration, list_configurations
 from queries.directory import Directory
-from queries.following import Following
+from queries.following import Following, ToRefresh
 from queries.held import HeldRequests
 from queries.held_views import (
     APPLICATION,
@@ -117,7 +118,8 @@ class ReadModel(Following, ClientPath):
         self.revision: int | None = None  # the latest announced change followed
         self.ready = asyncio.Event()  # set once the first snapshot is loaded
         self.watchers = Watchers(held)
-        self._refreshing: set[asyncio.Task] = set()
+        self._to_refresh: deque[ToRefresh] = deque()  # views to read again, in order (following.py)
+        self._refresher: asyncio.Task | None = None  # reads them, one statement at a time
         self.releases = Releases()  # staged configurations: which client gets which version
 
     def secrets_of(self, configuration_id: str) -> tuple[str, ...] | None:

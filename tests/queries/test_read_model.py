@@ -218,6 +218,47 @@ def test_announcements_refresh_the_views_they_touched_in_one_query(db, database_
     run(scenario())
 
 
+def test_batches_announced_while_a_refresh_runs_are_read_again_together_one_statement_at_a_time(
+    db, database_url, configuration, unique
+):
+    app = configuration["application_id"]
+    others = [perform(db, CreateConfiguration(app, unique(), {"v": 1})) for _ in range(4)]
+    ids = [configuration["id"], *(other["id"] for other in others)]
+
+    class OneAtATime(CountingDb):
+        """Counts the statements in flight at once, and the most ever."""
+
+        in_flight = most = 0
+
+        async def query(self, fn, *args):
+            OneAtATime.in_flight += 1
+            OneAtATime.most = max(OneAtATime.most, OneAtATime.in_flight)
+            try:
+                return await super().query(fn, *args)
+            finally:
+                OneAtATime.in_flight -= 1
+
+    async def scenario():
+        counting = OneAtATime(db)
+        reads = live(ReadModel(counting, max_bytes=1 << 20), db)
+        for n, id in enumerate(ids):
+            set_config_behind_its_back(database_url, id, 10 + n)
+        counting.queries.clear()
+        for n, id in enumerate(ids):  # five batches in one turn, as a burst is handed over
+            reads.apply([announced("configuration", id, app, 10**12 + n)], announced=True)
+        # The first id changes again before its first reading is sent: both fills are answered.
+        first_reader = asyncio.ensure_future(reads.configuration(ids[0]))
+        await asyncio.sleep(0)
+        reads.apply([announced("configuration", ids[0], app, 10**12 + 10)], announced=True)
+        views = await asyncio.gather(first_reader, *(reads.configuration(id) for id in ids))
+        assert [view.body.count(f'"v":{10 + n}'.encode()) for n, view in enumerate(views[1:])] == [1] * 5
+        assert b'"v":10' in views[0].body
+        assert counting.queries == ["refresh", "refresh"]  # the five together, then the one changed again
+        assert OneAtATime.most == 1
+
+    run(scenario())
+
+
 def _revision_of(cur, id: str) -> int:
     cur.execute("SELECT revision FROM applications WHERE id = %s", (id,))
     return cur.fetchone()["revision"]
