@@ -175,7 +175,7 @@ class Bench:
         self.steady(by_id, by_name, app_paths, app_ids)
         workers_line(self, by_name)
         self.with_auth(by_id, by_name)
-        self.with_client_ids(configs[:100], names)
+        self.with_client_ids(configs[100:200], names)  # staged: apart from those watched below
         self.writes_with_reads(by_id, app_ids)
         self.held(configs[0], names[configs[0]["application_id"]], configs[:10], names)
         print("writes with and without a schema...", flush=True)
@@ -346,10 +346,11 @@ class Bench:
                 written = []
                 async with httpx.AsyncClient() as client:
                     for _, _, target in targets:
-                        await client.put(
+                        changed = await client.put(
                             f"{instance.url}/api/v1/configurations/{target['id']}",
                             json={"name": target["name"], "config": {"changed": new_id()}},
                         )
+                        changed.raise_for_status()
                         written.append(time.monotonic())
                 everyone = [h for group in held_by_target for h in group]
                 await asyncio.gather(*(h.task for h in everyone))

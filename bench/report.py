@@ -37,6 +37,8 @@ def render(bench) -> str:
     feeds, watch, many, bulk = facts["feed_waits"], facts["watch_1000"], facts["watch_10000"], facts["bulk_load"]
 
     def wake(w: dict) -> str:
+        if not w["answered"]:
+            return f"none of {w['count']:,} answered"
         return (
             f"{w['answered']:,} of {w['count']:,} answered; p50 {w['p50'] * 1000:.0f} ms, p99 {w['p99'] * 1000:.0f} ms"
         )
