@@ -4,7 +4,7 @@ one of its versions. Every change of the configuration's document is validated a
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from api.auth import needs
@@ -14,7 +14,7 @@ from api.errors import error_response, responses
 from api.openapi import CONDITIONAL_CHANGE, CONDITIONAL_GET, LINK, NOT_MODIFIED
 from api.responses import json_response, one_way_to_page, page_response, view_response
 from api.routing import Route
-from api.schemas import Limit, Offset, SchemaBody
+from api.schemas import INT4, Limit, Offset, OlderThan, SchemaBody
 from api.services import among, caller, services
 from commands.schemas import DeleteSchema, RestoreSchema, SetSchema
 from infra.events import Committed
@@ -25,7 +25,6 @@ from queries.views import SchemaVersionView, SchemaView, digest, json_array
 
 router = APIRouter(prefix="/configurations/{id}/schema", tags=["schemas"], route_class=Route)
 
-INT4 = 2**31 - 1
 VersionNumber = Annotated[int, Path(description="A version number of the schema (1 is the first)")]
 NO_SCHEMA = "no_schema"
 
@@ -91,9 +90,7 @@ async def list_versions_of_schema(
     id: ConfigurationId,
     request: Request,
     limit: Limit = 100,
-    after: Annotated[
-        int | None, Query(ge=1, le=INT4, description="Continue with the versions older than this one")
-    ] = None,
+    after: OlderThan = None,
     offset: Offset = 0,
 ) -> Response:
     one_way_to_page(request)

@@ -15,7 +15,7 @@ from api.errors import error_response, responses
 from api.openapi import LINK, location
 from api.responses import json_response
 from api.routing import Route
-from api.schemas import ClientId, Limit, _Body
+from api.schemas import INT4, ClientId, Limit, _Body
 from api.services import among, caller, services
 from commands.rollouts import PauseRollout, PromoteRollout, ResumeRollout, RollBackRollout, StartRollout
 from infra.ids import UlidParam
@@ -28,7 +28,6 @@ router = APIRouter(tags=["rollouts"], route_class=Route)
 
 RolloutId = Annotated[UlidParam, Path(description="The rollout's id")]
 ApplicationId = Annotated[UlidParam, Path(description="The application's id")]
-INT4 = 2**31 - 1
 
 
 class RolloutCreate(_Body):

@@ -240,8 +240,12 @@ ClientId = Annotated[str, StringConstraints(min_length=1, max_length=128, patter
 # Text to look for in names: what a name may hold.
 SearchText = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_storable)]
 
+# The largest PostgreSQL integer: versions and version numbers are int4.
+INT4 = 2**31 - 1
+
 # Query parameters of every paged list.
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
+OlderThan = Annotated[int | None, Query(ge=1, le=INT4, description="Continue with the versions older than this one")]
 Offset = Annotated[
     int,
     Query(

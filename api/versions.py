@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from api.auth import needs
@@ -12,7 +12,7 @@ from api.errors import error_response, responses
 from api.openapi import CONDITIONAL_CHANGE, CONDITIONAL_GET, LINK, NOT_MODIFIED
 from api.responses import one_way_to_page, page_response, view_response
 from api.routing import Route
-from api.schemas import Limit, Offset
+from api.schemas import INT4, Limit, Offset, OlderThan
 from api.services import among, caller, reveals, services
 from commands.restores import RestoreConfiguration
 from queries.held_views import Entry
@@ -22,7 +22,6 @@ from queries.views import ConfigurationView, VersionView, digest, json_array
 
 router = APIRouter(prefix="/configurations/{id}/versions", tags=["history"], route_class=Route)
 
-INT4 = 2**31 - 1
 VersionNumber = Annotated[int, Path(description="A version number (1 is the first)")]
 
 
@@ -38,9 +37,7 @@ async def list_configuration_versions(
     id: ConfigurationId,
     request: Request,
     limit: Limit = 100,
-    after: Annotated[
-        int | None, Query(ge=1, le=INT4, description="Continue with the versions older than this one")
-    ] = None,
+    after: OlderThan = None,
     offset: Offset = 0,
 ) -> Response:
     one_way_to_page(request)
