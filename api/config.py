@@ -15,7 +15,7 @@ from api.conditional import ETAG_HEADER, IF_NONE_MATCH_DOC, not_modified, quoted
 from api.errors import error_response, responses
 from api.openapi import NOT_MODIFIED
 from api.routing import NameSegment, Route
-from api.schemas import ClientId, _Body
+from api.schemas import INT4, ClientId, _Body
 from api.services import among, caller, reveals_to_client, services
 from commands.reports import ReportOutcome
 from queries.by_name import Missing
@@ -77,6 +77,12 @@ def client_id(request: Request) -> str | None:
     raise RequestValidationError([error])
 
 
+def _reader(request: Request) -> tuple:
+    """What a client read needs: the read model, the token's applications, the client's id and
+    whether the token sees secret values."""
+    return services(request).reads, among(request), client_id(request), reveals_to_client(request)
+
+
 @router.get(
     "/{application_name}/{configuration_name}",
     response_model=ConfigurationView,
@@ -87,12 +93,7 @@ def get_config(
     request: Request, application_name: ApplicationName, configuration_name: ConfigurationName, wait: Wait = None
 ) -> Awaitable[Response]:
     # Not a coroutine itself: it hands over _answer's, so a held watch keeps one frame less.
-    reads, limit, client, reveal = (
-        services(request).reads,
-        among(request),
-        client_id(request),
-        reveals_to_client(request),
-    )
+    reads, limit, client, reveal = _reader(request)
     return _answer(
         request,
         application_name,
@@ -110,12 +111,7 @@ def get_config(
     **DOCS,
 )
 def get_config_bundle(request: Request, application_name: ApplicationName, wait: Wait = None) -> Awaitable[Response]:
-    reads, limit, client, reveal = (
-        services(request).reads,
-        among(request),
-        client_id(request),
-        reveals_to_client(request),
-    )
+    reads, limit, client, reveal = _reader(request)
     return _answer(
         request, application_name, wait, lambda: reads.bundle(application_name, limit, client, reveal), None, client
     )
@@ -159,7 +155,7 @@ def _seen(request: Request, client: str, found: Entry) -> None:
 
 class ReportBody(_Body):
     client_id: ClientId
-    version: int = Field(ge=1, le=2**31 - 1, description="The version the client tried to apply")
+    version: int = Field(ge=1, le=INT4, description="The version the client tried to apply")
     ok: bool = Field(description="Whether it applied it (false: its callback failed, or the document did not fit)")
     message: str | None = Field(None, max_length=1024, description="What went wrong, for the fleet view")
 
