@@ -8,6 +8,7 @@ import re
 from fastapi import Request
 from fastapi.responses import Response
 
+from api.routing import header
 from commands.preconditions import ANY, IfMatch
 
 _TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
@@ -49,7 +50,7 @@ def _tags(value: str) -> list[tuple[bool, str]]:
 
 def if_match(request: Request) -> IfMatch:
     """The If-Match condition of a request; weak tags never match (strong comparison)."""
-    value = request.headers.get("if-match")
+    value = header(request, b"if-match")
     if value is None:
         return None
     if value.strip() == ANY:
@@ -59,7 +60,7 @@ def if_match(request: Request) -> IfMatch:
 
 def not_modified(request: Request, etag: str) -> bool:
     """Whether If-None-Match names the current tag (weak comparison) or is `*`."""
-    value = request.headers.get("if-none-match")
+    value = header(request, b"if-none-match")
     if value is None:
         return False
     if value.strip() == ANY:

@@ -14,7 +14,8 @@ from api.auth import needs
 from api.conditional import ETAG_HEADER, IF_NONE_MATCH_DOC, not_modified, quoted
 from api.errors import error_response, responses
 from api.openapi import NOT_MODIFIED
-from api.routing import NameSegment, Route
+from api.responses import JSONBytes
+from api.routing import NameSegment, Route, header
 from api.schemas import INT4, ClientId, _Body
 from api.services import among, caller, reveals_to_client, services
 from commands.reports import ReportOutcome
@@ -66,7 +67,7 @@ DOCS = {
 def client_id(request: Request) -> str | None:
     """The X-Client-Id the request carries, if any; 422 for one that is not 1 to 128 visible
     ASCII characters."""
-    value = request.headers.get("x-client-id")
+    value = header(request, b"x-client-id")
     if value is None or _CLIENT_ID.fullmatch(value):
         return value
     error = {
@@ -141,7 +142,7 @@ async def _answer(
         headers["X-Config-Stale"] = "true"
     if not_modified(request, found.etag):
         return Response(status_code=304, headers=headers)
-    return Response(found.body, media_type="application/json", headers=headers)
+    return JSONBytes(found.body, headers=headers)
 
 
 def _seen(request: Request, client: str, found: Entry) -> None:

@@ -169,14 +169,15 @@ class Route(APIRoute):
         if not raw.startswith(self.name_prefix) or not raw.endswith(self.name_suffix):
             return Match.NONE, {}
         segments = raw[len(self.name_prefix) : len(raw) - len(self.name_suffix)].split(b"/")
-        if len(segments) != len(self.param_convertors):
+        if len(segments) != len(self.param_convertors) or b"" in segments:
             return Match.NONE, {}
+        if b"\x00" in raw or b"%00" in raw:
+            return Match.NONE, {}  # a NUL, which PostgreSQL text cannot hold
         try:
-            values = [unquote_to_bytes(segment).decode() for segment in segments]
+            # Percent-decoded only when a segment needs it: most names are sent as they are.
+            values = [(unquote_to_bytes(s) if b"%" in s else s).decode() for s in segments]
         except UnicodeDecodeError:
             return Match.NONE, {}  # no name is stored that way
-        if not all(values) or any("\x00" in value for value in values):
-            return Match.NONE, {}  # empty, or holding a NUL that PostgreSQL text cannot
         child = {
             "endpoint": self.endpoint,
             "path_params": dict(zip(self.param_convertors, values, strict=True)),
@@ -193,5 +194,15 @@ def _required(queries: dict[str, tuple[Any, Any]]) -> bool:
     return any(default is ... for _, default in queries.values())
 
 
+def header(request: Request, name: bytes) -> str | None:
+    """A request header's value (`name` in lower case), None when absent. One pass over the
+    raw headers: Starlette's `request.headers.get` raises and catches KeyError for each header
+    a request does not carry, which the hot reads ask for (If-None-Match, X-Client-Id)."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return (header(request, b"content-type") or "").split(";", 1)[0].strip().lower()

@@ -80,18 +80,21 @@ class ClientPath:
     async def _for_client(self, id: str, client_id: str | None, stale: bool, reveal: bool = False) -> Entry | None:
         """A configuration's view as a client gets it, from memory when held (while stale: only
         then)."""
-        for key in (CONFIGURATION + id, RELEASE + id):
-            pending = self.views.fills.get(key)
-            if pending is not None:  # its release may be changing: as the database says, first
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(pending)
+        views = self.views
+        if views.fills:  # most reads find none in flight
+            for key in (CONFIGURATION + id, RELEASE + id):
+                pending = views.fills.get(key)
+                if pending is not None:  # its release may be changing: as the database says, first
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(pending)
         version = self.releases.version_for(id, client_id)
         if version is None:
             key, load, args = CONFIGURATION + id, get_configuration, (id,)
         else:
             live = self.releases.get(id).live_version
             key, load, args = f"{SERVED}{id}:{version}:{live}", served_version, (id, version)
-        entry = self.views.held(key) if stale else None
+        # Held: answered without a coroutine (what _read would find first while listening).
+        entry = views.held(key) if stale or self.listening else None
         if entry is None:
             entry = await self._read(key, self._load_view, load, *args)
         if reveal and entry is not None and entry.secret:
