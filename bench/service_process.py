@@ -66,6 +66,13 @@ class ServiceProcess:
             self.process.wait()
             raise AssertionError(f"service did not stop within {timeout}s:\n{self.log()}") from None
 
+    def worker_pids(self) -> list[int]:
+        """With WORKERS > 1: the worker processes' pids (the parent's children less
+        multiprocessing's resource tracker, which is no spawned worker)."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
     def log(self) -> str:
         if self._final_log is not None:
             return self._final_log

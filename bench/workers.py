@@ -53,7 +53,10 @@ def workers_line(bench, by_name: Path, rounds: int = 3) -> dict:
                 process.wait(30)
             service = bench.restart(workers=count)
             _keep_best(figures["service"], count, bench.measure_quietly(service.url, script))
-            figures["rss"][count] = worker_rss(service.process.pid) if count > 1 else [rss_mb(service.process.pid)]
+            parent = service.process.pid
+            figures["rss"][count] = (
+                [rss_mb(pid) for pid in (*service.worker_pids(), parent)] if count > 1 else [rss_mb(parent)]
+            )
     for count in COUNTS:
         bench.add_line(f"ceiling: trivial FastAPI route, {count} worker(s)", figures["ceiling"][count])
         bench.add_line(f"(w) GET /config/{{app}}/{{name}}, WORKERS={count}", figures["service"][count])
@@ -86,13 +89,6 @@ def start_ceiling(workers: int) -> tuple[subprocess.Popen, str]:
             time.sleep(0.1)
     time.sleep(1 if workers > 1 else 0)  # every worker up, not only the first
     return process, url
-
-
-def worker_rss(parent: int) -> list[float]:
-    """RSS (MB) of each worker process of a parent (infra/workers.py), then the parent's own."""
-    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    workers = [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
-    return [rss_mb(pid) for pid in workers] + [rss_mb(parent)]
 
 
 def rss_mb(pid: int) -> float:

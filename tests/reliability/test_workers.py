@@ -19,7 +19,7 @@ import pytest
 
 from bench.service_process import ServiceProcess
 from infra.postgres import free_port
-from tests.support import postgres_processes_using
+from tests.support import a_client_on_each_worker, postgres_processes_using
 
 APPS = "/api/v1/applications"
 CONFIGS = "/api/v1/configurations"
@@ -29,17 +29,6 @@ def fresh(service: ServiceProcess, method: str, path: str, **kwargs) -> httpx.Re
     """One request on a connection of its own: the kernel hands it to either worker."""
     with httpx.Client(base_url=service.url, timeout=30) as client:
         return client.request(method, path, **kwargs)
-
-
-def workers_of(service: ServiceProcess) -> list[int]:
-    """The worker processes' pids (the parent's children, less multiprocessing's helper)."""
-    pid = service.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [
-        int(child)
-        for child in children
-        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()  # not the resource tracker
-    ]
 
 
 def access_lines(service: ServiceProcess) -> list[dict]:
@@ -60,19 +49,9 @@ def application(two_workers, unique) -> dict:
 
 @pytest.fixture
 def one_on_each(two_workers) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    """Two kept-alive connections, one to each worker (a worker's request ids share a prefix)."""
-    clients = [
-        httpx.Client(base_url=two_workers.url, timeout=30, limits=httpx.Limits(max_connections=1)) for _ in range(16)
-    ]
-    try:
-        by_worker: dict[str, httpx.Client] = {}
-        for client in clients:
-            by_worker.setdefault(client.get("/health").headers["x-request-id"].split("-")[0], client)
-        assert len(by_worker) == 2, "every connection went to one worker"
-        yield tuple(by_worker.values())
-    finally:
-        for client in clients:
-            client.close()
+    """Two kept-alive connections, one to each worker, and no other."""
+    with a_client_on_each_worker(two_workers.url, limits=httpx.Limits(max_connections=1)) as clients:
+        yield clients
 
 
 def test_a_read_through_either_worker_right_after_a_write_through_the_other_shows_the_write(
@@ -192,13 +171,13 @@ def test_a_worker_that_dies_is_replaced_and_the_others_keep_serving(two_workers,
     deadline = time.monotonic() + 60
     while "2 workers serving" not in two_workers.log() and time.monotonic() < deadline:
         time.sleep(0.1)
-    before = workers_of(two_workers)
+    before = two_workers.worker_pids()
     assert len(before) == 2
     victim = before[0]
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        now = workers_of(two_workers)
+        now = two_workers.worker_pids()
         if len(now) == 2 and victim not in now:
             break
         time.sleep(0.2)
@@ -230,7 +209,7 @@ def test_sigterm_answers_held_watches_stops_every_worker_then_the_embedded_postg
     try:
         with ServiceProcess(pg_data_dir=root / "pgdata", pg_port=free_port(), workers=2, shutdown_grace=30) as service:
             assert len(postgres_processes_using(root)) > 0
-            workers = workers_of(service)
+            workers = service.worker_pids()
             app = fresh(service, "POST", APPS, json={"name": unique("app")}).json()
             body = {"application_id": app["id"], "name": "held", "config": {}}
             fresh(service, "POST", CONFIGS, json=body)
