@@ -3,8 +3,12 @@
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+
+from bench.service_process import ServiceProcess
 from commands.bus import CommandBus
 from infra.database import Database
 from infra.settings import Settings
@@ -79,3 +83,56 @@ def postgres_processes_using(path) -> list[str]:
             if "postgres" in args and (str(path) in args or os.readlink(proc / "cwd").startswith(str(path))):
                 found.append(args)
     return found
+
+
+def worker_of(response: httpx.Response) -> str:
+    """Which worker answered (a worker's request ids share a prefix: api/middleware.py)."""
+    return response.headers["x-request-id"].split("-")[0]
+
+
+@contextlib.contextmanager
+def a_client_on_each_worker(url: str, **options: object) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """Two clients of a service of two workers, the kept-alive connection of each on another
+    worker. Requests a client makes one after another stay on its worker (within the server's
+    keep-alive time); those it makes at once open more connections, which go to either, unless
+    `limits` allows it one connection only."""
+    clients = [httpx.Client(base_url=url, timeout=30, **options) for _ in range(16)]
+    try:
+        by_worker: dict[str, httpx.Client] = {}
+        for client in clients:
+            by_worker.setdefault(worker_of(client.get("/health")), client)
+        assert len(by_worker) == 2, "every connection went to one worker"
+        one, two = by_worker.values()
+        yield one, two
+    finally:
+        for client in clients:
+            client.close()
+
+
+@contextlib.contextmanager
+def two_workers(database_url: str, **settings: object) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """What a test of two instances also runs against, since workers behave as one service
+    does: one service of WORKERS=2 on the database, a client on each worker."""
+    with (
+        ServiceProcess(database_url=database_url, workers=2, **settings) as service,
+        a_client_on_each_worker(service.url) as clients,
+    ):
+        yield clients
+
+
+@contextlib.contextmanager
+def two_instances_at(database_url: str, **settings: object) -> Iterator[tuple[str, str]]:
+    """Two service processes on the database: their base URLs."""
+    with (
+        ServiceProcess(database_url=database_url, **settings) as one,
+        ServiceProcess(database_url=database_url, **settings) as two,
+    ):
+        yield one.url, two.url
+
+
+@contextlib.contextmanager
+def two_workers_at(database_url: str, **settings: object) -> Iterator[tuple[str, str]]:
+    """One service of two workers: its base URL twice (each new connection goes to either
+    worker, as to either of two instances)."""
+    with ServiceProcess(database_url=database_url, workers=2, **settings) as service:
+        yield service.url, service.url

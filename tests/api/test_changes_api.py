@@ -6,11 +6,12 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.support import app_settings
+from tests.support import app_settings, two_workers
 
 APPS = "/api/v1/applications"
 CONFIGS = "/api/v1/configurations"
@@ -111,8 +112,12 @@ def test_waiting_requests_hold_no_database_connection_or_worker(client, unique):
     assert all([c["id"] for c in r.json()] == [app["id"]] for r in results)
 
 
-@pytest.fixture
-def instances(database_url) -> Iterator[tuple[TestClient, TestClient]]:
+@pytest.fixture(params=["two instances", "two workers"])
+def instances(request, database_url) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    if request.param == "two workers":  # one service of two workers, a client on each
+        with two_workers(database_url) as (one, two):
+            yield one, two
+        return
     with (
         TestClient(create_app(app_settings(database_url))) as one,
         TestClient(create_app(app_settings(database_url))) as two,

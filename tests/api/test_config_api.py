@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.support import app_settings
+from tests.support import app_settings, two_workers
 
 APPS = "/api/v1/applications"
 CONFIGS = "/api/v1/configurations"
@@ -200,8 +201,12 @@ def test_a_watch_wakes_when_the_configuration_changes_or_is_deleted(client, app)
         assert deleted.result(timeout=5).status_code == 404
 
 
-@pytest.fixture
-def instances(database_url) -> Iterator[tuple[TestClient, TestClient]]:
+@pytest.fixture(params=["two instances", "two workers"])
+def instances(request, database_url) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    if request.param == "two workers":  # one service of two workers, a client on each
+        with two_workers(database_url) as (one, two):
+            yield one, two
+        return
     with (
         TestClient(create_app(app_settings(database_url))) as one,
         TestClient(create_app(app_settings(database_url))) as two,

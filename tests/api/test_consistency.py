@@ -4,13 +4,14 @@ it, and within a second on every other instance; a dropped listener never leaves
 import time
 from collections.abc import Callable, Iterator
 
+import httpx
 import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from infra.listener import LISTENER_APPLICATION_NAME
-from tests.support import app_settings
+from tests.support import app_settings, two_workers
 
 APPS = "/api/v1/applications"
 CONFIGS = "/api/v1/configurations"
@@ -30,9 +31,14 @@ def live(client: TestClient) -> bool:
     return client.get("/health").json()["read_model"] == "live"
 
 
-@pytest.fixture
-def instances(database_url) -> Iterator[tuple[TestClient, TestClient]]:
-    """Two service instances on one database, each with its own read model and listener."""
+@pytest.fixture(params=["two instances", "two workers"])
+def instances(request, database_url) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """Two service instances on one database, each with its own read model and listener; or
+    one service of two workers, a client on each."""
+    if request.param == "two workers":
+        with two_workers(database_url) as (one, two):
+            yield one, two
+        return
     with (
         TestClient(create_app(app_settings(database_url))) as one,
         TestClient(create_app(app_settings(database_url))) as two,

@@ -1,13 +1,13 @@
 """Rollouts across instances, as production runs them: a failure report rolls back on every
 instance within a second, with every watcher answered; a step still comes on time, exactly
-once, after the instance that started the rollout is killed; the fleet lists ten thousand
+once, after the instance that started the rollout (or one of two workers) is killed; the fleet lists ten thousand
 watching clients after one flush, and forgets them after CLIENT_TTL."""
 
 import asyncio
-import contextlib
+import os
 import signal
 import time
-from collections.abc import Iterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from bench.holders import allow_open_files, hold
 from bench.service_process import ServiceProcess
 from queries.rollouts import bucket
+from tests.support import two_instances_at, two_workers_at
 
 APPS = "/api/v1/applications"
 CONFIGS = "/api/v1/configurations"
@@ -46,20 +47,7 @@ async def watch(base: str, url: str, client_id: str, etag: str) -> tuple[int, fl
         return response.status_code, time.monotonic(), body, held_by
 
 
-@contextlib.contextmanager
-def two_instances(database: str) -> Iterator[tuple[str, str]]:
-    with ServiceProcess(database_url=database) as one, ServiceProcess(database_url=database) as two:
-        yield one.url, two.url
-
-
-@contextlib.contextmanager
-def two_workers(database: str) -> Iterator[tuple[str, str]]:
-    """One service of two workers: each new connection goes to either (as two instances would)."""
-    with ServiceProcess(database_url=database, workers=2) as service:
-        yield service.url, service.url
-
-
-@pytest.mark.parametrize("topology", [two_instances, two_workers], ids=["two instances", "two workers"])
+@pytest.mark.parametrize("topology", [two_instances_at, two_workers_at], ids=["two instances", "two workers"])
 def test_a_failure_report_rolls_back_on_every_instance_within_a_second(database, topology):
     with topology(database) as (one, two):
         config = staged_configuration(one)
@@ -108,31 +96,51 @@ def test_a_step_comes_on_time_exactly_once_after_the_starting_instance_is_killed
         try:
             first.wait_healthy()
             config = staged_configuration(first.url)
-            with httpx.Client() as client:
-                rollout = client.post(
-                    f"{first.url}{CONFIGS}/{config['id']}/rollouts", json={"version": 2, "step_seconds": 3}
-                ).json()
+            rollout = start_rollout(first.url, config)
             first.process.send_signal(signal.SIGKILL)
             first.process.wait()
         finally:
             first.close()
-        with httpx.Client(base_url=survivor.url) as client:
-            due = rollout["next_step_at"]
-            deadline = time.monotonic() + 10
-            while (now := client.get(f"{CONFIGS}/{config['id']}/rollouts/{rollout['id']}").json())["percent"] == 10:
-                assert time.monotonic() < deadline, "no step within 10 s"
-                time.sleep(0.05)
-            assert now["percent"] == 50
-            steps = [
-                c
-                for c in client.get("/api/v1/changes", params={"after": 0, "limit": 1000}).json()
-                if c["kind"] == "rollout" and c["id"] == rollout["id"] and c["action"] == "step"
-            ]
-        assert len(steps) == 1  # exactly once
-        from datetime import datetime
+        one_step_on_time(survivor.url, config, rollout)
 
-        late = (datetime.fromisoformat(steps[0]["at"]) - datetime.fromisoformat(due)).total_seconds()
-        assert 0 <= late < 5  # on time: within 5 s of next_step_at
+
+def test_a_step_comes_on_time_exactly_once_after_a_worker_is_killed(database):
+    """With WORKERS=2 every worker follows the rollout: with one killed (its parent starts
+    another), the step still comes once, on time."""
+    with ServiceProcess(database_url=database, workers=2) as service:
+        config = staged_configuration(service.url)
+        rollout = start_rollout(service.url, config)
+        killed = service.worker_pids()[0]
+        os.kill(killed, signal.SIGKILL)
+        one_step_on_time(service.url, config, rollout)
+        assert killed not in service.worker_pids() and len(service.worker_pids()) == 2  # replaced
+
+
+def start_rollout(base: str, config: dict) -> dict:
+    with httpx.Client() as client:
+        started = client.post(f"{base}{CONFIGS}/{config['id']}/rollouts", json={"version": 2, "step_seconds": 3})
+    assert started.status_code == 201
+    return started.json()
+
+
+def one_step_on_time(base: str, config: dict, rollout: dict) -> None:
+    """The rollout's first step comes within 10 s, exactly once in the feed, and within 5 s of
+    its `next_step_at`."""
+    with httpx.Client(base_url=base) as client:
+        due = rollout["next_step_at"]
+        deadline = time.monotonic() + 10
+        while (now := client.get(f"{CONFIGS}/{config['id']}/rollouts/{rollout['id']}").json())["percent"] == 10:
+            assert time.monotonic() < deadline, "no step within 10 s"
+            time.sleep(0.05)
+        assert now["percent"] == 50
+        steps = [
+            c
+            for c in client.get("/api/v1/changes", params={"after": 0, "limit": 1000}).json()
+            if c["kind"] == "rollout" and c["id"] == rollout["id"] and c["action"] == "step"
+        ]
+    assert len(steps) == 1  # exactly once
+    late = (datetime.fromisoformat(steps[0]["at"]) - datetime.fromisoformat(due)).total_seconds()
+    assert 0 <= late < 5  # on time: within 5 s of next_step_at
 
 
 def test_the_fleet_lists_ten_thousand_watching_clients_after_one_flush(database):

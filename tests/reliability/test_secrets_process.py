@@ -23,6 +23,7 @@ from bench.service_process import ServiceProcess
 from infra.keyring import create_key_file, read_key_file
 from infra.settings import PROJECT_ROOT
 from queries.secret_values import count_sealed
+from tests.support import two_instances_at, two_workers_at
 
 API = "/api/v1"
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
@@ -118,21 +119,19 @@ def test_no_plaintext_in_the_database_or_in_the_log_at_debug(database, key_file)
     assert '"GET /api/v1/config/' in log
 
 
-def test_a_rotation_online_seals_every_value_with_the_new_key(database, key_file, tmp_path):
+@pytest.mark.parametrize("topology", [two_instances_at, two_workers_at], ids=["two instances", "two workers"])
+def test_a_rotation_online_seals_every_value_with_the_new_key(database, key_file, tmp_path, topology):
     old_key = read_key_file(key_file)[0][0]
     count = 60
-    with (
-        ServiceProcess(database_url=database, secrets_keys=key_file) as one,
-        ServiceProcess(database_url=database, secrets_keys=key_file) as two,
-    ):
-        with httpx.Client(base_url=one.url + API, timeout=30) as client:
+    with topology(database, secrets_keys=key_file) as (one, two):
+        with httpx.Client(base_url=one + API, timeout=30) as client:
             app = client.post("/applications", json={"name": f"app-{uuid.uuid4().hex[:8]}"}).json()
             ids = []
             for n in range(count):
                 body = {"application_id": app["id"], "name": f"c{n}", "config": {"pw": f"pw-{n}-0", "n": n}}
                 ids.append(client.post("/configurations", json={**body, "secrets": ["/pw"]}).json()["id"])
                 client.put(f"/configurations/{ids[-1]}", json={"name": f"c{n}", "config": {"pw": f"pw-{n}-1", "n": n}})
-        # Both instances said which keys they hold (at start).
+        # Both instances (workers) said which keys they hold (at start).
         assert _holders(database) >= 2
 
         failures: list[str] = []
@@ -161,18 +160,18 @@ def test_a_rotation_online_seals_every_value_with_the_new_key(database, key_file
                     version += 1
                     time.sleep(0.01)
 
-        workers = [threading.Thread(target=read, args=(one.url,)), threading.Thread(target=read, args=(two.url,))]
-        workers += [threading.Thread(target=write, args=(one.url,)), threading.Thread(target=write, args=(two.url,))]
-        for worker in workers:
-            worker.start()
+        threads = [threading.Thread(target=read, args=(one,)), threading.Thread(target=read, args=(two,))]
+        threads += [threading.Thread(target=write, args=(one,)), threading.Thread(target=write, args=(two,))]
+        for thread in threads:
+            thread.start()
         try:
             time.sleep(0.5)
             rotated = secrets_cli(database, key_file, "rotate", "--batch", "20", cwd=tmp_path)
             time.sleep(0.5)
         finally:
             stop.set()
-            for worker in workers:
-                worker.join()
+            for thread in threads:
+                thread.join()
 
         assert rotated.returncode == 0, rotated.stderr
         new_key = read_key_file(key_file)[-1][0]
@@ -182,9 +181,9 @@ def test_a_rotation_online_seals_every_value_with_the_new_key(database, key_file
         counts = _counts(database)
         assert set(counts.by_key) == {new_key} and counts.unsealed == 0
         assert counts.by_key[new_key] >= 3 * count  # every version's value and every current one
-        # Both instances seal with the new key now, and read every value.
-        with httpx.Client(timeout=30) as client:
-            for base in (one.url, two.url):
+        # Both instances seal with the new key now, and read every value (a connection each).
+        for base in (one, two):
+            with httpx.Client(timeout=30) as client:
                 client.patch(
                     f"{base}{API}/configurations/{ids[0]}", json={"config": {"pw": "pw-0-x"}}, headers=MERGE_PATCH
                 )
