@@ -1,7 +1,7 @@
 """A flood of /health cannot starve the service: thousands of connections asking /health on
-each of two instances, while authenticated reads run and a token is revoked. /health stays
-200, the reads are served, both instances refuse the revoked token within a second, and the
-logs stay quiet.
+each of two instances (or of one service's two workers), while authenticated reads run and a
+token is revoked. /health stays 200, the reads are served, both instances (workers) refuse the
+revoked token within a second, and the logs stay quiet.
 
 The instances may let only 200 requests wait for a database worker (DB_QUEUE_MAX): were
 /health a database round trip, this flood would overflow that queue (503 `overloaded`), and
@@ -9,10 +9,13 @@ so would a token reload made through it. All on loopback; it stops by itself.
 """
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import Iterator
 
 import httpx
+import pytest
 import uvloop
 
 from bench.holders import allow_open_files
@@ -30,7 +33,21 @@ REVOKE_AT = 3  # seconds into the flood
 LATE_PROBES, MOST_SECONDS = 3, 60
 
 
-def test_a_health_flood_on_two_instances_leaves_health_reads_and_revocation_working(new_database):
+@contextlib.contextmanager
+def two_instances(**settings: object) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    with ServiceProcess(**settings) as one, ServiceProcess(**settings) as two:
+        yield one, two
+
+
+@contextlib.contextmanager
+def two_workers(**settings: object) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """One service of two workers, flooded as if it were two instances."""
+    with ServiceProcess(**settings, workers=2) as service:
+        yield service, service
+
+
+@pytest.mark.parametrize("topology", [two_instances, two_workers], ids=["two instances", "two workers"])
+def test_a_health_flood_on_two_instances_leaves_health_reads_and_revocation_working(new_database, topology):
     dsn = new_database()
     migrate(dsn)
     db = database(dsn)
@@ -43,7 +60,7 @@ def test_a_health_flood_on_two_instances_leaves_health_reads_and_revocation_work
         db.close()
     allow_open_files(2 * HEALTH_CONNECTIONS + 512)
     settings = {"database_url": dsn, "auth": "tokens", "db_queue_max": 200, "shutdown_grace": 1}
-    with ServiceProcess(**settings) as one, ServiceProcess(**settings) as two:
+    with topology(**settings) as (one, two):
         admin_headers = {"Authorization": f"Bearer {admin}"}
         app = httpx.post(
             f"{one.url}/api/v1/applications", json={"name": f"flood-{uuid.uuid4().hex}"}, headers=admin_headers
@@ -70,11 +87,14 @@ def test_a_health_flood_on_two_instances_leaves_health_reads_and_revocation_work
             assert len(health) > HEALTH_CONNECTIONS, (name, len(health))  # each connection was answered, again
             assert statuses(reads) == {200: len(reads)} and len(reads) > READERS, (name, statuses(reads))
         revoked_at = outcome["revoked_at"]
+        refusing = set()  # the processes (instances or workers) that refused it late
         for name, probes in outcome["probes"].items():
-            late = [(round(sent - revoked_at, 2), status) for sent, status in probes if sent >= revoked_at + 1]
+            late = [(round(sent - revoked_at, 2), status) for sent, status, _ in probes if sent >= revoked_at + 1]
             print(f"{name}: the revoked token, asked 1 s or more after its revocation: {late}")
             assert late and all(status == 401 for _, status in late), (name, late)
-            assert any(status == 200 for sent, status in probes if sent < revoked_at), (name, probes)
+            assert any(status == 200 for sent, status, _ in probes if sent < revoked_at), (name, probes)
+            refusing |= {worker for sent, _, worker in probes if sent >= revoked_at + 1}
+        assert len(refusing) == 2, refusing  # each of the two was asked, not one twice
     for name, log in logs.items():  # no 503 to log, no database check that failed
         assert " 503 " not in log and "unavailable" not in log, (name, log[-2000:])
 
@@ -99,16 +119,17 @@ async def flood(
         )
         for name, instance in (("one", one), ("two", two))
     }
-    # Each instance asked with the doomed token, over and over, on a connection of its own.
-    probes: dict[str, list[tuple[float, int]]] = {"one": [], "two": []}
+    # Each instance (worker) asked with the doomed token, over and over, on a connection of its own.
+    probes: dict[str, list[tuple[float, int, str]]] = {"one": [], "two": []}
+    taken: set[str] = set()
     doomed_headers = {"Authorization": f"Bearer {doomed['secret']}"}
     revoked_at = None
 
     def late(name: str) -> int:
-        return 0 if revoked_at is None else sum(sent >= revoked_at + 1 for sent, _ in probes[name])
+        return 0 if revoked_at is None else sum(sent >= revoked_at + 1 for sent, _, _ in probes[name])
 
     async def probe(name: str, instance: ServiceProcess) -> None:
-        connection = Connection(instance.url, 30)
+        connection = await own_process(instance.url, taken)
         try:
             while late(name) < LATE_PROBES and time.monotonic() < started + MOST_SECONDS:
                 sent = time.monotonic()
@@ -117,7 +138,7 @@ async def flood(
                 except (OSError, asyncio.IncompleteReadError) as exc:  # closed by the server: ask again
                     print(f"{name}: probe {exc!r}")
                     continue
-                probes[name].append((sent, response.status))
+                probes[name].append((sent, response.status, answered_by(response)))
                 await asyncio.sleep(0.1)
         finally:
             connection.close()
@@ -140,3 +161,21 @@ async def flood(
         "revoked_at": revoked_at,
         "probes": probes,
     }
+
+
+def answered_by(response) -> str:
+    """The process that answered: a process's request ids share a prefix (api/middleware.py)."""
+    return response.headers["x-request-id"].split("-")[0]
+
+
+async def own_process(url: str, taken: set[str]) -> Connection:
+    """A connection answered by a process no other probe's is: with two workers on one port,
+    connections are tried until one reaches a worker not taken yet."""
+    for _ in range(50):
+        connection = Connection(url, 30)
+        worker = answered_by(await connection.request("GET", "/health/live"))
+        if worker not in taken:
+            taken.add(worker)
+            return connection
+        connection.close()
+    raise AssertionError("every connection reached one process")
