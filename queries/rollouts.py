@@ -10,6 +10,7 @@ the first 10% stays in as the share grows. A client without an id keeps the live
 the rollout completes.
 """
 
+import functools
 import hashlib
 from typing import Literal, NamedTuple
 
@@ -112,6 +113,7 @@ class Release(NamedTuple):
     rollout: Active | None = None
 
 
+@functools.lru_cache(maxsize=65_536)  # asked on every read of a rolling configuration by a client
 def bucket(configuration_id: str, client_id: str) -> float:
     """A client's stable place among a configuration's clients, 0 to 99.99."""
     digest = hashlib.blake2b(f"{configuration_id}/{client_id}".encode(), digest_size=8).digest()
