@@ -86,7 +86,7 @@ def postgres_processes_using(path) -> list[str]:
 
 
 def worker_of(response: httpx.Response) -> str:
-    """Which worker answered (a worker's request ids share a prefix: api/middleware.py)."""
+    """Which process (worker) answered: its request ids share a prefix (api/middleware.py)."""
     return response.headers["x-request-id"].split("-")[0]
 
 

@@ -23,7 +23,7 @@ from bench.service_process import ServiceProcess
 from commands.tokens import CreateToken
 from migrations import migrate
 from tests.reliability.load import Connection, drive, statuses
-from tests.support import database, perform
+from tests.support import database, perform, worker_of
 
 HEALTH_CONNECTIONS = 1500  # per instance
 READERS = 8  # per instance
@@ -138,7 +138,7 @@ async def flood(
                 except (OSError, asyncio.IncompleteReadError) as exc:  # closed by the server: ask again
                     print(f"{name}: probe {exc!r}")
                     continue
-                probes[name].append((sent, response.status, answered_by(response)))
+                probes[name].append((sent, response.status, worker_of(response)))
                 await asyncio.sleep(0.1)
         finally:
             connection.close()
@@ -163,17 +163,12 @@ async def flood(
     }
 
 
-def answered_by(response) -> str:
-    """The process that answered: a process's request ids share a prefix (api/middleware.py)."""
-    return response.headers["x-request-id"].split("-")[0]
-
-
 async def own_process(url: str, taken: set[str]) -> Connection:
     """A connection answered by a process no other probe's is: with two workers on one port,
     connections are tried until one reaches a worker not taken yet."""
     for _ in range(50):
         connection = Connection(url, 30)
-        worker = answered_by(await connection.request("GET", "/health/live"))
+        worker = worker_of(await connection.request("GET", "/health/live"))
         if worker not in taken:
             taken.add(worker)
             return connection

@@ -11,6 +11,7 @@ import pytest
 
 from bench.service_process import ServiceProcess
 from conftest import start_throwaway_postgres, stop_throwaway_postgres
+from tests.support import worker_of
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def test_metrics_gather_every_workers_counts(database_url, unique):
     with ServiceProcess(database_url=database_url, workers=2) as service:
         clients = [httpx.Client(base_url=service.url, limits=httpx.Limits(max_connections=1)) for _ in range(12)]
         try:
-            workers = {c.get("/health/live").headers["x-request-id"].split("-")[0] for c in clients}
+            workers = {worker_of(c.get("/health/live")) for c in clients}
             assert len(workers) == 2
             for client in clients:
                 for _ in range(5):

@@ -15,7 +15,7 @@ import pytest
 from bench.holders import allow_open_files, hold
 from bench.service_process import ServiceProcess
 from queries.rollouts import bucket
-from tests.support import two_instances_at, two_workers_at
+from tests.support import two_instances_at, two_workers_at, worker_of
 
 APPS = "/api/v1/applications"
 CONFIGS = "/api/v1/configurations"
@@ -43,7 +43,7 @@ async def watch(base: str, url: str, client_id: str, etag: str) -> tuple[int, fl
     async with httpx.AsyncClient(base_url=base, timeout=40) as client:
         response = await client.get(url, params={"wait": 30}, headers={"X-Client-Id": client_id, "If-None-Match": etag})
         body = response.json() if response.status_code == 200 else {}
-        held_by = f"{base} {response.headers['x-request-id'].split('-')[0]}"
+        held_by = f"{base} {worker_of(response)}"
         return response.status_code, time.monotonic(), body, held_by
 
 
