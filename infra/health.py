@@ -2,21 +2,17 @@
 from here, so that it costs no database round trip however often it is asked (a flood of
 /health cannot fill the queue every read waits in).
 
-The check is a thread with a connection of its own, asking `probe` (by default `SELECT 1`; the
-app asks for the latest revision, which readiness and the metrics use) every `every` seconds:
-neither its answer nor its timing depends on the event loop, which a flood of requests can
-keep busy for seconds. What /health says is at most `every` seconds old, or says so: a check
-that has not answered for `no_answer_after` seconds is a failure. A change of state is logged
-once, not at every answer.
+The check (a thread with a connection of its own: infra/polling.py) asks `probe` (by default
+`SELECT 1`; the app asks for the latest revision, which readiness and the metrics use) every
+`every` seconds. What /health says is at most `every` seconds old, or says so: a check that
+has not answered for `no_answer_after` seconds is a failure. A change of state is logged once,
+not at every answer.
 """
 
 import logging
-import threading
 import time
 
-import psycopg2
-
-from infra.database import connect_kwargs
+from infra.polling import PollingCheck
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +20,7 @@ log = logging.getLogger(__name__)
 CHECK_APPLICATION_NAME = "config-service-health"
 
 
-class DatabaseCheck:
+class DatabaseCheck(PollingCheck):
     def __init__(
         self,
         dsn: str,
@@ -34,17 +30,14 @@ class DatabaseCheck:
         every: float = 0.5,
         no_answer_after: float = 3.0,
     ) -> None:
-        self._dsn = dsn
+        super().__init__(dsn, CHECK_APPLICATION_NAME, connect_timeout)
         self._probe = probe
         self.answer: object = None  # the first column of the probe's last answer
-        self._connect_timeout = connect_timeout
         self._every = every
         self._no_answer_after = no_answer_after
         self._failed: str | None = None  # why the last check failed; None: it succeeded
         self._answered_at = time.monotonic()
         self._failing_since = 0.0
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def reachable(self) -> bool:
@@ -59,41 +52,21 @@ class DatabaseCheck:
             return f"no answer within {self._no_answer_after:.0f}s"
         return None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="database-check", daemon=True)
-        self._thread.start()
+    # -- on the check's thread (infra/polling.py) ------------------------------------------
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2 * self._connect_timeout + 1)
+    def ask(self, conn) -> None:
+        with conn.cursor() as cur:
+            cur.execute(self._probe)
+            row = cur.fetchone()
+        self.answer = row[0] if row else None
+        self._answered_at = time.monotonic()
+        self._found(None)
 
-    def _run(self) -> None:
-        conn = None
-        while not self._stopping.is_set():
-            try:
-                if conn is None:
-                    conn = psycopg2.connect(
-                        self._dsn,
-                        # (With tcp_user_timeout: a server that vanished without a word fails it.)
-                        **connect_kwargs(self._connect_timeout, application_name=CHECK_APPLICATION_NAME),
-                    )
-                    conn.autocommit = True
-                with conn.cursor() as cur:
-                    cur.execute(self._probe)
-                    row = cur.fetchone()
-                self.answer = row[0] if row else None
-                self._answered_at = time.monotonic()
-                self._found(None)
-            except (psycopg2.Error, OSError) as exc:
-                text = str(exc).strip()
-                self._found(text.splitlines()[0] if text else type(exc).__name__)
-                if conn is not None:
-                    conn.close()
-                    conn = None
-            self._stopping.wait(self._every)
-        if conn is not None:
-            conn.close()
+    def unanswered(self, reason: str) -> None:
+        self._found(reason)
+
+    def pause(self) -> None:
+        self._stopping.wait(self._every)
 
     def _found(self, failed: str | None) -> None:
         if (failed is None) != (self._failed is None):

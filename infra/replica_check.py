@@ -1,8 +1,8 @@
 """How far one read replica has got, as a background check finds it (like infra/health.py for
 the primary): the latest revision it shows, whether it answers, and how far it lags.
 
-The check is a thread with a connection of its own, asking the replica for its latest revision
-every `every` seconds; a read that needs a newer revision than the check last saw (`reached`)
+The check is a thread with a connection of its own (infra/polling.py), asking the replica for
+its latest revision every `every` seconds; a read that needs a newer revision than the check last saw (`reached`)
 wakes it, and while such reads wait it asks every WHILE_WAITED seconds, so that a read right
 after a write waits about as long as the replica takes to replay it, and never makes a round
 trip of its own to find out. The waiting reads are futures on the event loop, woken by the
@@ -23,9 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 
-import psycopg2
-
-from infra.database import connect_kwargs, first_line
+from infra.polling import PollingCheck
 
 log = logging.getLogger("infra.replicas")
 
@@ -38,7 +36,9 @@ NOT_CHECKED = "not checked yet"
 WHILE_WAITED = 0.002
 
 
-class ReplicaCheck:
+class ReplicaCheck(PollingCheck):
+    thread_name = "replica-check"
+
     def __init__(
         self,
         dsn: str,
@@ -50,11 +50,10 @@ class ReplicaCheck:
         every: float = 0.5,
         no_answer_after: float = 3.0,
     ) -> None:
-        self._dsn = dsn
+        super().__init__(dsn, REPLICA_CHECK_APPLICATION_NAME, connect_timeout)
         self.name = name  # host:port/dbname, never a password
         self._primary_revision = primary_revision
         self.max_lag = max_lag
-        self._connect_timeout = connect_timeout
         self._every = every
         self._no_answer_after = no_answer_after
         self.revision: int | None = None  # the latest revision it shows, as last checked
@@ -68,8 +67,6 @@ class ReplicaCheck:
         self._waits: list[tuple[int, asyncio.Future]] = []  # the event loop's; the thread only looks
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- what readers ask ---------------------------------------------------------------
 
@@ -119,45 +116,31 @@ class ReplicaCheck:
 
     # -- the thread ---------------------------------------------------------------------
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:  # its waiting reads are on `loop`
         self._loop = loop
-        self._thread = threading.Thread(target=self._run, name="replica-check", daemon=True)
-        self._thread.start()
+        super().start()
 
     def stop(self) -> None:
-        self._stopping.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2 * self._connect_timeout + 1)
+        super().stop()
 
-    def _run(self) -> None:
-        conn = None
-        while not self._stopping.is_set():
-            try:
-                if conn is None:
-                    conn = psycopg2.connect(
-                        self._dsn,
-                        **connect_kwargs(self._connect_timeout, application_name=REPLICA_CHECK_APPLICATION_NAME),
-                    )
-                    conn.autocommit = True
-                primary = self._primary_revision()  # first: what the replica must show to be caught up
-                with conn.cursor() as cur:
-                    cur.execute(PROBE)
-                    revision, standby = cur.fetchone()
-                self._answered(revision, standby, primary)
-            except (psycopg2.Error, OSError) as exc:
-                self._found(first_line(exc))
-                self._tell(self._give_up)
-                if conn is not None:
-                    conn.close()
-                    conn = None
-            if self._waits and self._failed is None:
-                self._stopping.wait(WHILE_WAITED)
-            else:
-                self._wake.wait(self._every)
-                self._wake.clear()
-        if conn is not None:
-            conn.close()
+    def ask(self, conn) -> None:
+        primary = self._primary_revision()  # first: what the replica must show to be caught up
+        with conn.cursor() as cur:
+            cur.execute(PROBE)
+            revision, standby = cur.fetchone()
+        self._answered(revision, standby, primary)
+
+    def unanswered(self, reason: str) -> None:
+        self._found(reason)
+        self._tell(self._give_up)
+
+    def pause(self) -> None:
+        if self._waits and self._failed is None:
+            self._stopping.wait(WHILE_WAITED)
+        else:
+            self._wake.wait(self._every)
+            self._wake.clear()
 
     def _answered(self, revision: int, standby: bool, primary: int | None) -> None:
         now = time.monotonic()
