@@ -7,7 +7,9 @@ from pydantic import PlainSerializer, WithJsonSchema
 
 
 def rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: under half the time (every view shows two), and a four-digit year
+    # whatever the year (strftime's %Y gives "5" for the year 5).
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 Timestamp = Annotated[
