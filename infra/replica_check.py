@@ -2,10 +2,10 @@
 the primary): the latest revision it shows, whether it answers, and how far it lags.
 
 The check is a thread with a connection of its own (infra/polling.py), asking the replica for
-its latest revision every `every` seconds; a read that needs a newer revision than the check last saw (`reached`)
-wakes it, and while such reads wait it asks every WHILE_WAITED seconds, so that a read right
-after a write waits about as long as the replica takes to replay it, and never makes a round
-trip of its own to find out. The waiting reads are futures on the event loop, woken by the
+its latest revision every `every` seconds; a read that needs a newer revision than the check
+last saw (`reached`) wakes it, and while such reads wait it asks every WHILE_WAITED seconds, so
+that a read right after a write waits about as long as the replica takes to replay it, and
+never makes a round trip of its own to find out. The waiting reads are futures on the event loop, woken by the
 thread (`call_soon_threadsafe`).
 
 Lag is measured against the primary's latest revision as its own check last read it
@@ -121,6 +121,7 @@ class ReplicaCheck(PollingCheck):
         super().start()
 
     def stop(self) -> None:
+        self._stopping.set()  # before the wake: a woken pause must find it set
         self._wake.set()
         super().stop()
 
