@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bench.service_process import ServiceProcess
 from commands.bus import CommandBus
@@ -121,18 +122,24 @@ def two_workers(database_url: str, **settings: object) -> Iterator[tuple[httpx.C
 
 
 @contextlib.contextmanager
-def two_instances_at(database_url: str, **settings: object) -> Iterator[tuple[str, str]]:
-    """Two service processes on the database: their base URLs."""
+def as_two_instances(database_url: str, **settings: object) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """Two service processes on the database."""
     with (
         ServiceProcess(database_url=database_url, **settings) as one,
         ServiceProcess(database_url=database_url, **settings) as two,
     ):
-        yield one.url, two.url
+        yield one, two
 
 
 @contextlib.contextmanager
-def two_workers_at(database_url: str, **settings: object) -> Iterator[tuple[str, str]]:
-    """One service of two workers: its base URL twice (each new connection goes to either
-    worker, as to either of two instances)."""
+def as_two_workers(database_url: str, **settings: object) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """One service of two workers, twice: each new connection to it goes to either worker, as
+    to either of two instances."""
     with ServiceProcess(database_url=database_url, workers=2, **settings) as service:
-        yield service.url, service.url
+        yield service, service
+
+
+# A test of two instances that also runs against one service of two workers.
+TWO_INSTANCES_OR_TWO_WORKERS = pytest.mark.parametrize(
+    "topology", [as_two_instances, as_two_workers], ids=["two instances", "two workers"]
+)

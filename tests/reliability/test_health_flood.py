@@ -9,13 +9,10 @@ so would a token reload made through it. All on loopback; it stops by itself.
 """
 
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import pytest
 import uvloop
 
 from bench.holders import allow_open_files
@@ -23,7 +20,7 @@ from bench.service_process import ServiceProcess
 from commands.tokens import CreateToken
 from migrations import migrate
 from tests.reliability.load import Connection, drive, statuses
-from tests.support import database, perform, worker_of
+from tests.support import TWO_INSTANCES_OR_TWO_WORKERS, database, perform, worker_of
 
 HEALTH_CONNECTIONS = 1500  # per instance
 READERS = 8  # per instance
@@ -33,20 +30,7 @@ REVOKE_AT = 3  # seconds into the flood
 LATE_PROBES, MOST_SECONDS = 3, 60
 
 
-@contextlib.contextmanager
-def two_instances(**settings: object) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
-    with ServiceProcess(**settings) as one, ServiceProcess(**settings) as two:
-        yield one, two
-
-
-@contextlib.contextmanager
-def two_workers(**settings: object) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
-    """One service of two workers, flooded as if it were two instances."""
-    with ServiceProcess(**settings, workers=2) as service:
-        yield service, service
-
-
-@pytest.mark.parametrize("topology", [two_instances, two_workers], ids=["two instances", "two workers"])
+@TWO_INSTANCES_OR_TWO_WORKERS
 def test_a_health_flood_on_two_instances_leaves_health_reads_and_revocation_working(new_database, topology):
     dsn = new_database()
     migrate(dsn)
@@ -59,8 +43,7 @@ def test_a_health_flood_on_two_instances_leaves_health_reads_and_revocation_work
     finally:
         db.close()
     allow_open_files(2 * HEALTH_CONNECTIONS + 512)
-    settings = {"database_url": dsn, "auth": "tokens", "db_queue_max": 200, "shutdown_grace": 1}
-    with topology(**settings) as (one, two):
+    with topology(dsn, auth="tokens", db_queue_max=200, shutdown_grace=1) as (one, two):
         admin_headers = {"Authorization": f"Bearer {admin}"}
         app = httpx.post(
             f"{one.url}/api/v1/applications", json={"name": f"flood-{uuid.uuid4().hex}"}, headers=admin_headers

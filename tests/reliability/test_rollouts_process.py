@@ -15,7 +15,7 @@ import pytest
 from bench.holders import allow_open_files, hold
 from bench.service_process import ServiceProcess
 from queries.rollouts import bucket
-from tests.support import two_instances_at, two_workers_at, worker_of
+from tests.support import TWO_INSTANCES_OR_TWO_WORKERS, worker_of
 
 APPS = "/api/v1/applications"
 CONFIGS = "/api/v1/configurations"
@@ -47,9 +47,10 @@ async def watch(base: str, url: str, client_id: str, etag: str) -> tuple[int, fl
         return response.status_code, time.monotonic(), body, held_by
 
 
-@pytest.mark.parametrize("topology", [two_instances_at, two_workers_at], ids=["two instances", "two workers"])
+@TWO_INSTANCES_OR_TWO_WORKERS
 def test_a_failure_report_rolls_back_on_every_instance_within_a_second(database, topology):
-    with topology(database) as (one, two):
+    with topology(database) as processes:
+        one, two = (process.url for process in processes)
         config = staged_configuration(one)
         url = f"/api/v1/config/{config['app_name']}/c"
         started = httpx.post(f"{one}{CONFIGS}/{config['id']}/rollouts", json={"version": 2, "step_seconds": 600})

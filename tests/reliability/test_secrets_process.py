@@ -23,7 +23,7 @@ from bench.service_process import ServiceProcess
 from infra.keyring import create_key_file, read_key_file
 from infra.settings import PROJECT_ROOT
 from queries.secret_values import count_sealed
-from tests.support import two_instances_at, two_workers_at
+from tests.support import TWO_INSTANCES_OR_TWO_WORKERS
 
 API = "/api/v1"
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
@@ -119,11 +119,12 @@ def test_no_plaintext_in_the_database_or_in_the_log_at_debug(database, key_file)
     assert '"GET /api/v1/config/' in log
 
 
-@pytest.mark.parametrize("topology", [two_instances_at, two_workers_at], ids=["two instances", "two workers"])
+@TWO_INSTANCES_OR_TWO_WORKERS
 def test_a_rotation_online_seals_every_value_with_the_new_key(database, key_file, tmp_path, topology):
     old_key = read_key_file(key_file)[0][0]
     count = 60
-    with topology(database, secrets_keys=key_file) as (one, two):
+    with topology(database, secrets_keys=key_file) as processes:
+        one, two = (process.url for process in processes)
         with httpx.Client(base_url=one + API, timeout=30) as client:
             app = client.post("/applications", json={"name": f"app-{uuid.uuid4().hex[:8]}"}).json()
             ids = []
