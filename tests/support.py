@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,6 +120,29 @@ def two_workers(database_url: str, **settings: object) -> Iterator[tuple[httpx.C
         a_client_on_each_worker(service.url) as clients,
     ):
         yield clients
+
+
+@contextlib.contextmanager
+def two_clients(topology: str, database_url: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """`topology` "two instances": two apps in this process on the database (each its own read
+    model and listener), live; "two workers": one service of two workers, a client on each."""
+    if topology == "two workers":
+        with two_workers(database_url) as clients:
+            yield clients
+        return
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with (
+        TestClient(create_app(app_settings(database_url))) as one,
+        TestClient(create_app(app_settings(database_url))) as two,
+    ):
+        deadline = time.monotonic() + 10
+        while {one.get("/health").json()["read_model"], two.get("/health").json()["read_model"]} != {"live"}:
+            assert time.monotonic() < deadline, "an instance did not become live"
+            time.sleep(0.05)
+        yield one, two
 
 
 @contextlib.contextmanager

@@ -10,8 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from tests.support import app_settings, two_workers
+from tests.support import two_clients
 
 APPS = "/api/v1/applications"
 CONFIGS = "/api/v1/configurations"
@@ -114,19 +113,10 @@ def test_waiting_requests_hold_no_database_connection_or_worker(client, unique):
 
 @pytest.fixture(params=["two instances", "two workers"])
 def instances(request, database_url) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    if request.param == "two workers":  # one service of two workers, a client on each
-        with two_workers(database_url) as (one, two):
-            yield one, two
-        return
-    with (
-        TestClient(create_app(app_settings(database_url))) as one,
-        TestClient(create_app(app_settings(database_url))) as two,
-    ):
-        deadline = time.monotonic() + 10
-        while {one.get("/health").json()["read_model"], two.get("/health").json()["read_model"]} != {"live"}:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        yield one, two
+    """Two service instances on one database, each with its own read model and listener; or
+    one service of two workers, a client on each."""
+    with two_clients(request.param, database_url) as clients:
+        yield clients
 
 
 def test_a_change_on_one_instance_wakes_the_waiters_on_the_other(instances, unique):

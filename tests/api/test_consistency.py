@@ -9,9 +9,8 @@ import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from infra.listener import LISTENER_APPLICATION_NAME
-from tests.support import app_settings, two_workers
+from tests.support import two_clients
 
 APPS = "/api/v1/applications"
 CONFIGS = "/api/v1/configurations"
@@ -35,16 +34,8 @@ def live(client: TestClient) -> bool:
 def instances(request, database_url) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     """Two service instances on one database, each with its own read model and listener; or
     one service of two workers, a client on each."""
-    if request.param == "two workers":
-        with two_workers(database_url) as (one, two):
-            yield one, two
-        return
-    with (
-        TestClient(create_app(app_settings(database_url))) as one,
-        TestClient(create_app(app_settings(database_url))) as two,
-    ):
-        wait_until(lambda: live(one) and live(two), timeout=10)
-        yield one, two
+    with two_clients(request.param, database_url) as clients:
+        yield clients
 
 
 @pytest.fixture
